@@ -1,0 +1,9 @@
+"""Primitives, one per file, found by name through the registry."""
+
+from __future__ import annotations
+
+from nas.ops import conv, dilconv, dsconv, mbconv, pool, skip, zero  # noqa: F401  (registers)
+from nas.ops.base import OPTIONAL_FIELDS, BlockSpec, Op
+from nas.ops.registry import OPS, get_op, register
+
+__all__ = ["OPS", "OPTIONAL_FIELDS", "BlockSpec", "Op", "get_op", "register"]
