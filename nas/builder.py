@@ -1,8 +1,14 @@
-"""``build(arch) -> nn.Module``: every block comes from the op registry."""
+"""``build(arch) -> nn.Module``: every block comes from the op registry.
+
+``layout(arch)`` is the one recipe: each module as (class, keyword arguments). The
+builder instantiates it; the exporter writes it out as source. They cannot drift.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,7 +17,35 @@ from nas.arch import Architecture
 from nas.ops import get_op
 from nas.ops.layers import ConvBNAct, Head
 
-__all__ = ["Network", "block_drop_paths", "build", "init_weights"]
+__all__ = [
+    "Layout",
+    "ModuleRecipe",
+    "Network",
+    "block_drop_paths",
+    "build",
+    "init_weights",
+    "layout",
+]
+
+
+@dataclass(frozen=True)
+class ModuleRecipe:
+    """A module to create: ``cls(**kwargs)``."""
+
+    cls: type[nn.Module]
+    kwargs: dict[str, Any]
+
+    def create(self) -> nn.Module:
+        return self.cls(**self.kwargs)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The network as recipes: stem, blocks grouped by stage, head."""
+
+    stem: ModuleRecipe
+    stages: tuple[tuple[ModuleRecipe, ...], ...]
+    head: ModuleRecipe
 
 
 class Network(nn.Module):
@@ -37,30 +71,44 @@ def block_drop_paths(arch: Architecture) -> list[float]:
     return [arch.drop_path * k / n for k in range(n)]
 
 
-def build(arch: Architecture, *, seed: int | None = 0) -> Network:
-    """Build the network for ``arch``; ``seed`` fixes the initial weights (None: torch's RNG)."""
+def layout(arch: Architecture) -> Layout:
     eps = arch.norm_eps
-    stem = ConvBNAct(
-        arch.in_channels,
-        arch.stem.channels,
-        arch.stem.kernel,
-        arch.stem.stride,
-        act=arch.stem.activation,
-        eps=eps,
+    stem = ModuleRecipe(
+        ConvBNAct,
+        dict(
+            cin=arch.in_channels,
+            cout=arch.stem.channels,
+            kernel=arch.stem.kernel,
+            stride=arch.stem.stride,
+            act=arch.stem.activation,
+            eps=eps,
+        ),
     )
     rates = iter(block_drop_paths(arch))
-    stages: list[nn.Sequential] = [nn.Sequential() for _ in arch.stages]
+    stages: list[list[ModuleRecipe]] = [[] for _ in arch.stages]
     for i, _, block in arch.blocks():
-        stages[i].append(get_op(block.op).build(block, eps=eps, drop_path=next(rates)))
-    head = Head(
-        arch.out_channels,
-        arch.head.channels,
-        arch.num_classes,
-        dropout=arch.head.dropout,
-        act=arch.head.activation,
-        eps=eps,
+        op = get_op(block.op)
+        kwargs = op.module_kwargs(block, eps=eps, drop_path=next(rates))
+        stages[i].append(ModuleRecipe(op.module_class(), kwargs))
+    head = ModuleRecipe(
+        Head,
+        dict(
+            cin=arch.out_channels,
+            channels=arch.head.channels,
+            num_classes=arch.num_classes,
+            dropout=arch.head.dropout,
+            act=arch.head.activation,
+            eps=eps,
+        ),
     )
-    net = Network(stem, nn.Sequential(*stages), head)
+    return Layout(stem, tuple(tuple(s) for s in stages), head)
+
+
+def build(arch: Architecture, *, seed: int | None = 0) -> Network:
+    """Build the network for ``arch``; ``seed`` fixes the initial weights (None: torch's RNG)."""
+    plan = layout(arch)
+    stages = nn.Sequential(*(nn.Sequential(*(r.create() for r in s)) for s in plan.stages))
+    net = Network(plan.stem.create(), stages, plan.head.create())
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     init_weights(net, generator)
     return net

@@ -1,4 +1,9 @@
-"""Depthwise separable convolution (MobileNetV1 / timm's DS block)."""
+"""Depthwise separable convolution (MobileNetV1's block).
+
+Unlike an inverted residual at expansion 1 (linear projection plus shortcut), the
+pointwise conv here is followed by the activation and there is no shortcut, so the two
+ops never describe the same network.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,12 @@ import torch
 from torch import nn
 
 from nas.ops.base import BlockSpec, ConvLayer, Layer, Op, SELayer, se_channels
-from nas.ops.layers import ConvBNAct, SqueezeExcite, drop_path, make_activation
+from nas.ops.layers import ConvBNAct, SqueezeExcite, make_activation
 from nas.ops.registry import register
 
 
 class DepthwiseSeparable(nn.Module):
-    """Depthwise k x k -> BN -> act (-> SE) -> pointwise 1x1 -> BN; identity shortcut
-    when the shapes allow it."""
+    """Depthwise k x k -> BN -> act (-> SE) -> pointwise 1x1 -> BN -> act."""
 
     def __init__(
         self,
@@ -26,20 +30,14 @@ class DepthwiseSeparable(nn.Module):
         se: int = 0,
         act: str = "relu",
         eps: float = 1e-5,
-        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.dw = ConvBNAct(cin, cin, kernel, stride, dilation, groups=cin, act=act, eps=eps)
         self.se = SqueezeExcite(cin, se, act) if se > 0 else make_activation("none")
-        self.pw = ConvBNAct(cin, cout, 1, act="none", eps=eps)
-        self.residual = stride == 1 and cin == cout
-        self.drop_path = drop_path
+        self.pw = ConvBNAct(cin, cout, 1, act=act, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pw(self.se(self.dw(x)))
-        if self.residual:
-            y = x + drop_path(y, self.drop_path, self.training)
-        return y
+        return self.pw(self.se(self.dw(x)))
 
 
 @register
@@ -48,15 +46,12 @@ class DSConv(Op):
     fields = frozenset({"kernel", "dilation", "se_ratio", "activation"})
     kernels = (3, 5, 7)
     dilations = (1, 2, 3)
-    summary = "depthwise separable: depthwise kxk + pointwise 1x1 (+SE, +shortcut)"
+    summary = "depthwise separable: depthwise kxk + pointwise 1x1, each BN + act (+SE)"
 
     def layers(self, b: BlockSpec) -> tuple[Layer, ...]:
         dw = ConvLayer(b.cin, b.cin, b.kernel, b.stride, b.dilation, groups=b.cin)
         se = (SELayer(b.cin, se_channels(b.cin, b.se_ratio)),) if b.se_ratio > 0 else ()
         return (dw, *se, ConvLayer(b.cin, b.cout, 1))
-
-    def residual(self, b: BlockSpec) -> bool:
-        return b.stride == 1 and b.cin == b.cout
 
     def module_class(self) -> type[nn.Module]:
         return DepthwiseSeparable
@@ -71,5 +66,4 @@ class DSConv(Op):
             se=se_channels(b.cin, b.se_ratio) if b.se_ratio > 0 else 0,
             act=b.activation,
             eps=eps,
-            drop_path=drop_path if self.residual(b) else 0.0,
         )
