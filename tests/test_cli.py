@@ -1,0 +1,106 @@
+"""The command line: real commands, and one clear line with exit 2 for each bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nas.arch import Architecture
+from nas.cli import app
+from nas.cost import cost
+from nas.reference import reference_path
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def write_arch(tmp_path: Path, edit) -> Path:
+    data = json.loads(Architecture.from_json(reference_path("mobilenet_v2").read_text()).to_json())
+    edit(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("space", "arch", "export"):
+        assert command in result.output
+
+
+def test_arch_show_totals_equal_cost_model(mobilenet_v2):
+    result = run("arch", "show", "mobilenet_v2")
+    assert result.exit_code == 0, result.output
+    assert "3,504,872 params" in result.output
+    assert f"{cost(mobilenet_v2).macs:,} MACs" in result.output
+    assert "dwconv 3x3" in result.output
+
+
+def test_arch_show_json(tmp_path, efficientnet_b0):
+    result = run("arch", "show", str(reference_path("efficientnet_b0")), "--json")
+    body = json.loads(result.stdout)
+    assert body["params"] == 5_288_548
+    assert body["id"] == efficientnet_b0.id
+    assert body["layers"][0]["out_shape"] == [32, 112, 112]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "reason"),
+    [
+        (lambda d: d["stages"][2].update(op="conv9"), "stages[2].op", "unknown op 'conv9'"),
+        (lambda d: d["stages"][1].update(kernel=4), "stages[1].kernel", "kernel"),
+        (lambda d: d["stages"][3].update(out_channels=-8), "stages[3].out_channels", "positive"),
+        (lambda d: d["stem"].update(channels=-1), "stem.channels", "positive"),
+        (lambda d: d["head"].update(dropuot=0.1), "head.dropuot", "unknown field"),
+        (lambda d: d.pop("resolution"), "resolution", "missing"),
+        (lambda d: d["stages"][0].update(stride="2"), "stages[0].stride", "integer"),
+    ],
+)
+def test_bad_architecture_file(tmp_path, edit, field, reason):
+    path = write_arch(tmp_path, edit)
+    result = run("arch", "show", str(path))
+    assert_one_line_error(result, str(path), field, reason)
+
+
+def test_malformed_json(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"resolution": 224,\n "stages": [}')
+    assert_one_line_error(run("arch", "show", str(path)), str(path), "malformed JSON", "line 2")
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.json"
+    assert_one_line_error(run("arch", "show", str(path)), str(path))
+
+
+def test_console_script_exit_code(tmp_path):
+    """The installed `nas` entry point, in a real process."""
+    path = write_arch(tmp_path, lambda d: d["stages"][1].update(kernel=4))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nas", "arch", "show", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "stages[1].kernel" in proc.stderr
+    assert "Traceback" not in proc.stderr
