@@ -98,7 +98,8 @@ def space_show(
         typer.echo(f"file: {sp.source}")
     rows = []
     for dim in dimensions(sp):
-        rows.append([dim.label, ", ".join(map(str, dim.choices)), dim.condition or ""])
+        when = f"{dim.field.split('.')[0]}.op in {{{', '.join(dim.ops)}}}" if dim.ops else ""
+        rows.append([dim.label, ", ".join(map(str, dim.choices)), when])
     typer.echo(_table(["dimension", "choices", "only when"], rows))
     n = size(sp)
     typer.echo(f"size: {n} distinct architectures (~{n:.3e})")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas.arch import Architecture, load_architecture
 
@@ -19,3 +21,11 @@ def mobilenet_v2() -> Architecture:
 @pytest.fixture(scope="session")
 def efficientnet_b0() -> Architecture:
     return load_architecture(REFERENCE / "efficientnet_b0.json")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread_per_xdist_worker():
+    """Two xdist workers on two cores: more torch threads only oversubscribe the CPU."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+    yield

@@ -104,3 +104,45 @@ def test_console_script_exit_code(tmp_path):
     assert proc.stderr.strip().count("\n") == 0
     assert "stages[1].kernel" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_space_list_and_show_report_sizes():
+    from nas.space import list_spaces, load_space, size
+
+    listing = run("space", "list")
+    assert listing.exit_code == 0, listing.output
+    for name in list_spaces():
+        assert name in listing.output
+    shown = run("space", "show", "tiny")
+    assert shown.exit_code == 0, shown.output
+    assert f"size: {size(load_space('tiny'))} distinct architectures" in shown.output
+    assert "s0_expansion" in shown.output and "stages[0].op in {ir}" in shown.output
+
+
+def test_space_sample_writes_a_member(tmp_path):
+    from nas.arch import load_architecture
+    from nas.space import contains, load_space
+
+    out = tmp_path / "a.json"
+    result = run("space", "sample", "tiny", "--seed", "5", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert contains(load_space("tiny"), load_architecture(out))
+
+
+def test_unknown_space():
+    assert_one_line_error(run("space", "show", "mobil"), "space", "unknown search space 'mobil'")
+
+
+def test_malformed_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "x"\nresolution = [8,\n')
+    assert_one_line_error(run("space", "show", str(path)), str(path), "malformed TOML")
+
+
+def test_bad_kernel_in_space_file(tmp_path):
+    path = tmp_path / "k4.toml"
+    path.write_text(
+        'name = "k4"\nresolution = 8\nnum_classes = 10\n[stem]\nchannels = 8\n'
+        '[[stages]]\nop = "conv"\nkernel = [3, 4]\nout_channels = 8\n'
+    )
+    assert_one_line_error(run("space", "show", str(path)), str(path), "stages[0].kernel", "got 4")

@@ -1,0 +1,764 @@
+"""Search spaces: declarative TOML files of choices, walked into Architectures.
+
+A space file gives every genotype field either a fixed value or a list of choices. One
+walker (``_traverse``) does the conditional traversal: a stage's field is only chosen
+when the stage's chosen op reads it (``Op.fields``); otherwise it keeps its default, so
+one network is one genotype (one ``id``). Everything else goes through that walker:
+
+* ``decode(space, params)`` is the single path from a flat ``{label: value}`` dict to an
+  Architecture; ``encode`` is its inverse and ``contains`` asks whether ``encode`` works;
+* ``walk(space, choose)`` collects a params dict by asking ``choose`` for each active
+  dimension; ``sample`` (Optuna, ``trial.suggest_categorical`` only) and ``sample_random``
+  (numpy Generator) are ``walk`` followed by ``decode``;
+* ``dimensions`` and ``size`` read the same per-op branches the walker follows.
+
+Labels are deterministic (``resolution``, ``stem_channels``, ``s2_kernel``,
+``s2_dil_dilation``): a label always has the same choices in every trial, so Optuna's
+samplers (TPE included) see one distribution per name even in conditional spaces. Per-op
+override tables (``[stages.dil]``) get their own label for that reason.
+
+Spaces are validated when loaded: every choice of every field an op reads is checked by
+the genotype itself (``Stage``/``Stem``/``Head``/``Architecture`` and ``Op.validate``),
+including channel flow (skip/pool need equal widths) against every width the previous
+stage can produce. So every params dict the walker can produce decodes, and ``size`` is
+exact.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+import math
+import numbers
+import os
+import tomllib
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import nas
+from nas.arch import Architecture, Head, Stage, Stem
+from nas.errors import NasError
+from nas.ops import OPS, OPTIONAL_FIELDS, Op, get_op
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+    import numpy as np
+
+__all__ = [
+    "Dimension",
+    "SearchSpace",
+    "StageSpace",
+    "contains",
+    "decode",
+    "dimensions",
+    "encode",
+    "list_spaces",
+    "load_space",
+    "sample",
+    "sample_random",
+    "size",
+    "walk",
+]
+
+#: The choices of one field, in file order (a fixed value is a 1-tuple).
+Choices = tuple[Any, ...]
+#: Field name -> choices, in genotype field order.
+Fields = tuple[tuple[str, Choices], ...]
+
+#: Beyond this many (combination x input width) checks per stage and op, load-time
+#: validation checks each choice on its own instead of every combination.
+_MAX_CHECKS = 200_000
+
+_KIND = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _spec(cls: type, exclude: Iterable[str] = ()) -> dict[str, tuple[type, Any]]:
+    """Scalar fields of a genotype class as name -> (type, default or MISSING)."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, tuple[type, Any]] = {}
+    for f in fields(cls):
+        if f.name in exclude or hints[f.name] not in _KIND:
+            continue
+        out[f.name] = (hints[f.name], f.default)
+    return out
+
+
+# Derived from the genotype, so a field added there becomes searchable here.
+_TOP = _spec(Architecture, exclude=("name",))
+_STEM = _spec(Stem)
+_HEAD = _spec(Head)
+_STAGE = _spec(Stage, exclude=("op",))
+_META = ("name", "description", "stem", "head", "stages")
+
+
+def _reads(op: Op, name: str) -> bool:
+    """Whether ``op`` reads stage field ``name`` (out_channels, repeats, stride: always)."""
+    return name not in OPTIONAL_FIELDS or name in op.fields
+
+
+def _fmt(choices: Iterable[Any]) -> str:
+    return ", ".join(repr(c) if isinstance(c, str) else f"{c:g}" for c in choices)
+
+
+# -- value types ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searchable choice: its label, its choices and where it lands in the genotype.
+
+    ``ops`` is None when the dimension is active whatever the stage's op is, else the
+    ops of ``stages[stage]`` under which it is active (conditional parameter).
+    """
+
+    label: str
+    choices: Choices
+    #: Where the value goes: ``resolution``, ``stem.channels``, ``stages[2].kernel``.
+    field: str
+    stage: int | None = None
+    ops: tuple[str, ...] | None = None
+
+    @property
+    def attr(self) -> str:
+        """The genotype attribute name (last component of ``field``)."""
+        return self.field.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    """One stage's choices: its ops, stage-level fields, and per-op override tables.
+
+    ``fields`` holds the stage-level choices of every field some op reads without an
+    override; ``overrides`` maps an op to the fields it takes from its own table.
+    """
+
+    op: Choices
+    fields: Fields
+    overrides: tuple[tuple[str, Fields], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The walker's map, derived once per space: every field as a Dimension, per op."""
+
+    top: tuple[Dimension, ...]
+    stem: tuple[Dimension, ...]
+    head: tuple[Dimension, ...]
+    #: Per stage: the op dimension and, per op, the dimensions that op reads.
+    stages: tuple[tuple[Dimension, Mapping[str, tuple[Dimension, ...]]], ...]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated space of Architectures. Frozen and hashable (choices are tuples).
+
+    Build one with ``load_space`` or ``SearchSpace.from_dict``; constructing it directly
+    expects canonical values (tuples, floats for float fields) and still validates them.
+    """
+
+    name: str
+    #: Architecture-level fields (resolution, num_classes, in_channels, norm_eps, drop_path).
+    top: Fields
+    stem: Fields
+    head: Fields
+    stages: tuple[StageSpace, ...]
+    description: str = ""
+    #: The file it was read from (named in every error); "" when built in code.
+    source: str = ""
+    _plan: _Plan = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        try:
+            if not isinstance(self.name, str) or not self.name.strip():
+                raise NasError("a space needs a non-empty name", field="name")
+            if not self.stages:
+                raise NasError("a space needs at least one stage", field="stages")
+            object.__setattr__(self, "_plan", _make_plan(self))
+            _check(self)
+        except NasError as err:
+            raise err.at(source=self.source) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "", name: str = "") -> SearchSpace:
+        """Strict: unknown keys, wrong types, empty or duplicate choices are errors.
+
+        ``name`` is the default for a file without a ``name`` key (its file stem).
+        """
+        try:
+            kwargs = _parse(data, name)
+        except NasError as err:
+            raise err.at(source=source) from None
+        return cls(source=source, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The space as plain data in the file format (``from_dict`` reads it back)."""
+
+        def value(choices: Choices) -> Any:
+            return choices[0] if len(choices) == 1 else list(choices)
+
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
+        out.update({k: value(c) for k, c in self.top})
+        out["stem"] = {k: value(c) for k, c in self.stem}
+        out["head"] = {k: value(c) for k, c in self.head}
+        out["stages"] = [
+            {
+                "op": value(s.op),
+                **{k: value(c) for k, c in s.fields},
+                **{o: {k: value(c) for k, c in t} for o, t in s.overrides},
+            }
+            for s in self.stages
+        ]
+        return out
+
+    def with_data(
+        self,
+        *,
+        in_channels: int | Sequence[int] | None = None,
+        num_classes: int | Sequence[int] | None = None,
+        resolution: int | Sequence[int] | None = None,
+    ) -> SearchSpace:
+        """A copy with the dataset's input fixed (a study binds its dataset this way)."""
+        top = dict(self.top)
+        changes = {"in_channels": in_channels, "num_classes": num_classes, "resolution": resolution}
+        try:
+            for key, raw in changes.items():
+                if raw is not None:
+                    items = list(raw) if isinstance(raw, list | tuple) else [raw]
+                    # Datasets often report sizes as numpy integers.
+                    items = [_plain_int(v) for v in items]
+                    top[key] = _choices(items, _TOP[key][0], key)
+        except NasError as err:
+            raise err.at(source=self.source) from None
+        return replace(self, top=tuple(top.items()))
+
+
+class _Trial(Protocol):
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
+
+
+# -- the walker -------------------------------------------------------------------------
+
+_Values = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], dict[str, Any]]
+
+
+def _traverse(space: SearchSpace, visit: Callable[[Dimension], Any]) -> _Values:
+    """THE conditional traversal: ``visit`` returns each field's value (constants too).
+
+    Only the fields the chosen op of each stage reads are visited; the rest keep the
+    genotype's defaults. ``visit`` must return one of ``dim.choices``.
+    """
+    plan = space._plan
+    top = {d.attr: visit(d) for d in plan.top}
+    stem = {d.attr: visit(d) for d in plan.stem}
+    stages = []
+    for op_dim, branches in plan.stages:
+        op = visit(op_dim)
+        stages.append({"op": op, **{d.attr: visit(d) for d in branches[op]}})
+    head = {d.attr: visit(d) for d in plan.head}
+    return top, stem, stages, head
+
+
+def _assemble(values: _Values) -> Architecture:
+    top, stem, stages, head = values
+    return Architecture(
+        stem=Stem(**stem),
+        stages=tuple(Stage(**s) for s in stages),
+        head=Head(**head),
+        **top,
+    )
+
+
+def _match(value: Any, choices: Choices) -> Any:
+    """The choice equal to ``value`` (so 0 finds 0.0), never matching bools to numbers."""
+    for choice in choices:
+        if isinstance(value, bool) or isinstance(value, str) != isinstance(choice, str):
+            continue
+        if value == choice:
+            return choice
+    raise KeyError(value)
+
+
+def walk(space: SearchSpace, choose: Callable[[Dimension], Any]) -> dict[str, Any]:
+    """Params for one architecture: ``choose(dim)`` is asked once per active dimension.
+
+    Fixed fields are not asked. The result decodes (``decode``) to the architecture.
+    """
+    params: dict[str, Any] = {}
+
+    def visit(d: Dimension) -> Any:
+        if len(d.choices) == 1:
+            return d.choices[0]
+        value = choose(d)
+        try:
+            params[d.label] = _match(value, d.choices)
+        except KeyError:
+            raise NasError(
+                f"chose {value!r}, not one of its choices ({_fmt(d.choices)})", field=d.label
+            ) from None
+        return params[d.label]
+
+    _traverse(space, visit)
+    return params
+
+
+def decode(space: SearchSpace, params: Mapping[str, object]) -> Architecture:
+    """The one path from flat params to an Architecture.
+
+    Strict: a missing, unknown, fixed, inactive or out-of-choice parameter is a NasError
+    naming its label. The result's ``name`` is left empty (``id`` ignores it anyway).
+    """
+    used: set[str] = set()
+
+    def visit(d: Dimension) -> Any:
+        if len(d.choices) == 1:
+            return d.choices[0]
+        if d.label not in params:
+            raise NasError(
+                f"missing parameter of space {space.name!r} (choices: {_fmt(d.choices)})",
+                field=d.label,
+            )
+        used.add(d.label)
+        value = params[d.label]
+        try:
+            return _match(value, d.choices)
+        except KeyError:
+            raise NasError(
+                f"{value!r} is not a choice of space {space.name!r} (choices: {_fmt(d.choices)})",
+                field=d.label,
+            ) from None
+
+    values = _traverse(space, visit)
+    for key in params:
+        if key not in used:
+            raise NasError(_unused_reason(space, key, params), field=str(key))
+    return _assemble(values)
+
+
+def _unused_reason(space: SearchSpace, key: object, params: Mapping[str, object]) -> str:
+    for d in _all_fields(space):
+        if d.label != key:
+            continue
+        if len(d.choices) == 1:
+            return f"not a parameter: fixed to {_fmt(d.choices)} in space {space.name!r}"
+        return (
+            f"inactive: it applies only when s{d.stage}_op is one of ({_fmt(d.ops or ())}), "
+            f"got {params.get(f's{d.stage}_op')!r}"
+        )
+    return f"unknown parameter for space {space.name!r}"
+
+
+def sample(space: SearchSpace, trial: _Trial) -> Architecture:
+    """One architecture from an Optuna trial: only ``trial.suggest_categorical`` is called,
+    once per active dimension, under its deterministic label."""
+    return decode(space, walk(space, lambda d: trial.suggest_categorical(d.label, d.choices)))
+
+
+def sample_random(space: SearchSpace, rng: np.random.Generator | int | None = None) -> Architecture:
+    """One architecture drawn uniformly per active dimension (``rng``: Generator or seed)."""
+    import numpy as np
+
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return decode(space, walk(space, lambda d: d.choices[int(gen.integers(len(d.choices)))]))
+
+
+def _read(arch: Architecture, d: Dimension) -> Any:
+    if d.stage is not None:
+        return getattr(arch.stages[d.stage], d.attr)
+    part, _, _ = d.field.rpartition(".")
+    return getattr(getattr(arch, part) if part else arch, d.attr)
+
+
+def encode(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
+    """Inverse of ``decode``: the params of ``arch``, or a NasError naming the first
+    genotype field whose value is outside the space (``name`` is ignored)."""
+    if len(arch.stages) != len(space.stages):
+        raise NasError(
+            f"space {space.name!r} has {len(space.stages)} stages, "
+            f"the architecture has {len(arch.stages)}",
+            field="stages",
+        )
+    params: dict[str, Any] = {}
+
+    def visit(d: Dimension) -> Any:
+        value = _read(arch, d)
+        try:
+            choice = _match(value, d.choices)
+        except KeyError:
+            raise NasError(
+                f"{value!r} is outside space {space.name!r} (choices: {_fmt(d.choices)})",
+                field=d.field,
+            ) from None
+        if len(d.choices) > 1:
+            params[d.label] = choice
+        return choice
+
+    _traverse(space, visit)
+    return params
+
+
+def contains(space: SearchSpace, arch: Architecture) -> bool:
+    """Whether ``arch`` is one of the space's architectures."""
+    try:
+        encode(space, arch)
+    except NasError:
+        return False
+    return True
+
+
+def _all_fields(space: SearchSpace) -> Iterator[Dimension]:
+    """Every field of every branch, constants included, each label once, in label order."""
+    plan = space._plan
+    yield from plan.top
+    yield from plan.stem
+    order = {name: k for k, name in enumerate(_STAGE)}
+    for op_dim, branches in plan.stages:
+        yield op_dim
+        found: dict[str, Dimension] = {}
+        for op in op_dim.choices:
+            for d in branches[op]:
+                found.setdefault(d.label, d)
+        # Genotype field order; a field's per-op overrides follow its shared label.
+        yield from sorted(found.values(), key=lambda d: order[d.attr])
+    yield from plan.head
+
+
+def dimensions(space: SearchSpace) -> list[Dimension]:
+    """Every searchable label (2+ choices) with its choices and, if conditional, its ops."""
+    return [d for d in _all_fields(space) if len(d.choices) > 1]
+
+
+def size(space: SearchSpace) -> int:
+    """The exact number of distinct architectures: the product of the global choice
+    counts times, per stage, the sum over ops of the product of that op's choice counts."""
+    plan = space._plan
+    n = math.prod(len(d.choices) for d in (*plan.top, *plan.stem, *plan.head))
+    for op_dim, branches in plan.stages:
+        n *= sum(math.prod(len(d.choices) for d in branches[op]) for op in op_dim.choices)
+    return n
+
+
+# -- parsing (file format -> canonical tuples) ----------------------------------------------
+
+
+def _typed(value: Any, hint: type, where: str) -> Any:
+    ok = (
+        isinstance(value, str)
+        if hint is str
+        else not isinstance(value, bool)
+        and isinstance(value, int | float if hint is float else int)
+    )
+    if not ok:
+        raise NasError(f"expected {_KIND[hint]} or a list of them, got {value!r}", field=where)
+    return float(value) if hint is float else value
+
+
+def _plain_int(value: Any) -> Any:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _choices(raw: Any, hint: type, where: str) -> Choices:
+    """A fixed value or a list of choices, type-checked, canonical, without duplicates."""
+    if isinstance(raw, Mapping):
+        raise NasError("expected a value or a list of choices, got a table", field=where)
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise NasError("empty list of choices", field=where)
+    out: list[Any] = []
+    for item in items:
+        value = _typed(item, hint, where)
+        if value in out:
+            raise NasError(f"duplicate choice {item!r}", field=where)
+        out.append(value)
+    return tuple(out)
+
+
+def _section(data: Any, spec: Mapping[str, tuple[type, Any]], where: str) -> Fields:
+    """A table of genotype fields (stem, head, or the top level's scalar keys)."""
+    if not isinstance(data, Mapping):
+        raise NasError("expected a table", field=where)
+    prefix = f"{where}." if where else ""
+    for key in data:
+        if key not in spec:
+            raise NasError(f"unknown key (known: {', '.join(spec)})", field=f"{prefix}{key}")
+    out = []
+    for name, (hint, default) in spec.items():
+        if name in data:
+            out.append((name, _choices(data[name], hint, f"{prefix}{name}")))
+        elif default is MISSING:
+            raise NasError("missing required key", field=f"{prefix}{name}")
+        else:
+            out.append((name, (default,)))
+    return tuple(out)
+
+
+def _parse(data: Mapping[str, Any], default_name: str) -> dict[str, Any]:
+    known = (*_META, *_TOP)
+    for key in data:
+        if key not in known:
+            raise NasError(f"unknown key (known: {', '.join(known)})", field=str(key))
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise NasError(f"expected a non-empty string, got {name!r}", field="name")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise NasError(f"expected a string, got {description!r}", field="description")
+    if "stem" not in data:
+        raise NasError("missing required table [stem]", field="stem")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise NasError("expected a non-empty list of [[stages]] tables", field="stages")
+    return dict(
+        name=name,
+        description=description,
+        top=_section({k: v for k, v in data.items() if k in _TOP}, _TOP, ""),
+        stem=_section(data["stem"], _STEM, "stem"),
+        head=_section(data.get("head", {}), _HEAD, "head"),
+        stages=tuple(_parse_stage(s, i) for i, s in enumerate(stages)),
+    )
+
+
+def _parse_stage(data: Any, i: int) -> StageSpace:
+    where = f"stages[{i}]"
+    if not isinstance(data, Mapping):
+        raise NasError("expected a table", field=where)
+    if "op" not in data:
+        raise NasError("missing required key", field=f"{where}.op")
+    ops = _choices(data["op"], str, f"{where}.op")
+    for op in ops:
+        get_op(op, field=f"{where}.op")
+    level: dict[str, Choices] = {}
+    overrides: dict[str, dict[str, Choices]] = {}
+    for key, value in data.items():
+        at = f"{where}.{key}"
+        if key == "op":
+            continue
+        if key in _STAGE:
+            level[key] = _choices(value, _STAGE[key][0], at)
+        elif isinstance(value, Mapping):
+            if key not in OPS:
+                raise NasError(
+                    f"unknown op {key!r} for a per-op table (known: {', '.join(sorted(OPS))})",
+                    field=at,
+                )
+            if key not in ops:
+                raise NasError(
+                    f"per-op table for {key!r}, which is not one of this stage's ops ({_fmt(ops)})",
+                    field=at,
+                )
+            overrides[key] = _parse_override(OPS[key], value, at)
+        else:
+            raise NasError(
+                f"unknown key (known: op, {', '.join(_STAGE)}, or a per-op table [stages.<op>])",
+                field=at,
+            )
+    out: list[tuple[str, Choices]] = []
+    for name, (_, default) in _STAGE.items():
+        users = [o for o in ops if _reads(OPS[o], name) and name not in overrides.get(o, {})]
+        if name in level:
+            if not users:
+                why = (
+                    "every op that reads it overrides it"
+                    if any(_reads(OPS[o], name) for o in ops)
+                    else f"no op of this stage ({_fmt(ops)}) reads it"
+                )
+                raise NasError(f"unused: {why}", field=f"{where}.{name}")
+            out.append((name, level[name]))
+        elif users:
+            if default is MISSING:
+                raise NasError("missing required key", field=f"{where}.{name}")
+            out.append((name, (default,)))
+    table = tuple(
+        (o, tuple((k, overrides[o][k]) for k in _STAGE if k in overrides[o]))
+        for o in ops
+        if o in overrides
+    )
+    return StageSpace(op=ops, fields=tuple(out), overrides=table)
+
+
+def _parse_override(op: Op, data: Mapping[str, Any], where: str) -> dict[str, Choices]:
+    out: dict[str, Choices] = {}
+    for key, value in data.items():
+        at = f"{where}.{key}"
+        if key not in _STAGE:
+            raise NasError(f"unknown key (per-op tables take: {', '.join(_STAGE)})", field=at)
+        if not _reads(op, key):
+            raise NasError(f"op {op.name!r} does not read {key}", field=at)
+        out[key] = _choices(value, _STAGE[key][0], at)
+    return out
+
+
+# -- the plan and load-time validation -------------------------------------------------------
+
+
+def _make_plan(space: SearchSpace) -> _Plan:
+    top = tuple(Dimension(k, c, k) for k, c in space.top)
+    stem = tuple(Dimension(f"stem_{k}", c, f"stem.{k}") for k, c in space.stem)
+    head = tuple(Dimension(f"head_{k}", c, f"head.{k}") for k, c in space.head)
+    stages = []
+    for i, st in enumerate(space.stages):
+        level = dict(st.fields)
+        over = {o: dict(t) for o, t in st.overrides}
+        reads: dict[str, list[tuple[str, Choices, str]]] = {}
+        users: dict[str, list[str]] = {}
+        for o in st.op:
+            op = get_op(o, field=f"stages[{i}].op")
+            entries = []
+            for name, (_, default) in _STAGE.items():
+                if not _reads(op, name):
+                    continue
+                if name in over.get(o, {}):
+                    label, choices = f"s{i}_{o}_{name}", over[o][name]
+                elif name in level:
+                    label, choices = f"s{i}_{name}", level[name]
+                elif default is not MISSING:
+                    label, choices = f"s{i}_{name}", (default,)
+                else:
+                    raise NasError("missing required key", field=f"stages[{i}].{name}")
+                entries.append((label, choices, name))
+                users.setdefault(label, []).append(o)
+            reads[o] = entries
+        dims: dict[str, Dimension] = {}
+        for entries in reads.values():
+            for label, choices, name in entries:
+                ops = None if len(users[label]) == len(st.op) else tuple(users[label])
+                dims.setdefault(label, Dimension(label, choices, f"stages[{i}].{name}", i, ops))
+        branches = {o: tuple(dims[e[0]] for e in entries) for o, entries in reads.items()}
+        stages.append((Dimension(f"s{i}_op", st.op, f"stages[{i}].op", i), branches))
+    return _Plan(top, stem, head, tuple(stages))
+
+
+def _check(space: SearchSpace) -> None:
+    """Every choice the walker can take gives a valid genotype (errors name file fields)."""
+    plan = space._plan
+    for part, cls, dims in (("stem", Stem, plan.stem), ("head", Head, plan.head)):
+        for combo in itertools.product(*(d.choices for d in dims)):
+            try:
+                cls(**{d.attr: v for d, v in zip(dims, combo, strict=True)})
+            except NasError as err:
+                raise err.at(prefix=part) from None
+    cins = {c: "stem.channels" for c in dict(space.stem)["channels"]}
+    for i, (op_dim, branches) in enumerate(plan.stages):
+        outs: dict[int, str] = {}
+        for o in op_dim.choices:
+            _check_stage(i, o, branches[o], cins)
+            for d in branches[o]:
+                if d.attr == "out_channels":
+                    outs.update({c: f"stages[{i}].out_channels" for c in d.choices})
+        cins = outs
+    # Architecture-level fields: through Architecture's own checks, one choice at a time.
+    base = _assemble(_traverse(space, lambda d: d.choices[0]))
+    for d in plan.top:
+        for value in d.choices[1:]:
+            base.replace(**{d.attr: value})
+
+
+def _variations(dims: tuple[Dimension, ...]) -> Iterator[tuple[Any, ...]]:
+    """Each choice of each field with the others at their first choice."""
+    base = [d.choices[0] for d in dims]
+    yield tuple(base)
+    for k, d in enumerate(dims):
+        for value in d.choices[1:]:
+            yield (*base[:k], value, *base[k + 1 :])
+
+
+def _check_stage(i: int, o: str, dims: tuple[Dimension, ...], cins: Mapping[int, str]) -> None:
+    op = get_op(o)
+    by_attr = {d.attr: d for d in dims}
+
+    def fail(err: NasError, extra: str = "") -> NasError:
+        d = by_attr.get(err.field)
+        if d is not None and d.label == f"s{i}_{o}_{d.attr}":
+            where = f"stages[{i}].{o}.{d.attr}"
+        else:
+            where = f"stages[{i}]" + (f".{err.field}" if err.field else "")
+        return NasError(err.reason + extra, field=where)
+
+    n = math.prod(len(d.choices) for d in dims) * len(cins)
+    combos = (
+        itertools.product(*(d.choices for d in dims)) if n <= _MAX_CHECKS else _variations(dims)
+    )
+    names = [d.attr for d in dims]
+    for combo in combos:
+        try:
+            stage = Stage(op=o, **dict(zip(names, combo, strict=True)))
+        except NasError as err:
+            raise fail(err) from None
+        for cin, origin in cins.items():
+            try:
+                op.validate(stage.block(cin, first=True))
+            except NasError as err:
+                raise fail(err, f" (input width {cin} from {origin})") from None
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _space_dirs() -> list[Traversable]:
+    """Bundled spaces: inside the wheel, then the repository's (editable install)."""
+    dirs: list[Traversable] = []
+    bundled = importlib.resources.files("nas") / "_bundled" / "search_spaces"
+    if bundled.is_dir():
+        dirs.append(bundled)
+    repo = Path(nas.__file__).resolve().parents[1] / "search_spaces"
+    if repo.is_dir():
+        dirs.append(repo)
+    return dirs
+
+
+def _bundled() -> dict[str, Traversable]:
+    found: dict[str, Traversable] = {}
+    for d in _space_dirs():
+        for entry in sorted(d.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml") and entry.is_file():
+                found.setdefault(entry.name[: -len(".toml")], entry)
+    return found
+
+
+def list_spaces() -> list[str]:
+    """Names of the bundled spaces (``load_space(name)`` loads one)."""
+    return sorted(_bundled())
+
+
+def _loads(text: str, *, source: str, name: str) -> SearchSpace:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise NasError(f"malformed TOML: {err}", source=source) from None
+    return SearchSpace.from_dict(data, source=source, name=name)
+
+
+def load_space(name_or_path: str | os.PathLike[str]) -> SearchSpace:
+    """A bundled space by name (``mobile``) or a ``.toml`` file by path; errors name the file."""
+    text = os.fspath(name_or_path)
+    if (
+        isinstance(name_or_path, os.PathLike)
+        or text.endswith(".toml")
+        or "/" in text
+        or (os.sep in text)
+    ):
+        path = Path(text)
+        try:
+            content = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise NasError(
+                f"cannot read search space file: {err.strerror}", source=str(path)
+            ) from None
+        except UnicodeDecodeError:
+            raise NasError("search space file is not UTF-8 text", source=str(path)) from None
+        return _loads(content, source=str(path), name=path.stem)
+    known = _bundled()
+    if text not in known:
+        raise NasError(
+            f"unknown search space {text!r} (known: {', '.join(sorted(known)) or 'none'}; "
+            "or give the path of a .toml file)",
+            field="space",
+        )
+    entry = known[text]
+    return _loads(entry.read_text(encoding="utf-8"), source=str(entry), name=text)
