@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from nas.arch import Architecture
+from nas.errors import NasError
 from nas.ops import get_op
 from nas.ops.layers import ConvBNAct, Head
 
@@ -68,7 +70,7 @@ class Network(nn.Module):
 def block_drop_paths(arch: Architecture) -> list[float]:
     """Stochastic-depth rate per block, growing linearly with depth (EfficientNet's rule)."""
     n = arch.num_blocks
-    return [arch.drop_path * k / n for k in range(n)]
+    return [round(arch.drop_path * k / n, 6) for k in range(n)]
 
 
 def layout(arch: Architecture) -> Layout:
@@ -129,3 +131,34 @@ def init_weights(model: nn.Module, generator: torch.Generator | None = None) -> 
             bound = 1.0 / math.sqrt(m.out_features)
             nn.init.uniform_(m.weight, -bound, bound, generator=generator)
             nn.init.zeros_(m.bias)
+
+
+def load_weights(arch: Architecture, path: str | Path) -> Network:
+    """Build ``arch`` and load a state_dict saved from it (``torch.load(weights_only=True)``)."""
+    p = Path(path)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NasError("no such weights file", source=str(p)) from None
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise NasError(f"not a loadable state_dict ({reason})", source=str(p)) from None
+    if not isinstance(state, dict):
+        raise NasError(f"expected a state_dict, found {type(state).__name__}", source=str(p))
+    net = build(arch)
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    problems = [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [
+        f"{k} has shape {tuple(v.shape)}, expected {expected[k]}"
+        for k, v in state.items()
+        if k in expected and (not isinstance(v, torch.Tensor) or tuple(v.shape) != expected[k])
+    ]
+    if problems:
+        raise NasError(
+            f"weights do not fit architecture {arch.short_id}: {len(problems)} problems "
+            f"(first: {problems[0]})",
+            source=str(p),
+        )
+    net.load_state_dict(state)
+    return net

@@ -193,7 +193,8 @@ def export_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write <name>.py (needs only torch), weights, TorchScript, ONNX and the JSON."""
-    from nas.export import export, load_weights
+    from nas.builder import load_weights
+    from nas.export import export
     from nas.reference import load_arch
 
     a = load_arch(arch)

@@ -146,3 +146,39 @@ def test_bad_kernel_in_space_file(tmp_path):
         '[[stages]]\nop = "conv"\nkernel = [3, 4]\nout_channels = 8\n'
     )
     assert_one_line_error(run("space", "show", str(path)), str(path), "stages[0].kernel", "got 4")
+
+
+def test_export_command_writes_every_format(tmp_path):
+    out = tmp_path / "exports"
+    arch = tmp_path / "small.json"
+    assert run("space", "sample", "tiny", "--seed", "1", "--out", str(arch)).exit_code == 0
+    result = run("export", str(arch), "--out", str(out), "--name", "small")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "small.json", "small.onnx", "small.pt", "small.py", "small.ts"
+    ]  # fmt: skip
+    # A second export without --force refuses and leaves the files alone.
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = run("export", str(arch), "--out", str(out), "--name", "small")
+    assert_one_line_error(again, "small")
+    assert before == {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+
+def test_export_bad_input_writes_nothing(tmp_path):
+    out = tmp_path / "never"
+    bad = write_arch(tmp_path, lambda d: d["stages"][1].update(kernel=4))
+    assert_one_line_error(run("export", str(bad), "--out", str(out)), "stages[1].kernel")
+    assert not out.exists()
+
+
+def test_export_weights_of_another_architecture(tmp_path, mobilenet_v2):
+    import torch
+
+    from nas.builder import build
+
+    weights = tmp_path / "mnv2.pt"
+    torch.save(build(mobilenet_v2).state_dict(), weights)
+    out = tmp_path / "b0"
+    result = run("export", "efficientnet_b0", "--out", str(out), "--weights", str(weights))
+    assert_one_line_error(result, str(weights), "do not fit")
+    assert not out.exists()
