@@ -5,15 +5,13 @@ Bad input prints one line naming the file and field and exits 2; no traceback.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
-from nas.errors import NasError
+from nas.cli_latency import latency_app
+from nas.cli_util import handles_bad_input, human, table
 
 __all__ = ["app"]
 
@@ -27,46 +25,7 @@ space_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 arch_app = typer.Typer(help="Inspect architectures.", no_args_is_help=True)
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handles_bad_input(fn: F) -> F:
-    """Turn NasError into one line on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NasError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    right = right or set()
-    lines = []
-    for n, row in enumerate(cells):
-        parts = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _human(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
-
+app.add_typer(latency_app, name="latency")
 
 # -- spaces ---------------------------------------------------------------------------
 
@@ -81,7 +40,7 @@ def space_list() -> None:
     for name in list_spaces():
         space = load_space(name)
         rows.append([name, len(space.stages), f"{size(space):.3e}", space.description])
-    typer.echo(_table(["space", "stages", "architectures", "description"], rows, right={1, 2}))
+    typer.echo(table(["space", "stages", "architectures", "description"], rows, right={1, 2}))
 
 
 @space_app.command("show")
@@ -100,7 +59,7 @@ def space_show(
     for dim in dimensions(sp):
         when = f"{dim.field.split('.')[0]}.op in {{{', '.join(dim.ops)}}}" if dim.ops else ""
         rows.append([dim.label, ", ".join(map(str, dim.choices)), when])
-    typer.echo(_table(["dimension", "choices", "only when"], rows))
+    typer.echo(table(["dimension", "choices", "only when"], rows))
     n = size(sp)
     typer.echo(f"size: {n} distinct architectures (~{n:.3e})")
 
@@ -168,9 +127,9 @@ def arch_show(
         for r in c.layers
     ]
     headers = ["block", "layer", "input", "output", "params", "MACs", "RF"]
-    typer.echo(_table(headers, rows, right={4, 5, 6}))
+    typer.echo(table(headers, rows, right={4, 5, 6}))
     typer.echo(
-        f"total: {c.params:,} params, {c.macs:,} MACs ({_human(c.flops)} FLOPs), "
+        f"total: {c.params:,} params, {c.macs:,} MACs ({human(c.flops)} FLOPs), "
         f"peak activations {c.peak_activation_bytes() / 2**20:.2f} MiB (fp32, batch 1), "
         f"receptive field {c.receptive_field} px"
     )

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.arch import Architecture
-from nas.ops import get_op
+from nas.ops import BlockSpec, get_op
 from nas.ops.base import ConvLayer, Layer, LinearLayer, PoolLayer, SELayer, ZeroLayer
 
 __all__ = [
     "Cost",
     "LayerCost",
+    "block_output_shape",
     "conv_output_size",
     "cost",
     "layer_macs",
@@ -80,6 +81,13 @@ def layer_output_shape(layer: Layer, shape: Shape) -> Shape:
         case LinearLayer(cout=cout):
             return cout, 1, 1
     raise TypeError(f"unknown layer {layer!r}")  # pragma: no cover
+
+
+def block_output_shape(block: BlockSpec, shape: Shape) -> Shape:
+    """Shape after one block: its layers' shape rules applied in order."""
+    for layer in get_op(block.op).layers(block):
+        shape = layer_output_shape(layer, shape)
+    return shape
 
 
 def _spatial(layer: Layer) -> tuple[int, int]:

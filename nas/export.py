@@ -45,7 +45,15 @@ from nas.builder import Layout, ModuleRecipe, build, layout
 from nas.errors import NasError
 from nas.ops import layers
 
-__all__ = ["FORMATS", "ExportResult", "export", "export_name", "render_source"]
+__all__ = [
+    "FORMATS",
+    "ExportResult",
+    "export",
+    "export_name",
+    "render_source",
+    "require_onnx",
+    "write_onnx_file",
+]
 
 #: Every format ``export`` can write, in the order they are written.
 FORMATS = ("json", "py", "pt", "ts", "onnx")
@@ -396,7 +404,7 @@ def _quiet_torchscript() -> Iterator[None]:
         yield
 
 
-def _require_onnx() -> tuple[Any, Any]:
+def require_onnx() -> tuple[Any, Any]:
     """onnx and onnxruntime come with the optional ``nas[export]`` extra."""
     found = []
     missing = []
@@ -466,7 +474,7 @@ def _onnx_dynamo(model: nn.Module, example: torch.Tensor, path: Path) -> None:
         onnx_log.setLevel(level)
 
 
-def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def write_onnx_file(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Write ``model`` as ONNX with a dynamic batch dimension.
 
     Exporter choice, measured on a 2-core CPU machine with torch 2.13 (fresh process,
@@ -491,11 +499,11 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 
 
 def _write_onnx(model: nn.Module, x: torch.Tensor, ref: torch.Tensor, path: Path) -> None:
-    onnx, ort = _require_onnx()
+    onnx, ort = require_onnx()
     # Batch 2 for the trace: torch.export specialises sizes 0 and 1, and a batch other than
     # the check's (1) shows that the batch dimension really is dynamic.
     example = torch.zeros((2, *x.shape[1:]), dtype=x.dtype)
-    _export_onnx(model, example, path)
+    write_onnx_file(model, example, path)
     onnx.checker.check_model(str(path), full_check=True)
     proto = onnx.load(str(path), load_external_data=False)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
@@ -620,7 +628,7 @@ def export(
         if os.path.lexists(target) and not overwrite:
             raise _exists(target)
     if "onnx" in wanted:
-        _require_onnx()
+        require_onnx()
     if model is None:
         model = build(arch, seed=seed)
     elif not isinstance(model, nn.Module):

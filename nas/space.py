@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Dimension",
     "SearchSpace",
+    "SpaceChoices",
     "StageSpace",
+    "choices",
     "contains",
     "decode",
     "dimensions",
@@ -430,6 +432,34 @@ def _all_fields(space: SearchSpace) -> Iterator[Dimension]:
 def dimensions(space: SearchSpace) -> list[Dimension]:
     """Every searchable label (2+ choices) with its choices and, if conditional, its ops."""
     return [d for d in _all_fields(space) if len(d.choices) > 1]
+
+
+@dataclass(frozen=True)
+class SpaceChoices:
+    """Every field's choices, grouped as the walker sees them (constants included).
+
+    For tools that reason over the whole space at once, such as enumerating every op
+    configuration a latency table needs: ``stages[i][op][field]`` are the choices of
+    ``field`` in stage ``i`` when its op is ``op``.
+    """
+
+    top: Mapping[str, Choices]
+    stem: Mapping[str, Choices]
+    head: Mapping[str, Choices]
+    stages: tuple[Mapping[str, Mapping[str, Choices]], ...]
+
+
+def choices(space: SearchSpace) -> SpaceChoices:
+    plan = space._plan
+    return SpaceChoices(
+        top={d.attr: d.choices for d in plan.top},
+        stem={d.attr: d.choices for d in plan.stem},
+        head={d.attr: d.choices for d in plan.head},
+        stages=tuple(
+            {op: {d.attr: d.choices for d in branches[op]} for op in op_dim.choices}
+            for op_dim, branches in plan.stages
+        ),
+    )
 
 
 def size(space: SearchSpace) -> int:

@@ -321,7 +321,7 @@ def _failing_onnx(model, example, path):
 
 
 def test_failed_export_leaves_no_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "_export_onnx", _failing_onnx)
+    monkeypatch.setattr(export_module, "write_onnx_file", _failing_onnx)
     out = tmp_path / "new" / "out"
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export(tiny(), out)
@@ -332,7 +332,7 @@ def test_failed_overwrite_keeps_previous_export(tmp_path, monkeypatch):
     out = tmp_path / "out"
     export(tiny(), out, formats=("json", "py", "pt"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    monkeypatch.setattr(export_module, "_export_onnx", _failing_onnx)
+    monkeypatch.setattr(export_module, "write_onnx_file", _failing_onnx)
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export(tiny().replace(num_classes=3), out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

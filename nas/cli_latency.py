@@ -1,0 +1,260 @@
+"""``nas latency ...``: build, calibrate, validate, predict, measure, move tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from nas.cli_util import BarProgress, handles_bad_input, table
+
+__all__ = ["latency_app"]
+
+latency_app = typer.Typer(
+    help="Hardware latency: lookup tables, predictor, measurement.", no_args_is_help=True
+)
+
+DB = typer.Option(
+    "sqlite:///nas_latency.db", "--db", help="SQLAlchemy URL of the latency database."
+)
+TARGET = typer.Option(
+    "cpu", "--target", help="cpu | onnxruntime-cpu | cuda | compile-cpu | compile-cuda"
+)
+THREADS = typer.Option(None, "--threads", help="Runtime threads (default 1).")
+BATCH = typer.Option(None, "--batch", help="Batch size (default 1).")
+DTYPE = typer.Option(None, "--dtype", help="float32 | float16 | bfloat16")
+AMP = typer.Option(None, "--amp/--no-amp", help="CUDA autocast.")
+CHANNELS_LAST = typer.Option(None, "--channels-last/--no-channels-last", help="CUDA NHWC.")
+RESOLUTION = typer.Option(None, "--resolution", help="Fix the space's input resolution.")
+FINGERPRINT = typer.Option(
+    None, "--fingerprint", help="Use the table with this key (another machine's)."
+)
+
+
+def _target(name: str, threads, batch, dtype, amp, channels_last):
+    from nas.latency.target import parse_target
+
+    return parse_target(
+        name, threads=threads, batch=batch, dtype=dtype, amp=amp, channels_last=channels_last
+    )
+
+
+def _space(name: str, resolution: int | None):
+    from nas.space import load_space
+
+    space = load_space(name)
+    if resolution is not None:
+        space = space.with_data(resolution=resolution)
+        space = dataclasses.replace(space, name=f"{space.name}@{resolution}")
+    return space
+
+
+@latency_app.command("build")
+@handles_bad_input
+def build_cmd(
+    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    target: str = TARGET,
+    db: str = DB,
+    resolution: int | None = RESOLUTION,
+    calibrate_n: int = typer.Option(
+        40, "--calibrate", help="Whole models measured to calibrate (0: skip)."
+    ),
+    seed: int = typer.Option(0, help="Seed of the calibration architectures."),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+    amp: bool | None = AMP,
+    channels_last: bool | None = CHANNELS_LAST,
+) -> None:
+    """Measure every op configuration of a space the table lacks, then calibrate.
+
+    Incremental and resumable: kill it and run it again, it continues.
+    """
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import build_table, calibrate
+
+    tgt = _target(target, threads, batch, dtype, amp, channels_last)
+    sp = _space(space, resolution)
+    tab = LatencyTable(db)
+    with BarProgress() as progress:
+        report = build_table(sp, tgt, tab, progress=progress)
+        typer.echo(
+            f"table {report.fingerprint}: {report.units} units, {report.already} were there, "
+            f"measured {report.measured} in {report.seconds:.0f} s"
+        )
+        if report.noisy:
+            typer.echo(
+                f"error: {len(report.noisy)} unit(s) could not be measured quietly (first: "
+                f"{report.noisy[0]}); run the same command again on a quieter machine",
+                err=True,
+            )
+            raise typer.Exit(1)
+        if calibrate_n > 0:
+            cal = calibrate(sp, tgt, tab, n=calibrate_n, seed=seed, progress=progress)
+            typer.echo(
+                f"calibration on {cal.n_models} models: ms = {cal.scale:.4f} * table + "
+                f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
+                f"(fit error {100 * cal.fit_mape:.1f}%)"
+            )
+
+
+@latency_app.command("validate")
+@handles_bad_input
+def validate_cmd(
+    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    target: str = TARGET,
+    n: int = typer.Option(200, "--n", help="Fresh architectures to measure."),
+    db: str = DB,
+    resolution: int | None = RESOLUTION,
+    seed: int = typer.Option(0, help="Seed of the validation architectures."),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+    amp: bool | None = AMP,
+    channels_last: bool | None = CHANNELS_LAST,
+) -> None:
+    """Predict and measure fresh architectures; print and store the accuracy."""
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import validate
+
+    tgt = _target(target, threads, batch, dtype, amp, channels_last)
+    sp = _space(space, resolution)
+    with BarProgress() as progress:
+        r = validate(sp, tgt, LatencyTable(db), n=n, seed=seed, progress=progress)
+    typer.echo(
+        f"{r.space} on {tgt.name}: {r.n} fresh architectures; within +-5%: {100 * r.within_5:.1f}%, "
+        f"within +-10%: {100 * r.within_10:.1f}%, MAPE {100 * r.mape:.2f}%, "
+        f"Kendall tau {r.kendall_tau:.3f}; prediction {r.predict_us:.0f} us vs measurement "
+        f"{r.measure_s:.3f} s ({r.speedup:,.0f}x cheaper)"
+    )
+
+
+@latency_app.command("predict")
+@handles_bad_input
+def predict_cmd(
+    arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
+    target: str = TARGET,
+    db: str = DB,
+    fingerprint_key: str | None = FINGERPRINT,
+    measure_missing: bool = typer.Option(
+        False,
+        "--measure-missing/--no-measure-missing",
+        help="Measure units the table lacks (this machine's table only).",
+    ),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+) -> None:
+    """Predicted latency of an architecture from the table."""
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import load_predictor
+    from nas.reference import load_arch
+
+    a = load_arch(arch)
+    tgt = _target(target, threads, batch, dtype, None, None)
+    predictor = load_predictor(
+        LatencyTable(db),
+        tgt,
+        fingerprint_key=fingerprint_key,
+        measure_missing=measure_missing,
+        norm_eps=a.norm_eps,
+    )
+    before = len(predictor.entries)
+    t0 = time.perf_counter()
+    ms = predictor.predict(a)
+    took = time.perf_counter() - t0
+    if len(predictor.entries) > before:
+        typer.echo(
+            f"measured {len(predictor.entries) - before} missing unit(s) and stored them", err=True
+        )
+    typer.echo(f"{ms:.3f} ms predicted ({predictor.description}; {took * 1e6:.0f} us)")
+
+
+@latency_app.command("measure")
+@handles_bad_input
+def measure_cmd(
+    arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
+    target: str = TARGET,
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+    amp: bool | None = AMP,
+    channels_last: bool | None = CHANNELS_LAST,
+    as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON."),
+) -> None:
+    """Measure an architecture's whole-model latency in isolation."""
+    from nas.latency.workflow import measure_whole
+    from nas.reference import load_arch
+
+    a = load_arch(arch)
+    tgt = _target(target, threads, batch, dtype, amp, channels_last)
+    m, cost_s = measure_whole(a, tgt)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {**dataclasses.asdict(m), "rel_iqr": m.rel_iqr, "cv": m.cv, "cost_s": cost_s}
+            )
+        )
+        return
+    typer.echo(
+        f"{m.median_ms:.3f} ms median (IQR {m.iqr_ms:.3f} ms, CV {100 * m.cv:.1f}%, "
+        f"{m.samples} samples x {m.inner}) on {tgt.name}; took {cost_s:.2f} s"
+    )
+
+
+@latency_app.command("show")
+@handles_bad_input
+def show_cmd(db: str = DB) -> None:
+    """The tables in a database: fingerprints, entries, calibration, validations."""
+    from nas.latency.lut import LatencyTable
+
+    tab = LatencyTable(db)
+    rows = []
+    for fp in tab.fingerprints():
+        cal = tab.calibration(fp.key)
+        vals = tab.validations(fp.key)
+        last = ", ".join(
+            f"{v['space']}: {100 * v['within_10']:.0f}% in 10%, tau {v['kendall_tau']:.2f}"
+            for v in vals[-3:]
+        )
+        rows.append([fp.key, fp.describe(), len(tab.entries(fp.key)), "yes" if cal else "no", last])
+    typer.echo(
+        table(["fingerprint", "setting", "units", "calibrated", "validations"], rows, right={2})
+    )
+
+
+@latency_app.command("export")
+@handles_bad_input
+def export_cmd(
+    out: Path = typer.Argument(..., help="File to write (gzip JSON)."),
+    db: str = DB,
+    fingerprint_key: str | None = FINGERPRINT,
+    target: str = TARGET,
+) -> None:
+    """Write one table (one fingerprint) to a single file."""
+    from nas.latency.lut import LatencyTable, export_table
+    from nas.latency.workflow import resolve_fingerprint
+
+    tab = LatencyTable(db)
+    fp = resolve_fingerprint(tab, _target(target, None, None, None, None, None), fingerprint_key)
+    counts = export_table(tab, fp.key, out)
+    typer.echo(f"wrote {out}: table {fp.key} ({fp.describe()}), {counts['entries']} units")
+
+
+@latency_app.command("import")
+@handles_bad_input
+def import_cmd(
+    file: Path = typer.Argument(..., help="File written by `nas latency export`."),
+    db: str = DB,
+) -> None:
+    """Merge a table file into a database (existing rows are kept)."""
+    from nas.latency.lut import LatencyTable, import_table
+
+    fp, counts = import_table(LatencyTable(db), file)
+    typer.echo(
+        f"imported table {fp.key} ({fp.describe()}): "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )

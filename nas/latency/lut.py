@@ -1,0 +1,386 @@
+"""The latency lookup table, stored through SQLAlchemy (SQLite file by default).
+
+One row per (device fingerprint, unit key); whole-model measurements (for calibration
+and validation), fitted calibrations and validation reports live beside them. Every
+measurement is committed as it is taken, so a build that is killed loses at most the
+one in flight and the next run continues. ``export_table``/``import_table`` move the
+rows of one fingerprint as a single gzip JSON file: build on the deployment device,
+search with the table anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+
+from nas.errors import NasError
+from nas.latency.measure import Measurement
+from nas.latency.target import Fingerprint
+
+__all__ = ["DEFAULT_URL", "FORMAT", "LatencyTable", "ModelRecord", "export_table", "import_table"]
+
+DEFAULT_URL = "sqlite:///nas_latency.db"
+FORMAT = "nas-latency-table"
+FORMAT_VERSION = 1
+
+metadata = MetaData()
+fingerprints = Table(
+    "latency_fingerprints",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("json", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+entries = Table(
+    "latency_entries",
+    metadata,
+    Column("fingerprint", String(32), primary_key=True),
+    Column("unit", String(255), primary_key=True),
+    Column("median_ms", Float, nullable=False),
+    Column("iqr_ms", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("measured_at", DateTime, nullable=False),
+)
+models = Table(
+    "latency_models",
+    metadata,
+    Column("fingerprint", String(32), primary_key=True),
+    Column("purpose", String(32), primary_key=True),  # "calibration" | "validation"
+    Column("arch_id", String(64), primary_key=True),
+    Column("space", String(255), nullable=False),
+    Column("arch_json", Text, nullable=False),
+    Column("median_ms", Float, nullable=False),
+    Column("iqr_ms", Float, nullable=False),
+    Column("cost_s", Float, nullable=False),
+    Column("measured_at", DateTime, nullable=False),
+)
+calibrations = Table(
+    "latency_calibrations",
+    metadata,
+    Column("fingerprint", String(32), primary_key=True),
+    Column("json", Text, nullable=False),
+    Column("fitted_at", DateTime, nullable=False),
+)
+validations = Table(
+    "latency_validations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(32), nullable=False),
+    Column("space", String(255), nullable=False),
+    Column("json", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A whole-model measurement kept for calibration or validation."""
+
+    arch_id: str
+    space: str
+    arch_json: str
+    median_ms: float
+    iqr_ms: float
+    cost_s: float
+
+
+class LatencyTable:
+    """A handle on the latency tables in one database (any SQLAlchemy URL)."""
+
+    def __init__(self, url: str = DEFAULT_URL) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url)
+        except (ArgumentError, ValueError) as err:
+            raise NasError(f"invalid database URL ({err})", field="db", source=url) from None
+        except ImportError as err:
+            raise NasError(f"database driver missing: {err}", field="db", source=url) from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except (OperationalError, DatabaseError) as err:
+            reason = str(err.orig).splitlines()[0] if err.orig else type(err).__name__
+            raise NasError(
+                f"cannot open the latency database: {reason}", field="db", source=url
+            ) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, DatabaseError) as err:
+            reason = str(err.orig).splitlines()[0] if err.orig else type(err).__name__
+            raise NasError(
+                f"latency database error: {reason}", field="db", source=self.url
+            ) from None
+
+    # -- fingerprints ---------------------------------------------------------------
+
+    def register(self, fp: Fingerprint) -> None:
+        with self._tx() as conn:
+            if conn.execute(select(fingerprints.c.key).where(fingerprints.c.key == fp.key)).first():
+                return
+            conn.execute(
+                insert(fingerprints).values(
+                    key=fp.key, description=fp.describe(), json=fp.to_json(), created_at=_now()
+                )
+            )
+
+    def fingerprints(self) -> list[Fingerprint]:
+        with self._tx() as conn:
+            rows = conn.execute(select(fingerprints.c.json).order_by(fingerprints.c.created_at))
+            return [Fingerprint.from_json(r.json) for r in rows]
+
+    # -- per-unit entries -----------------------------------------------------------
+
+    def entries(self, fp_key: str) -> dict[str, float]:
+        """unit key -> median ms, for one fingerprint."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(entries.c.unit, entries.c.median_ms).where(entries.c.fingerprint == fp_key)
+            )
+            return {r.unit: r.median_ms for r in rows}
+
+    def add_entry(self, fp_key: str, unit: str, m: Measurement) -> None:
+        values = dict(median_ms=m.median_ms, iqr_ms=m.iqr_ms, samples=m.samples, measured_at=_now())
+        with self._tx() as conn:
+            done = conn.execute(
+                update(entries)
+                .where(entries.c.fingerprint == fp_key, entries.c.unit == unit)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(entries).values(fingerprint=fp_key, unit=unit, **values))
+
+    # -- whole models ---------------------------------------------------------------
+
+    def add_model(self, fp_key: str, purpose: str, rec: ModelRecord) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(models).values(
+                    fingerprint=fp_key, purpose=purpose, measured_at=_now(), **asdict(rec)
+                )
+            )
+
+    def models(self, fp_key: str, purpose: str) -> dict[str, ModelRecord]:
+        """arch id -> record, for one fingerprint and purpose."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(models).where(models.c.fingerprint == fp_key, models.c.purpose == purpose)
+            )
+            return {
+                r.arch_id: ModelRecord(
+                    r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s
+                )
+                for r in rows
+            }
+
+    # -- calibration and validation -------------------------------------------------
+
+    def save_calibration(self, fp_key: str, data: dict[str, Any]) -> None:
+        text = json.dumps(data, sort_keys=True)
+        with self._tx() as conn:
+            done = conn.execute(
+                update(calibrations)
+                .where(calibrations.c.fingerprint == fp_key)
+                .values(json=text, fitted_at=_now())
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(calibrations).values(fingerprint=fp_key, json=text, fitted_at=_now())
+                )
+
+    def calibration(self, fp_key: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(calibrations.c.json).where(calibrations.c.fingerprint == fp_key)
+            ).first()
+            return json.loads(row.json) if row else None
+
+    def add_validation(self, fp_key: str, space: str, report: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(validations).values(
+                    fingerprint=fp_key,
+                    space=space,
+                    json=json.dumps(report, sort_keys=True),
+                    created_at=_now(),
+                )
+            )
+
+    def validations(self, fp_key: str) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(validations.c.space, validations.c.json, validations.c.created_at)
+                .where(validations.c.fingerprint == fp_key)
+                .order_by(validations.c.id)
+            )
+            return [
+                {"space": r.space, "created_at": r.created_at.isoformat(), **json.loads(r.json)}
+                for r in rows
+            ]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (a search) and a writer (a build) at once
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+# -- one-file transport ---------------------------------------------------------------
+
+
+def export_table(table: LatencyTable, fp_key: str, path: str | Path) -> dict[str, int]:
+    """Write one fingerprint's rows to a gzip JSON file; returns counts per kind."""
+    fps = {f.key: f for f in table.fingerprints()}
+    if fp_key not in fps:
+        raise NasError(
+            f"no latency table with fingerprint {fp_key!r} in this database",
+            field="fingerprint",
+            source=table.url,
+        )
+    with table._tx() as conn:
+        rows = {
+            "entries": [
+                dict(r._mapping)
+                for r in conn.execute(select(entries).where(entries.c.fingerprint == fp_key))
+            ],
+            "models": [
+                dict(r._mapping)
+                for r in conn.execute(select(models).where(models.c.fingerprint == fp_key))
+            ],
+            "calibrations": [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(calibrations).where(calibrations.c.fingerprint == fp_key)
+                )
+            ],
+            "validations": [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(validations).where(validations.c.fingerprint == fp_key)
+                )
+            ],
+        }
+    body = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "fingerprint": json.loads(fps[fp_key].to_json()),
+        **rows,
+    }
+    p = Path(path)
+    tmp = p.with_name(p.name + ".partial")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump(body, f, default=_json_default)
+    tmp.replace(p)
+    return {k: len(v) for k, v in rows.items()}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, dict[str, int]]:
+    """Merge a file written by ``export_table``; rows already present are kept as they are.
+
+    All rows go in one transaction: a bad file changes nothing.
+    """
+    p = Path(path)
+    try:
+        with gzip.open(p, "rt", encoding="utf-8") as f:
+            body = json.load(f)
+    except FileNotFoundError:
+        raise NasError("no such file", source=str(p)) from None
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NasError(f"not a latency table file ({err})", source=str(p)) from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise NasError(
+            f"not a latency table file (format is not {FORMAT!r})", field="format", source=str(p)
+        )
+    if body.get("version") != FORMAT_VERSION:
+        raise NasError(
+            f"unsupported version {body.get('version')!r}", field="version", source=str(p)
+        )
+    try:
+        fp = Fingerprint(**body["fingerprint"])
+    except (KeyError, TypeError) as err:
+        raise NasError(f"bad fingerprint ({err})", field="fingerprint", source=str(p)) from None
+    key = fp.key
+    kinds = {
+        "entries": entries,
+        "models": models,
+        "calibrations": calibrations,
+        "validations": validations,
+    }
+    pks = {
+        "entries": ("unit",),
+        "models": ("purpose", "arch_id"),
+        "calibrations": (),
+        "validations": None,
+    }
+    counts = dict.fromkeys(kinds, 0)
+    with table._tx() as conn:
+        if not conn.execute(select(fingerprints.c.key).where(fingerprints.c.key == key)).first():
+            conn.execute(
+                insert(fingerprints).values(
+                    key=key, description=fp.describe(), json=fp.to_json(), created_at=_now()
+                )
+            )
+        for kind, tbl in kinds.items():
+            for i, raw in enumerate(body.get(kind, [])):
+                try:
+                    row = {c.name: raw[c.name] for c in tbl.columns if c.name != "id"}
+                except (KeyError, TypeError):
+                    raise NasError(
+                        "row lacks a column", field=f"{kind}[{i}]", source=str(p)
+                    ) from None
+                if row.get("fingerprint") != key:
+                    raise NasError(
+                        "row belongs to another fingerprint", field=f"{kind}[{i}]", source=str(p)
+                    )
+                for c in tbl.columns:
+                    if isinstance(c.type, DateTime) and isinstance(row.get(c.name), str):
+                        row[c.name] = dt.datetime.fromisoformat(row[c.name])
+                same = pks[kind] or ()
+                if kind == "validations":
+                    same = ("space", "json")
+                cond = [tbl.c.fingerprint == key, *(tbl.c[n] == row[n] for n in same)]
+                if conn.execute(select(tbl.c.fingerprint).where(*cond)).first():
+                    continue
+                conn.execute(insert(tbl).values(**row))
+                counts[kind] += 1
+    return fp, counts

@@ -1,0 +1,132 @@
+"""Turn a module into a zero-argument callable that runs one inference on a target.
+
+Each runtime prepares the network the way it would be deployed: eager PyTorch (eval,
+inference mode, pinned threads), ONNX Runtime (exported graph, one session),
+torch.compile, and CUDA (optionally AMP and channels_last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nas.errors import NasError
+from nas.latency.target import Target
+
+__all__ = ["Runner", "check_available", "prepare"]
+
+_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Runner:
+    """One inference per ``call()``, inside ``session()`` (threads, grad mode, autocast)."""
+
+    call: Callable[[], object]
+    cuda: bool = False
+    session: Callable[[], contextlib.AbstractContextManager[None]] = field(
+        default=contextlib.nullcontext
+    )
+    #: Keeps temporary files (the ONNX graph) alive as long as the runner.
+    keep: object = None
+
+
+def check_available(target: Target) -> None:
+    """Raise a one-line NasError when the target's runtime or device is not here."""
+    if target.device == "cuda" and not torch.cuda.is_available():
+        raise NasError(f"target {target.name}: no CUDA device on this machine", field="target")
+    if target.runtime == "onnxruntime":
+        try:
+            importlib.import_module("onnxruntime")
+            importlib.import_module("onnx")
+        except ImportError:
+            raise NasError(
+                f"target {target.name} needs onnxruntime and onnx: pip install 'nas[export]'",
+                field="target",
+            ) from None
+    if target.runtime == "torch-compile":
+        if not hasattr(torch, "compile"):
+            raise NasError(f"target {target.name}: this torch has no torch.compile", field="target")
+        if target.device == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
+            raise NasError(
+                f"target {target.name}: torch.compile on the CPU needs a C++ compiler (g++)",
+                field="target",
+            )
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _example(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def prepare(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
+    """A runner for ``module`` on ``input_shape`` (batch included) and ``target``."""
+    check_available(target)
+    module = module.eval()
+    if target.runtime == "onnxruntime":
+        return _onnxruntime(module, input_shape, target)
+    return _torch(module, input_shape, target)
+
+
+def _torch(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
+    device = torch.device(target.device)
+    dtype = _TORCH_DTYPES[target.dtype]
+    x = _example(input_shape).to(device)
+    module = module.to(device)
+    if not target.amp:
+        module = module.to(dtype)
+        x = x.to(dtype)
+    if target.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    fn: Callable[[torch.Tensor], object] = module
+    if target.runtime == "torch-compile":
+        fn = torch.compile(module)
+
+    @contextlib.contextmanager
+    def session() -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_torch_threads(target.threads))
+            stack.enter_context(torch.inference_mode())
+            if target.amp:
+                stack.enter_context(torch.autocast(device_type=target.device, dtype=dtype))
+            yield
+
+    return Runner(call=lambda: fn(x), cuda=target.device == "cuda", session=session)
+
+
+def _onnxruntime(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
+    import onnxruntime as ort
+
+    from nas.export import write_onnx_file
+
+    tmp = tempfile.TemporaryDirectory(prefix="nas-latency-")
+    path = Path(tmp.name) / "model.onnx"
+    # Batch 2 for the trace, so the graph keeps a dynamic batch dimension.
+    write_onnx_file(module.float().cpu(), _example((2, *input_shape[1:])), path)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = target.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {"input": _example(input_shape).numpy()}
+    return Runner(call=lambda: session.run(None, feed), keep=tmp)

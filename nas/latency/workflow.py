@@ -1,0 +1,369 @@
+"""Build, calibrate and validate a latency table; load a predictor from one.
+
+What the ``nas latency`` commands run. Each step stores what it measures as it goes,
+so any of them can be killed and run again to continue.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+
+from nas.arch import Architecture
+from nas.builder import build
+from nas.errors import NasError
+from nas.latency.lut import LatencyTable, ModelRecord
+from nas.latency.measure import Measurement, MeasureSettings, NoisyMeasurementError, measure_module
+from nas.latency.predictor import Calibration, Predictor, fit_calibration, kendall_tau
+from nas.latency.runtimes import check_available
+from nas.latency.target import Fingerprint, Target, fingerprint
+from nas.latency.units import Unit, space_units
+from nas.space import SearchSpace, sample_random
+
+__all__ = [
+    "BuildReport",
+    "Progress",
+    "ValidationReport",
+    "build_table",
+    "calibrate",
+    "load_predictor",
+    "measure_whole",
+    "resolve_fingerprint",
+    "validate",
+]
+
+CALIBRATION_STREAM = 1
+VALIDATION_STREAM = 2
+
+
+class Progress(Protocol):
+    def start(self, label: str, total: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class _Silent:
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    fingerprint: str
+    units: int
+    already: int
+    measured: int
+    noisy: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Predicted against measured latency on fresh architectures."""
+
+    space: str
+    n: int
+    within_5: float
+    within_10: float
+    mape: float
+    kendall_tau: float
+    #: Median cost of one prediction and of one whole-model measurement (preparation included).
+    predict_us: float
+    measure_s: float
+    calibration: dict[str, float]
+
+    @property
+    def speedup(self) -> float:
+        return self.measure_s / (self.predict_us * 1e-6)
+
+    def to_dict(self) -> dict[str, float | int | str | dict[str, float]]:
+        return {**asdict(self), "speedup": self.speedup}
+
+
+def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = None) -> Fingerprint:
+    """The table to use for ``target``: this machine's if present, else the one table built
+    for the same setting elsewhere (a table that travelled), else a clear error."""
+    known = table.fingerprints()
+    if key is not None:
+        for fp in known:
+            if fp.key == key:
+                return fp
+        raise NasError(
+            f"no latency table with fingerprint {key!r}", field="fingerprint", source=table.url
+        )
+    here = fingerprint(target)
+    if any(fp.key == here.key for fp in known):
+        return here
+    setting = ("target", "batch", "dtype", "threads", "amp", "channels_last")
+    same = [fp for fp in known if all(getattr(fp, a) == getattr(here, a) for a in setting)]
+    if len(same) == 1:
+        return same[0]
+    if not known:
+        raise NasError(
+            "the database holds no latency table yet: run `nas latency build` first",
+            field="db",
+            source=table.url,
+        )
+    listing = "; ".join(f"{fp.key}: {fp.describe()}" for fp in known)
+    raise NasError(
+        f"no latency table for {here.describe()} (this machine); the database holds {listing}. "
+        "Pass --fingerprint KEY to use another machine's table",
+        field="target",
+        source=table.url,
+    )
+
+
+def build_table(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    *,
+    settings: MeasureSettings | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Measure every unit of ``space`` the table lacks for this machine and ``target``."""
+    check_available(target)
+    progress = progress or _Silent()
+    start = time.perf_counter()
+    fp = fingerprint(target)
+    table.register(fp)
+    units = space_units(space)
+    have = table.entries(fp.key)
+    missing = [u for u in units if u.key not in have]
+    progress.note(
+        f"{len(units)} units in space {space.name}: {len(units) - len(missing)} already in "
+        f"the table, measuring {len(missing)} ({fp.describe()})"
+    )
+    progress.start("measuring units", len(missing))
+    noisy: list[Unit] = []
+    eps = _eps(space)
+    for unit in missing:
+        try:
+            table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps))
+        except NoisyMeasurementError:
+            noisy.append(unit)
+        progress.advance()
+    # One more pass for units that were measured while the machine was busy.
+    still = []
+    for unit in noisy:
+        try:
+            table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps))
+        except NoisyMeasurementError:
+            still.append(unit.key)
+    return BuildReport(
+        fp.key, len(units), len(units) - len(missing), len(missing) - len(still), tuple(still),
+        time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _eps(space: SearchSpace) -> float:
+    from nas.space import choices
+
+    return float(choices(space).top["norm_eps"][0])
+
+
+def _measure_unit(
+    unit: Unit, target: Target, settings: MeasureSettings | None, eps: float
+) -> Measurement:
+    return measure_module(
+        unit.module(eps), unit.in_shape, target, settings or MeasureSettings.for_ops()
+    )
+
+
+def measure_whole(
+    arch: Architecture, target: Target, settings: MeasureSettings | None = None
+) -> tuple[Measurement, float]:
+    """Whole-model latency in isolation, and the full cost in seconds (build, runtime
+    preparation such as ONNX export, warm-up and samples)."""
+    t0 = time.perf_counter()
+    m = measure_module(
+        build(arch), (arch.in_channels, arch.resolution, arch.resolution), target, settings
+    )
+    return m, time.perf_counter() - t0
+
+
+def _fresh(
+    space: SearchSpace, seed: int, stream: int, n: int, exclude: set[str]
+) -> Iterator[Architecture]:
+    """``n`` distinct architectures from a seeded stream, skipping ``exclude``."""
+    rng = np.random.default_rng([seed, stream])
+    seen = set(exclude)
+    found = 0
+    for _ in range(50 * n):
+        arch = sample_random(space, rng)
+        if arch.id in seen:
+            continue
+        seen.add(arch.id)
+        found += 1
+        yield arch
+        if found == n:
+            return
+
+
+def _record(space: SearchSpace, arch: Architecture, m: Measurement, cost_s: float) -> ModelRecord:
+    return ModelRecord(arch.id, space.name, arch.to_json(), m.median_ms, m.iqr_ms, cost_s)
+
+
+def _measure_models(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    purpose: str,
+    archs: list[Architecture],
+    progress: Progress,
+) -> dict[str, ModelRecord]:
+    fp = fingerprint(target)
+    done = table.models(fp.key, purpose)
+    todo = [a for a in archs if a.id not in done]
+    progress.start(f"measuring {purpose} models", len(todo))
+    for arch in todo:
+        for attempt in range(2):
+            try:
+                m, cost_s = measure_whole(arch, target)
+                break
+            except NoisyMeasurementError:
+                if attempt == 1:
+                    raise
+        rec = _record(space, arch, m, cost_s)
+        table.add_model(fp.key, purpose, rec)
+        done[arch.id] = rec
+        progress.advance()
+    return done
+
+
+def calibrate(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    *,
+    n: int = 40,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Measure ``n`` whole models of ``space`` and fit the correction for this fingerprint
+    (on every calibration model it has, from any space)."""
+    progress = progress or _Silent()
+    fp = fingerprint(target)
+    archs = list(_fresh(space, seed, CALIBRATION_STREAM, n, set()))
+    _measure_models(space, target, table, "calibration", archs, progress)
+    records = table.models(fp.key, "calibration")
+    raw = Predictor(table.entries(fp.key), measure_missing=_filler(table, fp.key, target, space))
+    sums, counts, measured = [], [], []
+    for rec in records.values():
+        s, c = raw.raw(Architecture.from_json(rec.arch_json))
+        sums.append(s)
+        counts.append(c)
+        measured.append(rec.median_ms)
+    cal = fit_calibration(sums, counts, measured)
+    table.save_calibration(fp.key, cal.to_dict())
+    return cal
+
+
+def _filler(table: LatencyTable, fp_key: str, target: Target, space: SearchSpace):
+    eps = _eps(space)
+
+    def fill(unit: Unit) -> float:
+        m = _measure_unit(unit, target, None, eps)
+        table.add_entry(fp_key, unit.key, m)
+        return m.median_ms
+
+    return fill
+
+
+def load_predictor(
+    table: LatencyTable,
+    target: Target,
+    *,
+    fingerprint_key: str | None = None,
+    measure_missing: bool = False,
+    norm_eps: float = 1e-5,
+) -> Predictor:
+    """A predictor for ``target`` from the table (see ``resolve_fingerprint``).
+
+    ``measure_missing`` fills missing units by measuring them here, which is only
+    possible when the table is this machine's.
+    """
+    fp = resolve_fingerprint(table, target, fingerprint_key)
+    here = fingerprint(target).key
+    filler = None
+    if measure_missing:
+        if fp.key != here:
+            raise NasError(
+                f"cannot measure missing units: the table {fp.key} was built on another machine "
+                f"({fp.describe()})",
+                field="measure_missing",
+            )
+
+        def filler(unit: Unit) -> float:
+            m = _measure_unit(unit, target, None, norm_eps)
+            table.add_entry(fp.key, unit.key, m)
+            return m.median_ms
+
+    cal = table.calibration(fp.key)
+    return Predictor(
+        table.entries(fp.key),
+        Calibration(**cal) if cal else None,
+        measure_missing=filler,
+        description=fp.describe(),
+    )
+
+
+def validate(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    *,
+    n: int = 200,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ValidationReport:
+    """Predict and measure ``n`` fresh architectures (never those used for calibration)."""
+    progress = progress or _Silent()
+    fp = fingerprint(target)
+    if table.calibration(fp.key) is None:
+        raise NasError(
+            "this table has no calibration yet: run `nas latency build` first", field="calibration"
+        )
+    calibration_ids = set(table.models(fp.key, "calibration"))
+    archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
+    records = _measure_models(space, target, table, "validation", archs, progress)
+    predictor = load_predictor(table, target, measure_missing=True, norm_eps=_eps(space))
+    predicted, measured, costs, times = [], [], [], []
+    for arch in archs:
+        rec = records[arch.id]
+        predictor.predict(arch)  # fills any missing unit before timing
+        reps = 50
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            p = predictor.predict(arch)
+        times.append((time.perf_counter() - t0) / reps)
+        predicted.append(p)
+        measured.append(rec.median_ms)
+        costs.append(rec.cost_s)
+    pred = np.asarray(predicted)
+    meas = np.asarray(measured)
+    err = np.abs(pred - meas) / meas
+    report = ValidationReport(
+        space=space.name,
+        n=len(archs),
+        within_5=float(np.mean(err <= 0.05)),
+        within_10=float(np.mean(err <= 0.10)),
+        mape=float(np.mean(err)),
+        kendall_tau=float(kendall_tau(pred, meas)),
+        predict_us=statistics.median(times) * 1e6,
+        measure_s=statistics.median(costs),
+        calibration=predictor.calibration.to_dict(),
+    )
+    table.add_validation(fp.key, space.name, report.to_dict())
+    return report
