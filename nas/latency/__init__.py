@@ -8,12 +8,11 @@ from nas.latency.measure import (
     Measurement,
     MeasureSettings,
     NoisyMeasurementError,
-    measure_arch,
     measure_module,
 )
 from nas.latency.predictor import Calibration, Predictor
 from nas.latency.target import Fingerprint, Target, fingerprint, parse_target
-from nas.latency.workflow import build_table, calibrate, load_predictor, validate
+from nas.latency.workflow import build_table, calibrate, load_predictor, measure_whole, validate
 
 __all__ = [
     "DEFAULT_URL",
@@ -29,8 +28,8 @@ __all__ = [
     "calibrate",
     "fingerprint",
     "load_predictor",
-    "measure_arch",
     "measure_module",
+    "measure_whole",
     "parse_target",
     "validate",
 ]

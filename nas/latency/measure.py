@@ -24,7 +24,6 @@ __all__ = [
     "MeasureSettings",
     "Measurement",
     "NoisyMeasurementError",
-    "measure_arch",
     "measure_module",
     "measure_runner",
 ]
@@ -179,11 +178,3 @@ def measure_module(
     """Latency of ``module`` on one batch of ``(C, H, W)`` inputs on ``target``."""
     runner = prepare(module, (target.batch, *input_shape), target)
     return measure_runner(runner, settings, fingerprint_key=fingerprint(target).key)
-
-
-def measure_arch(arch, target: Target, settings: MeasureSettings | None = None) -> Measurement:
-    """Whole-model latency of an Architecture (built with fresh weights)."""
-    from nas.builder import build
-
-    shape = (arch.in_channels, arch.resolution, arch.resolution)
-    return measure_module(build(arch), shape, target, settings)

@@ -127,3 +127,6 @@ class Predictor:
     def predict(self, arch: Architecture) -> float:
         """Predicted latency in milliseconds."""
         return self.calibration.apply(*self.raw(arch))
+
+    def predict_many(self, archs: Sequence[Architecture]) -> list[float]:
+        return [self.predict(a) for a in archs]

@@ -8,6 +8,7 @@ lists every unit any architecture of a space can contain.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -27,6 +28,18 @@ def _shape(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _block_key(b: BlockSpec, in_shape: Shape) -> tuple[str, Shape]:
+    """(key, output shape) of a block; memoised: a space has only thousands of units, and
+    predicting during a search meets the same ones again and again."""
+    out = block_output_shape(b, in_shape)
+    key = (
+        f"{b.op}-in:{_shape(in_shape)}-out:{_shape(out)}-k{b.kernel}-s{b.stride}"
+        f"-e{b.expansion}-d{b.dilation}-se{b.se_ratio:g}-{b.activation}"
+    )
+    return key, out
+
+
 @dataclass(frozen=True)
 class BlockUnit:
     """One block (the stem is a ``conv`` block) applied to an input of ``in_shape``."""
@@ -36,12 +49,11 @@ class BlockUnit:
 
     @property
     def key(self) -> str:
-        b = self.block
-        out = block_output_shape(b, self.in_shape)
-        return (
-            f"{b.op}-in:{_shape(self.in_shape)}-out:{_shape(out)}-k{b.kernel}-s{b.stride}"
-            f"-e{b.expansion}-d{b.dilation}-se{b.se_ratio:g}-{b.activation}"
-        )
+        return _block_key(self.block, self.in_shape)[0]
+
+    @property
+    def out_shape(self) -> Shape:
+        return _block_key(self.block, self.in_shape)[1]
 
     def module(self, eps: float = 1e-5) -> nn.Module:
         return get_op(self.block.op).build(self.block, eps=eps)
@@ -78,13 +90,13 @@ def _stem_block(in_channels: int, channels: int, kernel: int, stride: int, act: 
 def units_of(arch: Architecture) -> list[Unit]:
     """The units of ``arch`` in execution order."""
     stem = arch.stem
-    block = _stem_block(arch.in_channels, stem.channels, stem.kernel, stem.stride, stem.activation)
+    first = _stem_block(arch.in_channels, stem.channels, stem.kernel, stem.stride, stem.activation)
     shape: Shape = (arch.in_channels, arch.resolution, arch.resolution)
-    units: list[Unit] = [BlockUnit(block, shape)]
-    shape = block_output_shape(block, shape)
-    for _, _, block in arch.blocks():
-        units.append(BlockUnit(block, shape))
-        shape = block_output_shape(block, shape)
+    units: list[Unit] = []
+    for block in (first, *(b for _, _, b in arch.blocks())):
+        unit = BlockUnit(block, shape)
+        units.append(unit)
+        shape = unit.out_shape
     units.append(HeadUnit(shape, arch.head.channels, arch.num_classes, arch.head.activation))
     return units
 

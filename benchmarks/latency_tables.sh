@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build, kill/resume and validate latency tables for `tiny` and `mobile` at 64 px, on eager
+# CPU PyTorch and onnxruntime-cpu (batch 1, 1 thread). Run it on a quiet machine:
+#   bash benchmarks/latency_tables.sh [DB_URL] [N_VALIDATION]
+# Output: the lines quoted in benchmarks/README.md.
+set -uo pipefail
+DB=${1:-sqlite:///benchmarks/latency.db}
+N=${2:-200}
+nas=(python -m nas)
+
+echo "== resumability: kill a build after 20 s, then run it again"
+timeout -s KILL 20 "${nas[@]}" latency build --space tiny --target cpu --db "$DB" --calibrate 0 2>/dev/null || echo "(killed, exit $?)"
+"${nas[@]}" latency build --space tiny --target cpu --db "$DB" --calibrate 0 2>/dev/null || true
+
+for target in cpu onnxruntime-cpu; do
+  for space in "tiny" "mobile --resolution 64"; do
+    echo "== build $space on $target"
+    # A build exits 1 when some unit stayed noisy; it is resumable, so run it again.
+    for try in 1 2 3; do
+      # shellcheck disable=SC2086
+      if ( time "${nas[@]}" latency build --space $space --target "$target" --db "$DB" --calibrate 40 ) 2>&1 | grep -v "━"; then
+        break
+      fi
+    done
+  done
+done
+for target in cpu onnxruntime-cpu; do
+  for space in "tiny" "mobile --resolution 64"; do
+    echo "== validate $space on $target"
+    # shellcheck disable=SC2086
+    "${nas[@]}" latency validate --space $space --target "$target" --db "$DB" --n "$N" 2>/dev/null
+  done
+done
+"${nas[@]}" latency show --db "$DB"

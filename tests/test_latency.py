@@ -1,0 +1,460 @@
+"""Latency: harness on models of known latency, table keying and persistence, predictor,
+and every bad input the issue lists."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nas.errors import NasError
+from nas.latency.lut import LatencyTable, ModelRecord, export_table, import_table
+from nas.latency.measure import (
+    Measurement,
+    MeasureSettings,
+    NoisyMeasurementError,
+    measure_module,
+    measure_runner,
+)
+from nas.latency.predictor import (
+    Calibration,
+    MissingUnitsError,
+    Predictor,
+    fit_calibration,
+    kendall_tau,
+)
+from nas.latency.runtimes import Runner, check_available, prepare
+from nas.latency.target import Fingerprint, Target, fingerprint, parse_target
+from nas.latency.units import space_units, units_of
+from nas.latency.workflow import (
+    build_table,
+    calibrate,
+    load_predictor,
+    resolve_fingerprint,
+    validate,
+)
+from nas.space import SearchSpace, list_spaces, load_space, sample_random
+
+MICRO = {
+    "name": "micro",
+    "resolution": [8, 12],
+    "in_channels": 1,
+    "num_classes": 4,
+    "stem": {"channels": 4, "stride": 1},
+    "head": {"channels": [0, 8]},
+    "stages": [
+        {
+            "op": ["conv", "ir"],
+            "out_channels": [4, 8],
+            "repeats": [1, 2],
+            "stride": 2,
+            "kernel": [3, 5],
+            "expansion": [1, 3],
+        },
+        {"op": ["ds", "conv"], "out_channels": 8, "stride": 1, "kernel": 3},
+        {"op": ["skip", "ir"], "out_channels": 8, "stride": 1, "kernel": 3, "expansion": 3},
+    ],
+}
+
+
+@pytest.fixture
+def micro() -> SearchSpace:
+    return SearchSpace.from_dict(MICRO, source="micro.toml")
+
+
+@pytest.fixture
+def db(tmp_path) -> LatencyTable:
+    return LatencyTable(f"sqlite:///{tmp_path / 'lat.db'}")
+
+
+# -- the harness on latency known by construction -------------------------------------
+
+
+class BusyWait(nn.Module):
+    """Spins for exactly ``ms`` of wall time per call: latency known by construction."""
+
+    def __init__(self, ms: float) -> None:
+        super().__init__()
+        self.ns = int(ms * 1e6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        end = time.perf_counter_ns() + self.ns
+        while time.perf_counter_ns() < end:
+            pass
+        return x
+
+
+@pytest.mark.parametrize("ms", [0.5, 3.0])
+def test_harness_recovers_known_latency(ms):
+    m = measure_module(
+        BusyWait(ms), (1, 2, 2), Target("cpu"), MeasureSettings(samples=11, max_rel_iqr=0.2)
+    )
+    assert ms <= m.median_ms <= ms * 1.25 + 0.05
+    assert m.samples == 11
+    assert m.inner >= int(
+        MeasureSettings().min_sample_ms / (ms * 1.25 + 0.05)
+    )  # short ops are batched
+    assert m.fingerprint == fingerprint(Target("cpu")).key
+
+
+def test_harness_sleeping_module():
+    class Sleep(nn.Module):
+        def forward(self, x):
+            time.sleep(0.004)
+            return x
+
+    m = measure_module(
+        Sleep(), (1, 2, 2), Target("cpu"), MeasureSettings(samples=7, max_rel_iqr=0.5)
+    )
+    assert 4.0 <= m.median_ms < 8.0
+
+
+def test_noisy_timings_are_refused_not_reported():
+    calls = {"n": 0}
+
+    def erratic():
+        calls["n"] += 1
+        if calls["n"] % 2:  # every other call takes 4 ms, the rest nothing
+            time.sleep(0.004)
+
+    settings = MeasureSettings(samples=9, min_sample_ms=0.0, retries=1, max_warmup_s=0.05)
+    with pytest.raises(NoisyMeasurementError) as info:
+        measure_runner(Runner(call=erratic), settings)
+    assert "did not settle after 2 attempts" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_measurement_statistics_are_consistent():
+    m = measure_module(
+        BusyWait(0.3), (1, 2, 2), Target("cpu"), MeasureSettings(samples=9, max_rel_iqr=0.3)
+    )
+    assert m.iqr_ms >= 0 and m.std_ms >= 0
+    assert m.rel_iqr == pytest.approx(m.iqr_ms / m.median_ms)
+    assert m.cv == pytest.approx(m.std_ms / m.mean_ms)
+
+
+def test_onnxruntime_runner_computes_the_model():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    runner = prepare(model, (1, 3, 8, 8), Target("onnxruntime-cpu"))
+    (out,) = runner.call()
+    assert out.shape == (1, 4, 8, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(
+    "options", [{}, {"amp": True, "dtype": "float16"}, {"channels_last": True}]
+)
+def test_cuda_measurement(options):  # pragma: no cover - GPU machines only
+    m = measure_module(nn.Conv2d(16, 16, 3, padding=1), (16, 32, 32), Target("cuda", **options))
+    assert m.median_ms > 0
+
+
+# -- targets and fingerprints ---------------------------------------------------------
+
+
+def test_fingerprint_records_the_setting():
+    fp = fingerprint(Target("onnxruntime-cpu", threads=2))
+    assert fp.runtime == "onnxruntime" and fp.threads == 2 and fp.onnxruntime
+    assert fp.torch == torch.__version__ and fp.cores >= 1 and fp.processor
+    assert Fingerprint.from_json(fp.to_json()) == fp
+    keys = {
+        fingerprint(t).key
+        for t in (
+            Target("cpu"),
+            Target("cpu", batch=8),
+            Target("cpu", threads=2),
+            Target("onnxruntime-cpu"),
+        )
+    }
+    assert len(keys) == 4
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: parse_target("tpu"), "target"),
+        (lambda: Target("cpu", batch=0), "batch"),
+        (lambda: Target("cpu", dtype="int8"), "dtype"),
+        (lambda: Target("cpu", amp=True), "target"),
+        (lambda: Target("onnxruntime-cpu", dtype="bfloat16"), "dtype"),
+    ],
+)
+def test_bad_targets(make, field):
+    with pytest.raises(NasError) as info:
+        make()
+    assert info.value.field == field
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_target_without_gpu_is_refused():
+    with pytest.raises(NasError, match="no CUDA device"):
+        check_available(Target("cuda"))
+
+
+def test_runtime_not_installed(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(NasError, match=r"needs onnxruntime.*nas\[export\]"):
+        check_available(Target("onnxruntime-cpu"))
+
+
+# -- units ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_space_units_cover_every_sample(name):
+    space = load_space(name)
+    if name == "mobile":
+        space = space.with_data(resolution=64)
+    keys = {u.key for u in space_units(space)}
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        arch = sample_random(space, rng)
+        units = units_of(arch)
+        assert len(units) == arch.num_blocks + 2
+        assert {u.key for u in units} <= keys
+
+
+def test_space_units_are_exactly_the_reachable_ones(micro):
+    """Brute force: the union of units over every architecture of a small space."""
+    from nas.space import decode, dimensions
+
+    dims = dimensions(micro)
+    seen: set[str] = set()
+
+    def rec(params, i):
+        if i == len(dims):
+            try:
+                arch = decode(micro, params)
+            except NasError:
+                return
+            seen.update(u.key for u in units_of(arch))
+            return
+        for c in dims[i].choices:
+            rec({**params, dims[i].label: c}, i + 1)
+        rec(params, i + 1)  # inactive dimensions are left out
+
+    rec({}, 0)
+    assert seen == {u.key for u in space_units(micro)}
+
+
+def test_unit_key_names_shapes(mobilenet_v2):
+    units = units_of(mobilenet_v2)
+    assert units[0].key == "conv-in:3x224x224-out:32x112x112-k3-s2-e1-d1-se0-relu6"
+    assert units[2].key.startswith("ir-in:16x112x112-out:24x56x56-k3-s2-e6")
+    assert units[-1].key == "head-in:320x7x7-c1280-n1000-relu6"
+
+
+# -- table: keying and persistence ---------------------------------------------------
+
+
+def _m(ms: float) -> Measurement:
+    return Measurement(ms, 0.01, ms, 0.01, 11, 1, 10, 1, 0.1)
+
+
+def _other_machine(fp: Fingerprint, **changes) -> Fingerprint:
+    import dataclasses
+
+    return dataclasses.replace(fp, **{"processor": "Some Phone SoC", "cores": 8, **changes})
+
+
+def test_entries_are_keyed_by_fingerprint_and_persist(tmp_path):
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    a = fingerprint(Target("cpu"))
+    b = fingerprint(Target("onnxruntime-cpu"))
+    t = LatencyTable(url)
+    for fp in (a, b):
+        t.register(fp)
+    t.add_entry(a.key, "conv-x", _m(1.0))
+    t.add_entry(b.key, "conv-x", _m(0.25))
+    t.add_entry(a.key, "conv-x", _m(1.5))  # re-measured: replaced, not duplicated
+    again = LatencyTable(url)  # a new process would see the same
+    assert again.entries(a.key) == {"conv-x": 1.5}
+    assert again.entries(b.key) == {"conv-x": 0.25}
+    assert {f.key for f in again.fingerprints()} == {a.key, b.key}
+
+
+def test_export_import_round_trip(tmp_path, db):
+    fp = fingerprint(Target("cpu"))
+    db.register(fp)
+    for k in range(5):
+        db.add_entry(fp.key, f"u{k}", _m(0.1 * (k + 1)))
+    db.add_model(fp.key, "calibration", ModelRecord("id1", "tiny", "{}", 2.0, 0.1, 0.3))
+    db.save_calibration(fp.key, Calibration(1.1, 0.001, 0.01, 7, 0.02).to_dict())
+    db.add_validation(fp.key, "tiny", {"within_10": 0.97})
+    path = tmp_path / "table.json.gz"
+    counts = export_table(db, fp.key, path)
+    assert counts == {"entries": 5, "models": 1, "calibrations": 1, "validations": 1}
+    other = LatencyTable(f"sqlite:///{tmp_path / 'other.db'}")
+    got_fp, got = import_table(other, path)
+    assert got_fp == fp and got == counts
+    assert other.entries(fp.key) == db.entries(fp.key)
+    assert other.calibration(fp.key) == db.calibration(fp.key)
+    assert other.models(fp.key, "calibration") == db.models(fp.key, "calibration")
+    _, again = import_table(other, path)  # idempotent
+    assert again == dict.fromkeys(counts, 0)
+
+
+def test_import_of_a_bad_file_changes_nothing(tmp_path, db):
+    fp = fingerprint(Target("cpu"))
+    db.register(fp)
+    db.add_entry(fp.key, "u0", _m(1.0))
+    path = tmp_path / "t.json.gz"
+    export_table(db, fp.key, path)
+    with gzip.open(path, "rt") as f:
+        body = json.load(f)
+    body["entries"].append({"fingerprint": fp.key, "unit": "broken"})  # lacks columns
+    body["entries"].insert(0, {**body["entries"][0], "unit": "first-fine"})
+    with gzip.open(path, "wt") as f:
+        json.dump(body, f)
+    other = LatencyTable(f"sqlite:///{tmp_path / 'o.db'}")
+    with pytest.raises(NasError, match=r"entries\[2\]"):
+        import_table(other, path)
+    assert other.fingerprints() == [] and other.entries(fp.key) == {}
+    (tmp_path / "junk.gz").write_bytes(b"not gzip")
+    with pytest.raises(NasError, match="not a latency table file"):
+        import_table(other, tmp_path / "junk.gz")
+
+
+def test_unreadable_database(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(NasError) as info:
+        LatencyTable(f"sqlite:///{path}")
+    assert "cannot open the latency database" in str(info.value) and "\n" not in str(info.value)
+    assert path.read_bytes() == b"this is not a database" * 100  # untouched
+    with pytest.raises(NasError, match="invalid database URL"):
+        LatencyTable("nonsense://")
+
+
+# -- table from another machine -----------------------------------------------------
+
+
+def test_a_travelled_table_is_used_for_its_setting(db, micro):
+    here = fingerprint(Target("cpu"))
+    phone = _other_machine(here)
+    db.register(phone)
+    for unit in space_units(micro):
+        db.add_entry(phone.key, unit.key, _m(0.5))
+    assert resolve_fingerprint(db, Target("cpu")) == phone
+    p = load_predictor(db, Target("cpu"))
+    arch = sample_random(micro, 0)
+    assert p.predict(arch) == pytest.approx(0.5 * (arch.num_blocks + 2))
+    with pytest.raises(NasError, match="another machine"):
+        load_predictor(db, Target("cpu"), measure_missing=True)
+    with pytest.raises(NasError, match="no latency table for"):
+        resolve_fingerprint(db, Target("cpu", batch=4))
+    db.register(_other_machine(here, cores=4))
+    with pytest.raises(NasError, match="--fingerprint KEY"):
+        resolve_fingerprint(db, Target("cpu"))  # two candidates: the user must choose
+    assert resolve_fingerprint(db, Target("cpu"), phone.key) == phone
+
+
+def test_empty_database_says_build_first(db):
+    with pytest.raises(NasError, match="nas latency build"):
+        resolve_fingerprint(db, Target("cpu"))
+
+
+# -- predictor ------------------------------------------------------------------------
+
+
+def test_predictor_sums_units_and_applies_calibration(micro):
+    arch = sample_random(micro, 1)
+    units = units_of(arch)
+    table = {u.key: 0.1 * (i + 1) for i, u in enumerate(units)}
+    raw = sum(table.values())
+    assert Predictor(table).predict(arch) == pytest.approx(raw)
+    cal = Calibration(scale=1.2, per_unit=0.01, offset=0.05)
+    assert Predictor(table, cal).predict(arch) == pytest.approx(
+        1.2 * raw + 0.01 * len(units) + 0.05
+    )
+
+
+def test_missing_units(micro):
+    arch = sample_random(micro, 2)
+    with pytest.raises(MissingUnitsError) as info:
+        Predictor({}).predict(arch)
+    assert "lacks" in str(info.value) and "\n" not in str(info.value)
+    filled = Predictor({}, measure_missing=lambda unit: 1.0)
+    assert filled.predict(arch) == pytest.approx(arch.num_blocks + 2)
+    assert len(filled.entries) == len({u.key for u in units_of(arch)})
+
+
+def test_fit_calibration_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    sums = rng.uniform(0.5, 20, 50)
+    units = rng.integers(5, 40, 50)
+    measured = 1.1 * sums + 0.02 * units + 0.3
+    cal = fit_calibration(sums, units, measured)
+    assert (cal.scale, cal.per_unit, cal.offset) == pytest.approx((1.1, 0.02, 0.3), rel=1e-6)
+    assert cal.fit_mape < 1e-9
+    with pytest.raises(NasError, match="at least 5"):
+        fit_calibration([1.0], [3], [1.0])
+
+
+def test_kendall_tau_against_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=60)
+    y = x + rng.normal(scale=0.7, size=60)
+    y[:10] = np.round(y[:10])  # ties
+    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert kendall_tau([1, 2, 3], [1, 2, 3]) == 1.0
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+
+
+# -- the workflow end to end on a micro space ------------------------------------------
+
+
+class _StopAfter:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def start(self, label, total):
+        pass
+
+    def note(self, message):
+        pass
+
+    def advance(self, n=1):
+        self.n -= n
+        if self.n <= 0:
+            raise KeyboardInterrupt
+
+
+def test_build_is_resumable_and_predictions_validate(db, micro):
+    target = Target("cpu")
+    with pytest.raises(KeyboardInterrupt):
+        build_table(micro, target, db, progress=_StopAfter(7))
+    assert len(db.entries(fingerprint(target).key)) == 7
+    report = build_table(micro, target, db)
+    assert report.already == 7
+    assert report.measured == report.units - 7 and not report.noisy
+    again = build_table(micro, target, db)
+    assert again.measured == 0 and again.already == again.units
+    cal = calibrate(micro, target, db, n=8)
+    assert cal.n_models == 8
+    result = validate(micro, target, db, n=10)
+    calibration_ids = set(db.models(fingerprint(target).key, "calibration"))
+    assert calibration_ids.isdisjoint(db.models(fingerprint(target).key, "validation"))
+    assert result.n == 10 and 0 <= result.within_10 <= 1
+    assert result.speedup > 100  # a prediction is far cheaper than a measurement
+    assert db.validations(fingerprint(target).key)[-1]["n"] == 10
+
+
+def test_validate_needs_a_calibration(db, micro):
+    with pytest.raises(NasError, match="no calibration"):
+        validate(micro, Target("cpu"), db, n=5)
