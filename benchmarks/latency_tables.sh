@@ -8,9 +8,12 @@ DB=${1:-sqlite:///benchmarks/latency.db}
 N=${2:-200}
 nas=(python -m nas)
 
-echo "== resumability: kill a build after 20 s, then run it again"
-timeout -s KILL 20 "${nas[@]}" latency build --space tiny --target cpu --db "$DB" --calibrate 0 2>/dev/null || echo "(killed, exit $?)"
-"${nas[@]}" latency build --space tiny --target cpu --db "$DB" --calibrate 0 2>/dev/null || true
+echo "== resumability: kill a build of a fresh table after 20 s, then run it again"
+RESUME_DB=sqlite:///benchmarks/latency-resume.db
+rm -f benchmarks/latency-resume.db
+timeout -s KILL 20 "${nas[@]}" latency build --space tiny --target cpu --db "$RESUME_DB" --calibrate 0 2>/dev/null
+echo "(killed: exit $?)"
+"${nas[@]}" latency build --space tiny --target cpu --db "$RESUME_DB" --calibrate 0 2>/dev/null
 
 for target in cpu onnxruntime-cpu; do
   for space in "tiny" "mobile --resolution 64"; do
@@ -18,7 +21,7 @@ for target in cpu onnxruntime-cpu; do
     # A build exits 1 when some unit stayed noisy; it is resumable, so run it again.
     for try in 1 2 3; do
       # shellcheck disable=SC2086
-      if ( time "${nas[@]}" latency build --space $space --target "$target" --db "$DB" --calibrate 40 ) 2>&1 | grep -v "━"; then
+      if ( time "${nas[@]}" latency build --space $space --target "$target" --db "$DB" --calibrate 100 ) 2>&1 | grep -v "━"; then
         break
       fi
     done

@@ -60,7 +60,7 @@ def build_cmd(
     db: str = DB,
     resolution: int | None = RESOLUTION,
     calibrate_n: int = typer.Option(
-        40, "--calibrate", help="Whole models measured to calibrate (0: skip)."
+        100, "--calibrate", help="Whole models measured to calibrate (0: skip)."
     ),
     seed: int = typer.Option(0, help="Seed of the calibration architectures."),
     threads: int | None = THREADS,
@@ -138,6 +138,9 @@ def predict_cmd(
     arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
     target: str = TARGET,
     db: str = DB,
+    space: str | None = typer.Option(
+        None, "--space", help="Whose calibration to use (needed when the table has several)."
+    ),
     fingerprint_key: str | None = FINGERPRINT,
     measure_missing: bool = typer.Option(
         False,
@@ -158,6 +161,7 @@ def predict_cmd(
     predictor = load_predictor(
         LatencyTable(db),
         tgt,
+        space=space,
         fingerprint_key=fingerprint_key,
         measure_missing=measure_missing,
         norm_eps=a.norm_eps,
@@ -214,13 +218,13 @@ def show_cmd(db: str = DB) -> None:
     tab = LatencyTable(db)
     rows = []
     for fp in tab.fingerprints():
-        cal = tab.calibration(fp.key)
+        cal = ", ".join(sorted(tab.calibrations(fp.key)))
         vals = tab.validations(fp.key)
         last = ", ".join(
             f"{v['space']}: {100 * v['within_10']:.0f}% in 10%, tau {v['kendall_tau']:.2f}"
             for v in vals[-3:]
         )
-        rows.append([fp.key, fp.describe(), len(tab.entries(fp.key)), "yes" if cal else "no", last])
+        rows.append([fp.key, fp.describe(), len(tab.entries(fp.key)), cal or "-", last])
     typer.echo(
         table(["fingerprint", "setting", "units", "calibrated", "validations"], rows, right={2})
     )

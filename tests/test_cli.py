@@ -182,3 +182,65 @@ def test_export_weights_of_another_architecture(tmp_path, mobilenet_v2):
     result = run("export", "efficientnet_b0", "--out", str(out), "--weights", str(weights))
     assert_one_line_error(result, str(weights), "do not fit")
     assert not out.exists()
+
+
+# -- nas latency ---------------------------------------------------------------------
+
+MICRO_SPACE = """
+name = "micro"
+resolution = 8
+in_channels = 1
+num_classes = 4
+[stem]
+channels = 4
+stride = 1
+[[stages]]
+op = ["conv", "ir"]
+out_channels = [4, 8]
+stride = 2
+kernel = 3
+expansion = [1, 3]
+"""
+
+
+def test_latency_build_predict_export_import(tmp_path):
+    space = tmp_path / "micro.toml"
+    space.write_text(MICRO_SPACE)
+    db = f"sqlite:///{tmp_path / 'lat.db'}"
+    built = run("latency", "build", "--space", str(space), "--db", db, "--calibrate", "5")
+    assert built.exit_code == 0, built.output
+    assert "calibration on 5 models" in built.output
+    arch = tmp_path / "a.json"
+    assert run("space", "sample", str(space), "--out", str(arch)).exit_code == 0
+    predicted = run("latency", "predict", str(arch), "--db", db)
+    assert predicted.exit_code == 0, predicted.output
+    assert "ms predicted" in predicted.output
+    shown = run("latency", "show", "--db", db)
+    assert "calibrated" in shown.output and "yes" in shown.output
+    moved = tmp_path / "table.json.gz"
+    assert run("latency", "export", str(moved), "--db", db).exit_code == 0
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    imported = run("latency", "import", str(moved), "--db", other)
+    assert imported.exit_code == 0, imported.output
+    again = run("latency", "predict", str(arch), "--db", other)
+    assert again.stdout.split()[0] == predicted.stdout.split()[0]
+
+
+def test_latency_bad_inputs(tmp_path):
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert_one_line_error(
+        run("latency", "predict", "mobilenet_v2", "--target", "tpu", "--db", db),
+        "target",
+        "unknown latency target 'tpu'",
+    )
+    assert_one_line_error(
+        run("latency", "predict", "mobilenet_v2", "--db", db), "nas latency build"
+    )
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00not sqlite" * 64)
+    assert_one_line_error(
+        run("latency", "show", "--db", f"sqlite:///{garbage}"), "cannot open the latency database"
+    )
+    assert_one_line_error(
+        run("latency", "import", str(tmp_path / "none.json.gz"), "--db", db), "no such file"
+    )

@@ -293,7 +293,7 @@ def test_export_import_round_trip(tmp_path, db):
     for k in range(5):
         db.add_entry(fp.key, f"u{k}", _m(0.1 * (k + 1)))
     db.add_model(fp.key, "calibration", ModelRecord("id1", "tiny", "{}", 2.0, 0.1, 0.3))
-    db.save_calibration(fp.key, Calibration(1.1, 0.001, 0.01, 7, 0.02).to_dict())
+    db.save_calibration(fp.key, "tiny", Calibration(1.1, 0.001, 0.01, 7, 0.02).to_dict())
     db.add_validation(fp.key, "tiny", {"within_10": 0.97})
     path = tmp_path / "table.json.gz"
     counts = export_table(db, fp.key, path)
@@ -302,7 +302,11 @@ def test_export_import_round_trip(tmp_path, db):
     got_fp, got = import_table(other, path)
     assert got_fp == fp and got == counts
     assert other.entries(fp.key) == db.entries(fp.key)
-    assert other.calibration(fp.key) == db.calibration(fp.key)
+    assert (
+        other.calibrations(fp.key)
+        == db.calibrations(fp.key)
+        == {"tiny": Calibration(1.1, 0.001, 0.01, 7, 0.02).to_dict()}
+    )
     assert other.models(fp.key, "calibration") == db.models(fp.key, "calibration")
     _, again = import_table(other, path)  # idempotent
     assert again == dict.fromkeys(counts, 0)
@@ -349,6 +353,7 @@ def test_a_travelled_table_is_used_for_its_setting(db, micro):
     db.register(phone)
     for unit in space_units(micro):
         db.add_entry(phone.key, unit.key, _m(0.5))
+    db.save_calibration(phone.key, micro.name, Calibration().to_dict())
     assert resolve_fingerprint(db, Target("cpu")) == phone
     p = load_predictor(db, Target("cpu"))
     arch = sample_random(micro, 0)
@@ -458,3 +463,15 @@ def test_build_is_resumable_and_predictions_validate(db, micro):
 def test_validate_needs_a_calibration(db, micro):
     with pytest.raises(NasError, match="no calibration"):
         validate(micro, Target("cpu"), db, n=5)
+
+
+def test_calibration_is_per_space(db, micro):
+    fp = fingerprint(Target("cpu"))
+    db.register(fp)
+    for name, scale in (("a", 1.0), ("b", 2.0)):
+        db.save_calibration(fp.key, name, Calibration(scale=scale).to_dict())
+    with pytest.raises(NasError, match="calibrated: a, b"):
+        load_predictor(db, Target("cpu"))
+    assert load_predictor(db, Target("cpu"), space="b").calibration.scale == 2.0
+    with pytest.raises(NasError, match="no calibration for space 'c'"):
+        load_predictor(db, Target("cpu"), space="c")

@@ -83,6 +83,8 @@ calibrations = Table(
     "latency_calibrations",
     metadata,
     Column("fingerprint", String(32), primary_key=True),
+    # Per space: whole-model effects (caches, per-layer overhead) depend on network size.
+    Column("space", String(255), primary_key=True),
     Column("json", Text, nullable=False),
     Column("fitted_at", DateTime, nullable=False),
 )
@@ -208,25 +210,29 @@ class LatencyTable:
 
     # -- calibration and validation -------------------------------------------------
 
-    def save_calibration(self, fp_key: str, data: dict[str, Any]) -> None:
+    def save_calibration(self, fp_key: str, space: str, data: dict[str, Any]) -> None:
         text = json.dumps(data, sort_keys=True)
+        where = (calibrations.c.fingerprint == fp_key, calibrations.c.space == space)
         with self._tx() as conn:
             done = conn.execute(
-                update(calibrations)
-                .where(calibrations.c.fingerprint == fp_key)
-                .values(json=text, fitted_at=_now())
+                update(calibrations).where(*where).values(json=text, fitted_at=_now())
             )
             if done.rowcount == 0:
                 conn.execute(
-                    insert(calibrations).values(fingerprint=fp_key, json=text, fitted_at=_now())
+                    insert(calibrations).values(
+                        fingerprint=fp_key, space=space, json=text, fitted_at=_now()
+                    )
                 )
 
-    def calibration(self, fp_key: str) -> dict[str, Any] | None:
+    def calibrations(self, fp_key: str) -> dict[str, dict[str, Any]]:
+        """space -> fitted calibration, for one fingerprint."""
         with self._tx() as conn:
-            row = conn.execute(
-                select(calibrations.c.json).where(calibrations.c.fingerprint == fp_key)
-            ).first()
-            return json.loads(row.json) if row else None
+            rows = conn.execute(
+                select(calibrations.c.space, calibrations.c.json).where(
+                    calibrations.c.fingerprint == fp_key
+                )
+            )
+            return {r.space: json.loads(r.json) for r in rows}
 
     def add_validation(self, fp_key: str, space: str, report: dict[str, Any]) -> None:
         with self._tx() as conn:
@@ -349,8 +355,8 @@ def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, di
     pks = {
         "entries": ("unit",),
         "models": ("purpose", "arch_id"),
-        "calibrations": (),
-        "validations": None,
+        "calibrations": ("space",),
+        "validations": ("space", "json"),
     }
     counts = dict.fromkeys(kinds, 0)
     with table._tx() as conn:
@@ -375,9 +381,7 @@ def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, di
                 for c in tbl.columns:
                     if isinstance(c.type, DateTime) and isinstance(row.get(c.name), str):
                         row[c.name] = dt.datetime.fromisoformat(row[c.name])
-                same = pks[kind] or ()
-                if kind == "validations":
-                    same = ("space", "json")
+                same = pks[kind]
                 cond = [tbl.c.fingerprint == key, *(tbl.c[n] == row[n] for n in same)]
                 if conn.execute(select(tbl.c.fingerprint).where(*cond)).first():
                     continue

@@ -246,17 +246,19 @@ def calibrate(
     target: Target,
     table: LatencyTable,
     *,
-    n: int = 40,
+    n: int = 100,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> Calibration:
-    """Measure ``n`` whole models of ``space`` and fit the correction for this fingerprint
-    (on every calibration model it has, from any space)."""
+    """Measure ``n`` whole models of ``space`` and fit its correction for this fingerprint
+    (on every calibration model of this space the table has)."""
     progress = progress or _Silent()
     fp = fingerprint(target)
     archs = list(_fresh(space, seed, CALIBRATION_STREAM, n, set()))
     _measure_models(space, target, table, "calibration", archs, progress)
-    records = table.models(fp.key, "calibration")
+    records = {
+        k: r for k, r in table.models(fp.key, "calibration").items() if r.space == space.name
+    }
     raw = Predictor(
         table.entries(fp.key), measure_missing=_filler(table, fp.key, target, _eps(space))
     )
@@ -267,7 +269,7 @@ def calibrate(
         counts.append(c)
         measured.append(rec.median_ms)
     cal = fit_calibration(sums, counts, measured)
-    table.save_calibration(fp.key, cal.to_dict())
+    table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
 
 
@@ -288,16 +290,33 @@ def load_predictor(
     table: LatencyTable,
     target: Target,
     *,
+    space: str | None = None,
     fingerprint_key: str | None = None,
     measure_missing: bool = False,
     norm_eps: float = 1e-5,
 ) -> Predictor:
-    """A predictor for ``target`` from the table (see ``resolve_fingerprint``).
+    """A predictor for ``target`` from the table (see ``resolve_fingerprint``), with the
+    calibration fitted for ``space`` (optional when the table has exactly one).
 
     ``measure_missing`` fills missing units by measuring them here, which is only
     possible when the table is this machine's.
     """
     fp = resolve_fingerprint(table, target, fingerprint_key)
+    fitted = table.calibrations(fp.key)
+    if not fitted:
+        raise NasError(
+            f"the latency table {fp.key} has no calibration yet: run `nas latency build`",
+            field="calibration",
+            source=table.url,
+        )
+    if space is None and len(fitted) == 1:
+        space = next(iter(fitted))
+    if space not in fitted:
+        raise NasError(
+            f"no calibration for space {space!r} in table {fp.key} (calibrated: "
+            f"{', '.join(sorted(fitted))}); run `nas latency build --space ...` for it",
+            field="space",
+        )
     here = fingerprint(target).key
     filler = None
     if measure_missing:
@@ -309,10 +328,9 @@ def load_predictor(
             )
         filler = _filler(table, fp.key, target, norm_eps)
 
-    cal = table.calibration(fp.key)
     return Predictor(
         table.entries(fp.key),
-        Calibration(**cal) if cal else None,
+        Calibration(**fitted[space]),
         measure_missing=filler,
         description=fp.describe(),
     )
@@ -330,16 +348,20 @@ def validate(
     """Predict and measure ``n`` fresh architectures (never those used for calibration)."""
     progress = progress or _Silent()
     fp = fingerprint(target)
-    if table.calibration(fp.key) is None:
+    if space.name not in table.calibrations(fp.key):
         raise NasError(
-            "this table has no calibration yet: run `nas latency build` first", field="calibration"
+            f"no calibration for space {space.name!r} yet: run `nas latency build` first",
+            field="calibration",
         )
     calibration_ids = set(table.models(fp.key, "calibration"))
     archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
     records = _measure_models(space, target, table, "validation", archs, progress)
     # Fill any unit the table lacks first, so the timed pass below is pure prediction.
-    load_predictor(table, target, measure_missing=True, norm_eps=_eps(space)).predict_many(archs)
-    predictor = load_predictor(table, target)
+    eps = _eps(space)
+    load_predictor(
+        table, target, space=space.name, measure_missing=True, norm_eps=eps
+    ).predict_many(archs)
+    predictor = load_predictor(table, target, space=space.name)
     t0 = time.perf_counter()
     predicted = predictor.predict_many(archs)  # each architecture once
     per_prediction = (time.perf_counter() - t0) / len(archs)
