@@ -93,12 +93,44 @@ def build_cmd(
             )
             raise typer.Exit(1)
         if calibrate_n > 0:
-            cal = calibrate(sp, tgt, tab, n=calibrate_n, seed=seed, progress=progress)
-            typer.echo(
-                f"calibration on {cal.n_models} models: ms = {cal.scale:.4f} * table + "
-                f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
-                f"(fit error {100 * cal.fit_mape:.1f}%)"
-            )
+            _print_calibration(calibrate(sp, tgt, tab, n=calibrate_n, seed=seed, progress=progress))
+
+
+@latency_app.command("calibrate")
+@handles_bad_input
+def calibrate_cmd(
+    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    target: str = TARGET,
+    db: str = DB,
+    resolution: int | None = RESOLUTION,
+    n: int = typer.Option(100, "--n", help="Whole models to measure."),
+    seed: int = typer.Option(0, help="Seed of the calibration architectures."),
+    fresh: bool = typer.Option(
+        True, "--fresh/--reuse", help="Measure new models (default) or reuse stored ones."
+    ),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+    amp: bool | None = AMP,
+    channels_last: bool | None = CHANNELS_LAST,
+) -> None:
+    """Refit the table's correction for a space on freshly measured whole models (seconds)."""
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import calibrate
+
+    tgt = _target(target, threads, batch, dtype, amp, channels_last)
+    sp = _space(space, resolution)
+    with BarProgress() as progress:
+        cal = calibrate(sp, tgt, LatencyTable(db), n=n, seed=seed, fresh=fresh, progress=progress)
+    _print_calibration(cal)
+
+
+def _print_calibration(cal) -> None:
+    typer.echo(
+        f"calibration on {cal.n_models} models: ms = {cal.scale:.4f} * table + "
+        f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
+        f"(fit error {100 * cal.fit_mape:.1f}%)"
+    )
 
 
 @latency_app.command("validate")
@@ -110,6 +142,9 @@ def validate_cmd(
     db: str = DB,
     resolution: int | None = RESOLUTION,
     seed: int = typer.Option(0, help="Seed of the validation architectures."),
+    fresh: bool = typer.Option(
+        True, "--fresh/--reuse", help="Measure the models now (default) or reuse stored ones."
+    ),
     threads: int | None = THREADS,
     batch: int | None = BATCH,
     dtype: str | None = DTYPE,
@@ -123,12 +158,13 @@ def validate_cmd(
     tgt = _target(target, threads, batch, dtype, amp, channels_last)
     sp = _space(space, resolution)
     with BarProgress() as progress:
-        r = validate(sp, tgt, LatencyTable(db), n=n, seed=seed, progress=progress)
+        r = validate(sp, tgt, LatencyTable(db), n=n, seed=seed, fresh=fresh, progress=progress)
     typer.echo(
         f"{r.space} on {tgt.name}: {r.n} fresh architectures; within +-5%: {100 * r.within_5:.1f}%, "
         f"within +-10%: {100 * r.within_10:.1f}%, MAPE {100 * r.mape:.2f}%, "
         f"Kendall tau {r.kendall_tau:.3f}; prediction {r.predict_us:.0f} us vs measurement "
-        f"{r.measure_s:.3f} s ({r.speedup:,.0f}x cheaper)"
+        f"{r.measure_s:.3f} s ({r.speedup:,.0f}x cheaper); machine speed vs. table build: "
+        f"{r.drift:.2f}x canary time"
     )
 
 

@@ -216,7 +216,7 @@ def test_latency_build_predict_export_import(tmp_path):
     assert predicted.exit_code == 0, predicted.output
     assert "ms predicted" in predicted.output
     shown = run("latency", "show", "--db", db)
-    assert "calibrated" in shown.output and "yes" in shown.output
+    assert "calibrated" in shown.output and "micro" in shown.output
     moved = tmp_path / "table.json.gz"
     assert run("latency", "export", str(moved), "--db", db).exit_code == 0
     other = f"sqlite:///{tmp_path / 'other.db'}"

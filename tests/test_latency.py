@@ -475,3 +475,33 @@ def test_calibration_is_per_space(db, micro):
     assert load_predictor(db, Target("cpu"), space="b").calibration.scale == 2.0
     with pytest.raises(NasError, match="no calibration for space 'c'"):
         load_predictor(db, Target("cpu"), space="c")
+
+
+# -- drift correction -----------------------------------------------------------------
+
+
+def test_normalise_scales_to_the_reference_speed():
+    from nas.latency.canary import normalise
+
+    # Measured while the machine ran 10% slow (canary 1.1 ms against 1.0): 2.2 ms -> 2.0 ms.
+    assert normalise(2.2, 1.1, 1.0) == pytest.approx(2.0)
+    assert normalise(2.2, 0.0, 1.0) == 2.2  # no reading: unchanged
+
+
+def test_reference_is_fixed_by_the_first_build(db):
+    fp = fingerprint(Target("cpu"))
+    db.register(fp)
+    assert db.reference(fp.key) == 0.0
+    db.set_reference(fp.key, 0.5)
+    db.set_reference(fp.key, 0.7)  # a later build does not move it
+    assert db.reference(fp.key) == 0.5
+
+
+def test_canary_reads_and_caches():
+    from nas.latency.canary import CANARY, Canary
+
+    assert CANARY.num_blocks == 3
+    canary = Canary(Target("cpu"))
+    first = canary.read()
+    assert first > 0
+    assert canary.read_every(3600) == first  # within the hour: the last reading

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
     insert,
     select,
@@ -54,6 +55,8 @@ fingerprints = Table(
     Column("key", String(32), primary_key=True),
     Column("description", Text, nullable=False),
     Column("json", Text, nullable=False),
+    # The canary speed at the first build (nas.latency.canary): the drift baseline.
+    Column("reference_canary_ms", Float, nullable=False, default=0.0),
     Column("created_at", DateTime, nullable=False),
 )
 entries = Table(
@@ -64,6 +67,8 @@ entries = Table(
     Column("median_ms", Float, nullable=False),
     Column("iqr_ms", Float, nullable=False),
     Column("samples", Integer, nullable=False),
+    # Canary reading taken just before (nas.latency.canary, a drift diagnostic); 0: none.
+    Column("canary_ms", Float, nullable=False, default=0.0),
     Column("measured_at", DateTime, nullable=False),
 )
 models = Table(
@@ -77,6 +82,7 @@ models = Table(
     Column("median_ms", Float, nullable=False),
     Column("iqr_ms", Float, nullable=False),
     Column("cost_s", Float, nullable=False),
+    Column("canary_ms", Float, nullable=False, default=0.0),
     Column("measured_at", DateTime, nullable=False),
 )
 calibrations = Table(
@@ -105,7 +111,7 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A whole-model measurement kept for calibration or validation."""
+    """A whole-model measurement kept for calibration or validation (raw milliseconds)."""
 
     arch_id: str
     space: str
@@ -113,6 +119,7 @@ class ModelRecord:
     median_ms: float
     iqr_ms: float
     cost_s: float
+    canary_ms: float = 0.0
 
 
 class LatencyTable:
@@ -166,6 +173,24 @@ class LatencyTable:
 
     # -- per-unit entries -----------------------------------------------------------
 
+    def reference(self, fp_key: str) -> float:
+        """The canary speed when this table was first built (0: none yet); fixed once set,
+        so later readings say how far the machine has drifted since."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(fingerprints.c.reference_canary_ms).where(fingerprints.c.key == fp_key)
+            ).first()
+        return float(row.reference_canary_ms) if row else 0.0
+
+    def set_reference(self, fp_key: str, canary_ms: float) -> None:
+        """Fix the reference speed, unless the table already has one."""
+        with self._tx() as conn:
+            conn.execute(
+                update(fingerprints)
+                .where(fingerprints.c.key == fp_key, fingerprints.c.reference_canary_ms <= 0)
+                .values(reference_canary_ms=canary_ms)
+            )
+
     def entries(self, fp_key: str) -> dict[str, float]:
         """unit key -> median ms, for one fingerprint."""
         with self._tx() as conn:
@@ -174,8 +199,14 @@ class LatencyTable:
             )
             return {r.unit: r.median_ms for r in rows}
 
-    def add_entry(self, fp_key: str, unit: str, m: Measurement) -> None:
-        values = dict(median_ms=m.median_ms, iqr_ms=m.iqr_ms, samples=m.samples, measured_at=_now())
+    def add_entry(self, fp_key: str, unit: str, m: Measurement, canary_ms: float = 0.0) -> None:
+        values = dict(
+            median_ms=m.median_ms,
+            iqr_ms=m.iqr_ms,
+            samples=m.samples,
+            canary_ms=canary_ms,
+            measured_at=_now(),
+        )
         with self._tx() as conn:
             done = conn.execute(
                 update(entries)
@@ -195,6 +226,18 @@ class LatencyTable:
                 )
             )
 
+    def forget_models(self, fp_key: str, purpose: str, space: str) -> int:
+        """Drop one space's whole-model measurements (to take them afresh); returns how many."""
+        with self._tx() as conn:
+            done = conn.execute(
+                delete(models).where(
+                    models.c.fingerprint == fp_key,
+                    models.c.purpose == purpose,
+                    models.c.space == space,
+                )
+            )
+            return done.rowcount
+
     def models(self, fp_key: str, purpose: str) -> dict[str, ModelRecord]:
         """arch id -> record, for one fingerprint and purpose."""
         with self._tx() as conn:
@@ -203,7 +246,7 @@ class LatencyTable:
             )
             return {
                 r.arch_id: ModelRecord(
-                    r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s
+                    r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s, r.canary_ms
                 )
                 for r in rows
             }
@@ -304,6 +347,7 @@ def export_table(table: LatencyTable, fp_key: str, path: str | Path) -> dict[str
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "fingerprint": json.loads(fps[fp_key].to_json()),
+        "reference_canary_ms": table.reference(fp_key),
         **rows,
     }
     p = Path(path)
@@ -360,10 +404,17 @@ def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, di
     }
     counts = dict.fromkeys(kinds, 0)
     with table._tx() as conn:
+        reference = body.get("reference_canary_ms", 0.0)
+        if not isinstance(reference, int | float) or isinstance(reference, bool):
+            raise NasError("must be a number", field="reference_canary_ms", source=str(p))
         if not conn.execute(select(fingerprints.c.key).where(fingerprints.c.key == key)).first():
             conn.execute(
                 insert(fingerprints).values(
-                    key=key, description=fp.describe(), json=fp.to_json(), created_at=_now()
+                    key=key,
+                    description=fp.describe(),
+                    json=fp.to_json(),
+                    reference_canary_ms=float(reference),
+                    created_at=_now(),
                 )
             )
         for kind, tbl in kinds.items():

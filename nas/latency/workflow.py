@@ -17,6 +17,7 @@ import numpy as np
 from nas.arch import Architecture
 from nas.builder import build
 from nas.errors import NasError
+from nas.latency.canary import Canary
 from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import Measurement, MeasureSettings, NoisyMeasurementError, measure_module
 from nas.latency.predictor import Calibration, Predictor, fit_calibration, kendall_tau
@@ -39,6 +40,8 @@ __all__ = [
 
 CALIBRATION_STREAM = 1
 VALIDATION_STREAM = 2
+#: During a table build the canary is re-read at most this often (seconds).
+CANARY_EVERY_S = 5.0
 
 
 class Progress(Protocol):
@@ -83,6 +86,8 @@ class ValidationReport:
     predict_us: float
     measure_s: float
     calibration: dict[str, float]
+    #: Canary speed during validation over its speed at the first build (1: no drift).
+    drift: float = 0.0
 
     @property
     def speedup(self) -> float:
@@ -149,9 +154,18 @@ def build_table(
     progress.start("measuring units", len(missing))
     noisy: list[Unit] = []
     eps = _eps(space)
+    canary = Canary(target) if missing else None
+    if canary is not None:
+        table.set_reference(fp.key, canary.read())
+
+    def measure(unit: Unit) -> None:
+        assert canary is not None
+        reading = canary.read_every(CANARY_EVERY_S)
+        table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps), reading)
+
     for unit in missing:
         try:
-            table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps))
+            measure(unit)
         except NoisyMeasurementError:
             noisy.append(unit)
         progress.advance()
@@ -159,13 +173,18 @@ def build_table(
     still = []
     for unit in noisy:
         try:
-            table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps))
+            measure(unit)
         except NoisyMeasurementError:
             still.append(unit.key)
     return BuildReport(
         fp.key, len(units), len(units) - len(missing), len(missing) - len(still), tuple(still),
         time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _drift(canaries: np.ndarray, reference: float) -> float:
+    readings = canaries[canaries > 0]
+    return float(np.median(readings) / reference) if reference > 0 and len(readings) else 0.0
 
 
 def _eps(space: SearchSpace) -> float:
@@ -210,8 +229,12 @@ def _fresh(
             return
 
 
-def _record(space: SearchSpace, arch: Architecture, m: Measurement, cost_s: float) -> ModelRecord:
-    return ModelRecord(arch.id, space.name, arch.to_json(), m.median_ms, m.iqr_ms, cost_s)
+def _record(
+    space: SearchSpace, arch: Architecture, m: Measurement, cost_s: float, canary_ms: float
+) -> ModelRecord:
+    return ModelRecord(
+        arch.id, space.name, arch.to_json(), m.median_ms, m.iqr_ms, cost_s, canary_ms
+    )
 
 
 def _measure_models(
@@ -226,7 +249,10 @@ def _measure_models(
     done = table.models(fp.key, purpose)
     todo = [a for a in archs if a.id not in done]
     progress.start(f"measuring {purpose} models", len(todo))
+    canary = Canary(target) if todo else None
     for arch in todo:
+        assert canary is not None
+        reading = canary.read()  # right before the model: the drift within seconds is ~1%
         for attempt in range(2):
             try:
                 m, cost_s = measure_whole(arch, target)
@@ -234,7 +260,7 @@ def _measure_models(
             except NoisyMeasurementError:
                 if attempt == 1:
                     raise
-        rec = _record(space, arch, m, cost_s)
+        rec = _record(space, arch, m, cost_s, reading)
         table.add_model(fp.key, purpose, rec)
         done[arch.id] = rec
         progress.advance()
@@ -248,12 +274,20 @@ def calibrate(
     *,
     n: int = 100,
     seed: int = 0,
+    fresh: bool = False,
     progress: Progress | None = None,
 ) -> Calibration:
     """Measure ``n`` whole models of ``space`` and fit its correction for this fingerprint
-    (on every calibration model of this space the table has)."""
+    (on every calibration model of this space the table has).
+
+    ``fresh`` drops the stored calibration models first and measures new ones: the table
+    is slow to build and lasts, the calibration takes seconds and is best refreshed
+    shortly before it is used (a machine's speed drifts over hours).
+    """
     progress = progress or _Silent()
     fp = fingerprint(target)
+    if fresh:
+        table.forget_models(fp.key, "calibration", space.name)
     archs = list(_fresh(space, seed, CALIBRATION_STREAM, n, set()))
     _measure_models(space, target, table, "calibration", archs, progress)
     records = {
@@ -343,11 +377,17 @@ def validate(
     *,
     n: int = 200,
     seed: int = 0,
+    fresh: bool = False,
     progress: Progress | None = None,
 ) -> ValidationReport:
-    """Predict and measure ``n`` fresh architectures (never those used for calibration)."""
+    """Predict and measure ``n`` fresh architectures (never those used for calibration).
+
+    ``fresh`` measures them again instead of reusing stored measurements.
+    """
     progress = progress or _Silent()
     fp = fingerprint(target)
+    if fresh:
+        table.forget_models(fp.key, "validation", space.name)
     if space.name not in table.calibrations(fp.key):
         raise NasError(
             f"no calibration for space {space.name!r} yet: run `nas latency build` first",
@@ -365,10 +405,10 @@ def validate(
     t0 = time.perf_counter()
     predicted = predictor.predict_many(archs)  # each architecture once
     per_prediction = (time.perf_counter() - t0) / len(archs)
-    measured = [records[a.id].median_ms for a in archs]
+    meas = np.asarray([records[a.id].median_ms for a in archs])
+    canaries = np.asarray([records[a.id].canary_ms for a in archs])
     costs = [records[a.id].cost_s for a in archs]
     pred = np.asarray(predicted)
-    meas = np.asarray(measured)
     err = np.abs(pred - meas) / meas
     report = ValidationReport(
         space=space.name,
@@ -380,6 +420,7 @@ def validate(
         predict_us=per_prediction * 1e6,
         measure_s=statistics.median(costs),
         calibration=predictor.calibration.to_dict(),
+        drift=_drift(canaries, table.reference(fp.key)),
     )
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
