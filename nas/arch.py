@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import types
-import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
 from nas.ops import OPTIONAL_FIELDS, BlockSpec, get_op
 from nas.ops.layers import ACTIVATIONS
+from nas.strict import from_plain
 
 __all__ = ["Architecture", "Head", "Stage", "Stem", "load_architecture"]
 
@@ -283,7 +282,7 @@ class Architecture:
         Stages may be given as dicts or as compact strings.
         """
         try:
-            return _build(cls, data, "")
+            return from_plain(cls, data, strings={Stage: Stage.parse})
         except NasError as err:
             raise err.at(source=source) from None
 
@@ -321,68 +320,3 @@ def load_architecture(path: str | Path) -> Architecture:
         raise NasError(f"cannot read architecture file: {err.strerror}", source=str(p)) from None
     arch = Architecture.from_json(text, source=str(p))
     return arch if arch.name else arch.replace(name=p.stem)
-
-
-# -- strict construction from plain data ---------------------------------------------
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _build(cls: type, data: Any, path: str) -> Any:
-    if cls is Stage and isinstance(data, str):
-        try:
-            return Stage.parse(data)
-        except NasError as err:
-            raise err.at(prefix=path) from None
-    if not isinstance(data, Mapping):
-        raise NasError(f"expected an object, got {type(data).__name__}", field=path or "(top)")
-    known = {f.name: f for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            where = f"{path}.{key}" if path else str(key)
-            raise NasError(f"unknown field (known: {', '.join(known)})", field=where)
-    kwargs: dict[str, Any] = {}
-    hints = _hints(cls)
-    for name, f in known.items():
-        where = f"{path}.{name}" if path else name
-        if name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise NasError("missing required field", field=where)
-            continue
-        kwargs[name] = _convert(hints[name], data[name], where)
-    try:
-        return cls(**kwargs)
-    except NasError as err:
-        raise err.at(prefix=path) if path else err from None
-
-
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        if not isinstance(value, list | tuple):
-            raise NasError(f"expected a list, got {type(value).__name__}", field=where)
-        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
-        return _build(hint, value, where)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise NasError(f"expected an integer, got {value!r}", field=where)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise NasError(f"expected a number, got {value!r}", field=where)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise NasError(f"expected a string, got {value!r}", field=where)
-        return value
-    if isinstance(hint, types.UnionType):  # pragma: no cover - no unions in the genotype yet
-        raise TypeError(hint)
-    raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover
