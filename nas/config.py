@@ -1,0 +1,271 @@
+"""Study definitions: one TOML file says what to search, on which data, for what.
+
+``load_study`` reads a file (or a bundled study by name), applies command-line
+overrides (``{"search.trials": 10}``) and validates everything up front: every error
+names the file and the field, before any data is loaded or any trial runs.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nas
+from nas.errors import NasError
+from nas.objectives import METRICS
+from nas.strict import from_plain
+from nas.train import TrainConfig
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = [
+    "DataConfig",
+    "HyperParameter",
+    "LatencyConfig",
+    "ObjectiveConfig",
+    "SearchConfig",
+    "StudyConfig",
+    "list_studies",
+    "load_study",
+]
+
+MODES = ("pareto", "budget", "reward")
+SAMPLERS = ("nsga2", "tpe", "random")
+#: Training settings that may be searched jointly with the architecture.
+SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    #: Directory of the dataset files ("" for digits); relative paths are resolved
+    #: against the study file's directory.
+    path: str = ""
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    #: Keep only this many samples (0: all), for smoke runs.
+    limit: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """``pareto``: accuracy up, latency (and optionally params/MACs) down. ``budget``:
+    accuracy up subject to latency <= budget. ``reward``: MnasNet's acc * (lat/T)^w."""
+
+    mode: str = "pareto"
+    metrics: tuple[str, ...] = ("accuracy", "latency")
+    latency_budget_ms: float = 0.0
+    reward_exponent: float = -0.07
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise NasError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})", field="mode")
+        for m in self.metrics:
+            if m not in METRICS:
+                raise NasError(
+                    f"unknown metric {m!r} (known: {', '.join(METRICS)})", field="metrics"
+                )
+        if len(set(self.metrics)) != len(self.metrics):
+            raise NasError("a metric is listed twice", field="metrics")
+        if self.mode == "pareto" and ("accuracy" not in self.metrics or len(self.metrics) < 2):
+            raise NasError("pareto mode needs accuracy and at least one cost", field="metrics")
+        if self.mode in ("budget", "reward") and self.latency_budget_ms <= 0:
+            raise NasError(
+                f"{self.mode} mode needs a positive latency budget", field="latency_budget_ms"
+            )
+        if self.reward_exponent >= 0:
+            raise NasError(
+                "must be negative (latency above target lowers the reward)", field="reward_exponent"
+            )
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        if self.mode == "pareto":
+            return tuple(METRICS[m] for m in self.metrics)
+        return ("maximize",)
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    target: str = "cpu"
+    db: str = "sqlite:///nas_latency.db"
+    threads: int = 1
+    batch: int = 1
+    #: Measure units the table lacks during the search (this machine's table only).
+    measure_missing: bool = True
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    sampler: str = "nsga2"
+    trials: int = 40
+    #: Wall-clock budget in seconds (0: none); the search stops at trials or time.
+    timeout_s: float = 0.0
+    seed: int = 0
+    storage: str = "sqlite:///nas_studies.db"
+    #: Ray cluster address ("" starts a local Ray; "auto" joins the running one).
+    ray_address: str = ""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    #: Trials at once (0: as many as the cluster's resources allow).
+    max_concurrent: int = 0
+    #: ASHA early stopping (single-objective modes only).
+    early_stopping: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise NasError(
+                f"unknown sampler {self.sampler!r} (known: {', '.join(SAMPLERS)})", field="sampler"
+            )
+        if self.trials < 1:
+            raise NasError("must be a positive integer", field="trials")
+        if self.timeout_s < 0:
+            raise NasError("must be >= 0 (0: no time limit)", field="timeout_s")
+        if self.cpus_per_trial <= 0:
+            raise NasError("must be positive", field="cpus_per_trial")
+        if self.gpus_per_trial < 0:
+            raise NasError("must be >= 0", field="gpus_per_trial")
+        if self.max_concurrent < 0:
+            raise NasError("must be >= 0 (0: as many as fit)", field="max_concurrent")
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """A training setting searched jointly with the architecture: either ``choices`` or a
+    ``low``..``high`` range (``log`` for a log-uniform one)."""
+
+    name: str
+    choices: tuple[float, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in SEARCHABLE:
+            raise NasError(
+                f"cannot search {self.name!r} (searchable: {', '.join(SEARCHABLE)})", field="name"
+            )
+        if self.choices:
+            if self.low or self.high or self.log:
+                raise NasError("give either choices or low/high, not both", field="choices")
+            if len(set(self.choices)) != len(self.choices):
+                raise NasError("a choice is listed twice", field="choices")
+        elif not self.low < self.high:
+            raise NasError("needs choices, or low < high", field="high")
+        elif self.log and self.low <= 0:
+            raise NasError("a log range needs low > 0", field="low")
+
+    @property
+    def integer(self) -> bool:
+        return self.name == "batch_size"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    space: str = "tiny"
+    #: Input resolution the architectures use (0: the dataset's own).
+    resolution: int = 0
+    export_dir: str = "exports"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    hyperparameters: tuple[HyperParameter, ...] = ()
+    #: The file it came from (named in errors; relative paths are resolved against it).
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise NasError("a study needs a name", field="name")
+        if self.resolution < 0:
+            raise NasError("must be >= 0 (0: the dataset's own)", field="resolution")
+        names = [h.name for h in self.hyperparameters]
+        if len(set(names)) != len(names):
+            raise NasError("a hyperparameter is listed twice", field="hyperparameters")
+
+    def resolve(self, relative: str) -> str:
+        """A path from the study file, relative to the file's directory."""
+        if not relative or os.path.isabs(relative) or not self.source:
+            return relative
+        return str(Path(self.source).resolve().parent / relative)
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+def _study_dirs() -> list[Traversable]:
+    dirs: list[Traversable] = []
+    bundled = importlib.resources.files("nas") / "_bundled" / "studies"
+    if bundled.is_dir():
+        dirs.append(bundled)
+    repo = Path(nas.__file__).resolve().parents[1] / "studies"
+    if repo.is_dir():
+        dirs.append(repo)
+    return dirs
+
+
+def _bundled() -> dict[str, Traversable]:
+    found: dict[str, Traversable] = {}
+    for d in _study_dirs():
+        for entry in sorted(d.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml") and entry.is_file():
+                found.setdefault(entry.name[: -len(".toml")], entry)
+    return found
+
+
+def list_studies() -> list[str]:
+    return sorted(_bundled())
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise NasError(f"cannot override inside {p!r}", field=dotted)
+    node[last] = value
+
+
+def load_study(
+    name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> StudyConfig:
+    """A study file by path, or a bundled study by name, with dotted-key overrides."""
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text:
+        source = str(Path(text))
+        try:
+            content = Path(text).read_text(encoding="utf-8")
+        except OSError as err:
+            raise NasError(f"cannot read study file: {err.strerror}", source=source) from None
+    else:
+        known = _bundled()
+        if text not in known:
+            raise NasError(
+                f"unknown study {text!r} (known: {', '.join(known) or 'none'}; or give a .toml path)",
+                field="study",
+            )
+        source = str(known[text])
+        content = known[text].read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as err:
+        raise NasError(f"malformed TOML: {err}", source=source) from None
+    data.setdefault("name", Path(source).stem)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(data, key, value)
+    data["source"] = source
+    try:
+        return from_plain(StudyConfig, data)
+    except NasError as err:
+        raise err.at(source=source) from None
