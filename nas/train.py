@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -180,6 +181,8 @@ class TrialResult:
     reason: str = ""
     #: With ``test=True`` and status "complete" or "stopped"; else None.
     test_accuracy: float | None = None
+    #: Path of the saved trained weights ("" when not asked for or not trained).
+    weights: str = ""
 
 
 #: ``report(epoch_report)`` returns True to stop training early.
@@ -280,6 +283,7 @@ class _Trial:
     history: list[EpochReport] = field(default_factory=list)
     stopped: bool = False
     test_accuracy: float | None = None
+    model: nn.Module | None = None
     _cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -291,6 +295,7 @@ class _Trial:
         whether to stop. Everything that can fail in a trial happens in here."""
         cfg = self.cfg
         model = build(self.arch, seed=cfg.seed)
+        self.model = model
         self.params = sum(p.numel() for p in model.parameters())
         model = model.to(self.device)
         if cfg.channels_last:
@@ -465,8 +470,12 @@ def evaluate(
     report: Report | None = None,
     test: bool = False,
     resolution: int | None = None,
+    weights_path: str | Path | None = None,
 ) -> TrialResult:
     """Train ``arch`` on ``data.train`` for ``cfg.epochs`` and score it on ``data.val``.
+
+    ``weights_path``: where to save the trained state_dict (CPU, contiguous tensors,
+    loadable with ``nas.builder.load_weights``) when training completed or was stopped.
 
     ``report(epoch_report)`` is called after every epoch; returning True stops training
     ("stopped", unless that was the last epoch). Exceptions it raises propagate (an
@@ -514,6 +523,16 @@ def evaluate(
     if trial.stopped and status == "complete":
         status = "stopped"
 
+    saved = ""
+    if weights_path is not None and status in ("complete", "stopped") and trial.model is not None:
+        state = {k: v.detach().cpu().contiguous() for k, v in trial.model.state_dict().items()}
+        path = Path(weights_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        torch.save(state, tmp)
+        tmp.replace(path)
+        saved = str(path)
+
     history = tuple(trial.history)
     last = history[-1] if history else None
     return TrialResult(
@@ -526,4 +545,5 @@ def evaluate(
         params=trial.params,
         reason=reason,
         test_accuracy=trial.test_accuracy if status in ("complete", "stopped") else None,
+        weights=saved,
     )

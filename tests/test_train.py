@@ -415,3 +415,23 @@ def test_cuda_amp_channels_last(digits: Dataset, amp: bool) -> None:
     assert result.status == "complete", result.reason
     assert result.val_accuracy >= 0.6
     assert result.test_accuracy is not None
+
+
+def test_saved_weights_reproduce_the_validation_accuracy(digits, tmp_path):
+    """Independent check: score the saved weights ourselves, outside nas.train."""
+    from nas.builder import load_weights
+
+    path = tmp_path / "w" / "small.pt"
+    result = evaluate(SMALL, digits, TrainConfig(epochs=3, seed=1), weights_path=path)
+    assert result.weights == str(path) and path.exists()
+    model = load_weights(SMALL, path).eval()
+    with torch.inference_mode():
+        logits = model(digits.normalise(digits.val.x, SMALL.resolution))
+    accuracy = (logits.argmax(1) == digits.val.y).float().mean().item()
+    assert accuracy == pytest.approx(result.val_accuracy, abs=1e-6)
+
+
+def test_no_weights_for_a_diverged_trial(digits, tmp_path):
+    path = tmp_path / "never.pt"
+    result = evaluate(SMALL, digits, TrainConfig(epochs=2, lr=1e6), weights_path=path)
+    assert result.status == "diverged" and result.weights == "" and not path.exists()
