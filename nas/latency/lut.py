@@ -13,31 +13,28 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
-    Engine,
     Float,
     Integer,
     MetaData,
     String,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
+from nas.db import open_database, transaction
 from nas.errors import NasError
 from nas.latency.measure import Measurement
 from nas.latency.target import Fingerprint
@@ -127,32 +124,10 @@ class LatencyTable:
 
     def __init__(self, url: str = DEFAULT_URL) -> None:
         self.url = url
-        try:
-            self.engine: Engine = create_engine(url)
-        except (ArgumentError, ValueError) as err:
-            raise NasError(f"invalid database URL ({err})", field="db", source=url) from None
-        except ImportError as err:
-            raise NasError(f"database driver missing: {err}", field="db", source=url) from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            metadata.create_all(self.engine)
-        except (OperationalError, DatabaseError) as err:
-            reason = str(err.orig).splitlines()[0] if err.orig else type(err).__name__
-            raise NasError(
-                f"cannot open the latency database: {reason}", field="db", source=url
-            ) from None
+        self.engine = open_database(url, metadata, field="db", what="latency database")
 
-    @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (OperationalError, DatabaseError) as err:
-            reason = str(err.orig).splitlines()[0] if err.orig else type(err).__name__
-            raise NasError(
-                f"latency database error: {reason}", field="db", source=self.url
-            ) from None
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, field="db", what="latency database")
 
     # -- fingerprints ---------------------------------------------------------------
 
@@ -299,13 +274,6 @@ class LatencyTable:
                 {"space": r.space, "created_at": r.created_at.isoformat(), **json.loads(r.json)}
                 for r in rows
             ]
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (a search) and a writer (a build) at once
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
 
 
 # -- one-file transport ---------------------------------------------------------------

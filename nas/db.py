@@ -1,0 +1,58 @@
+"""Opening SQLAlchemy databases the same way everywhere: one-line errors naming the URL,
+SQLite in WAL mode with a busy timeout (several processes write at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+
+from nas.errors import NasError
+
+__all__ = ["open_database", "transaction"]
+
+
+def _reason(err: DatabaseError) -> str:
+    return str(err.orig).splitlines()[0] if err.orig else type(err).__name__
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers and a writer at once
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:
+    """An engine for ``url`` with ``metadata``'s tables created if missing."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ValueError) as err:
+        raise NasError(f"invalid database URL ({err})", field=field, source=url) from None
+    except ImportError as err:
+        raise NasError(f"database driver missing: {err}", field=field, source=url) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        metadata.create_all(engine)
+    except (OperationalError, DatabaseError) as err:
+        raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, field: str, what: str) -> Iterator[Connection]:
+    """A committed-or-rolled-back transaction; database failures become one-line NasErrors
+    (integrity errors pass through: callers decide what a duplicate means)."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except IntegrityError:
+        raise
+    except (OperationalError, DatabaseError) as err:
+        raise NasError(
+            f"{what} error: {_reason(err)}", field=field, source=str(engine.url)
+        ) from None
