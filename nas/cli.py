@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from nas.cli_latency import latency_app
+from nas.cli_search import dashboard_cmd, search_cmd
 from nas.cli_util import handles_bad_input, human, table
 
 __all__ = ["app"]
@@ -26,6 +27,8 @@ arch_app = typer.Typer(help="Inspect architectures.", no_args_is_help=True)
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
 app.add_typer(latency_app, name="latency")
+app.command("search")(search_cmd)
+app.command("dashboard")(dashboard_cmd)
 
 # -- spaces ---------------------------------------------------------------------------
 

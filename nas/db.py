@@ -3,6 +3,7 @@ SQLite in WAL mode with a busy timeout (several processes write at once)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,10 +21,31 @@ def _reason(err: DatabaseError) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, open transactions (see _sqlite_begin_immediate).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers and a writer at once
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that later upgrades to a writer
+    # fails at once with "database is locked" when another process wrote in between
+    # (busy_timeout does not cover that case). Trials on several workers write at once.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _retry_locked(fn: Any, tries: int = 20) -> Any:
+    """Run ``fn``, retrying while SQLite reports the database as locked."""
+    for k in range(tries):
+        try:
+            return fn()
+        except OperationalError as err:
+            if "locked" not in str(err.orig) or k == tries - 1:
+                raise
+            time.sleep(min(1.0, 0.05 * 2**k))
+    return None  # pragma: no cover
 
 
 def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:
@@ -36,8 +58,9 @@ def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Eng
         raise NasError(f"database driver missing: {err}", field=field, source=url) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     try:
-        metadata.create_all(engine)
+        _retry_locked(lambda: metadata.create_all(engine))
     except (OperationalError, DatabaseError) as err:
         raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
     return engine

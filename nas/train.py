@@ -42,6 +42,7 @@ __all__ = [
     "EpochReport",
     "TrainConfig",
     "TrialResult",
+    "accuracy",
     "evaluate",
     "lr_at",
 ]
@@ -547,3 +548,20 @@ def evaluate(
         test_accuracy=trial.test_accuracy if status in ("complete", "stopped") else None,
         weights=saved,
     )
+
+
+def accuracy(model: nn.Module, data: Dataset, split: Split, resolution: int) -> float:
+    """Top-1 accuracy of a trained model (e.g. loaded from saved weights) on ``split``,
+    in eval mode on the model's device, batched."""
+    device = next(model.parameters()).device
+    model.eval()
+    n = int(split.y.shape[0])
+    if n == 0:
+        return math.nan
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, n, EVAL_BATCH):
+            x = data.normalise(split.x[start : start + EVAL_BATCH].to(device), resolution)
+            y = split.y[start : start + EVAL_BATCH].to(device)
+            correct += int((model(x).argmax(dim=1) == y).sum().item())
+    return correct / n

@@ -1,0 +1,98 @@
+"""``nas search`` and ``nas dashboard``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import typer
+
+from nas.cli_util import handles_bad_input, table
+
+__all__ = ["dashboard_cmd", "search_cmd"]
+
+
+@handles_bad_input
+def search_cmd(
+    study: str = typer.Argument("digits", help="Study name (studies/) or .toml path."),
+    trials: int | None = typer.Option(None, "--trials", help="Number of trials."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs per trial."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Wall-clock budget (s)."),
+    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random"),
+    seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address."),
+    data_path: str | None = typer.Option(None, "--data-path", help="Dataset directory."),
+    latency_db: str | None = typer.Option(None, "--latency-db", help="Latency table URL."),
+    export_dir: str | None = typer.Option(None, "--export-dir", help="Where the front goes."),
+) -> None:
+    """Search a study: Optuna trials distributed by Ray Tune; print the front, export it."""
+    from rich.progress import Progress
+
+    from nas.config import load_study
+    from nas.orchestrate import search
+
+    overrides = {
+        "search.trials": trials,
+        "train.epochs": epochs,
+        "search.timeout_s": timeout,
+        "search.sampler": sampler,
+        "search.seed": seed,
+        "search.storage": storage,
+        "search.ray_address": address,
+        "data.path": data_path,
+        "latency.db": latency_db,
+        "export_dir": export_dir,
+    }
+    cfg = load_study(study, overrides)
+    with Progress(transient=False) as bar:
+        task = bar.add_task(f"study {cfg.name}: trials", total=cfg.search.trials)
+        result = search(
+            cfg, note=lambda m: bar.console.print(m), on_trial=lambda: bar.advance(task)
+        )
+    rows = []
+    for m in result.front:
+        e = m.evaluation
+        measured = f"{m.measured_ms:.3f}" if m.measured_ms is not None else "-"
+        rows.append(
+            [
+                e.arch_id[:12],
+                f"{e.val_accuracy:.4f}",
+                f"{m.test_accuracy:.4f}",
+                f"{e.latency_ms:.3f}",
+                measured,
+                f"{e.params:,}",
+                f"{e.macs:,}",
+                m.export_dir,
+            ]
+        )
+    done = sum(e.status == "complete" for e in result.evaluations)
+    typer.echo(
+        f"study {result.study}: {len(result.evaluations)} evaluations ({done} complete) in "
+        f"{result.seconds:.0f} s; space {result.space}; storage {result.storage}"
+    )
+    headers = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "export"]
+    typer.echo(table(headers, rows, right={1, 2, 3, 4, 5, 6}))
+
+
+@handles_bad_input
+def dashboard_cmd(
+    study: str = typer.Argument("digits", help="Study name or .toml path (its storage)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+) -> None:
+    """Start optuna-dashboard on the study's storage (until Ctrl-C)."""
+    from nas.config import load_study
+    from nas.errors import NasError
+
+    cfg = load_study(study)
+    exe = shutil.which("optuna-dashboard")
+    if exe is None:
+        raise NasError(
+            "optuna-dashboard is not installed: pip install 'nas[dashboard]'", field="dashboard"
+        )
+    typer.echo(
+        f"optuna-dashboard for study {cfg.name}: http://{host}:{port}/ (storage {cfg.search.storage})"
+    )
+    sys.exit(subprocess.call([exe, cfg.search.storage, "--host", host, "--port", str(port)]))

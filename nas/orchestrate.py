@@ -1,0 +1,502 @@
+"""The one place where Optuna meets Ray Tune: `nas search`.
+
+Each Ray trial trains one architecture. The Optuna study lives in the study's RDB
+storage (so optuna-dashboard shows every trial while it runs); OptunaSearch drives it in
+define-by-run mode, where the architecture is sampled (``nas.space.sample``) and its
+latency predicted in the driver, in microseconds, before Ray schedules anything.
+What a trial really achieved (complete, stopped early, diverged, rejected) is written to
+the evaluations table (nas.results), which is what dedup and the final front read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from nas.arch import Architecture
+from nas.config import HyperParameter, StudyConfig
+from nas.cost import cost
+from nas.data import Dataset, load_dataset
+from nas.errors import NasError
+from nas.latency.lut import LatencyTable
+from nas.latency.predictor import Predictor
+from nas.latency.target import Target
+from nas.latency.workflow import build_table, calibrate, load_predictor
+from nas.objectives import mnasnet_reward
+from nas.results import Evaluation, EvaluationStore, budget_key
+from nas.space import SearchSpace, load_space, sample
+from nas.train import TrainConfig, evaluate
+
+__all__ = [
+    "FrontMember",
+    "SearchResult",
+    "SearchSetup",
+    "prepare",
+    "run_trials",
+    "search",
+    "trial_objective",
+]
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """Everything a search needs, loaded and checked before Ray starts."""
+
+    study: StudyConfig
+    data: Dataset
+    space: SearchSpace
+    target: Target
+    predictor: Predictor
+    artifacts: Path
+
+
+def _bind_space(study: StudyConfig, data: Dataset) -> SearchSpace:
+    spec = study.space
+    path = study.resolve(spec) if spec.endswith(".toml") else spec
+    resolution = study.resolution or data.resolution
+    space = load_space(path).with_data(
+        in_channels=data.in_channels, num_classes=data.num_classes, resolution=resolution
+    )
+    # The bound space gets its own name: calibrations are per (space, input) binding.
+    return dataclasses.replace(space, name=f"{space.name}@{resolution}px{data.in_channels}ch")
+
+
+def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
+    """Load data, bind the space, make sure the latency table covers it (building the
+    missing units here when the target is this machine), and load the predictor."""
+    d = study.data
+    data = load_dataset(
+        d.dataset,
+        path=study.resolve(d.path) or None,
+        seed=d.seed,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        limit=d.limit or None,
+    )
+    space = _bind_space(study, data)
+    lat = study.latency
+    target = Target(lat.target, threads=lat.threads, batch=lat.batch)
+    table = LatencyTable(lat.db)
+    try:
+        predictor = load_predictor(
+            table, target, space=space.name, measure_missing=lat.measure_missing
+        )
+    except NasError:
+        note(f"building the latency table for {space.name} on {lat.target} (once; resumable)")
+        for _ in range(3):  # resumable: units the machine was too busy for are retried
+            if not build_table(space, target, table).noisy:
+                break
+        else:
+            raise NasError(
+                "the machine stayed too busy to measure the latency table; run again",
+                field="latency",
+            )
+        calibrate(space, target, table, n=40, seed=study.search.seed)
+        predictor = load_predictor(
+            table, target, space=space.name, measure_missing=lat.measure_missing
+        )
+    artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
+    return SearchSetup(study, data, space, target, predictor, artifacts)
+
+
+def trial_objective(
+    study: StudyConfig, accuracy: float, latency_ms: float, params: int, macs: int
+) -> dict[str, float]:
+    """The metrics a trial reports: the study's objective values under their names."""
+    obj = study.objective
+    values = {
+        "accuracy": accuracy,
+        "latency": latency_ms,
+        "params": float(params),
+        "macs": float(macs),
+    }
+    if obj.mode == "reward":
+        values["objective"] = mnasnet_reward(
+            accuracy, latency_ms, obj.latency_budget_ms, obj.reward_exponent
+        )
+    else:
+        values["objective"] = accuracy
+    return values
+
+
+def _train_config(study: StudyConfig, hp: dict[str, Any]) -> TrainConfig:
+    changes = {k: (int(v) if k == "batch_size" else float(v)) for k, v in hp.items()}
+    return dataclasses.replace(study.train, **changes)
+
+
+def _trainable(
+    config: dict[str, Any], *, study: StudyConfig, data: Dataset, artifacts: str
+) -> None:
+    """One Ray trial: reuse, reject, or train; record; report."""
+    from ray import tune
+
+    arch = Architecture.from_json(config["arch_json"])
+    hp = config.get("hp", {})
+    cfg = _train_config(study, hp)
+    budget = budget_key(data=study.data, train=cfg, resolution=arch.resolution)
+    store = EvaluationStore(study.search.storage)
+    latency, params, macs = config["latency_ms"], config["params"], config["macs"]
+
+    def final(ev: Evaluation) -> None:
+        store.record(ev)
+        acc = ev.val_accuracy if ev.status == "complete" else 0.0
+        tune.report(
+            {
+                **trial_objective(study, acc, latency, params, macs),
+                "status": ev.status,
+                "epoch": ev.epochs,
+            }
+        )
+
+    base = dict(
+        study=study.name,
+        arch_id=arch.id,
+        budget=budget,
+        latency_ms=latency,
+        params=params,
+        macs=macs,
+        arch_json=arch.to_json(),
+    )
+    prior = store.lookup(arch.id, budget)
+    if prior is not None:  # trained before under the same budget: reuse, do not train again
+        final(dataclasses.replace(prior, study=study.name, reason=f"reused {prior.study}"))
+        return
+    obj = study.objective
+    if obj.mode == "budget" and latency > obj.latency_budget_ms:  # rejected before training
+        final(
+            Evaluation(
+                status="rejected",
+                val_accuracy=0.0,
+                epochs=0,
+                seconds=0.0,
+                reason=f"predicted {latency:.3f} ms > budget",
+                **base,
+            )
+        )
+        return
+
+    single = obj.mode != "pareto"
+
+    def report(ep) -> None:
+        if single and ep.epoch < cfg.epochs:  # intermediate results feed ASHA
+            tune.report(
+                {
+                    **trial_objective(study, ep.val_accuracy, latency, params, macs),
+                    "status": "running",
+                    "epoch": ep.epoch,
+                }
+            )
+
+    weights = Path(artifacts) / f"{arch.id[:16]}-{budget[:12]}.pt"
+    result = evaluate(arch, data, cfg, report=report, weights_path=weights)
+    acc = result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0
+    final(
+        Evaluation(
+            status=result.status,
+            val_accuracy=acc,
+            epochs=result.epochs,
+            seconds=result.seconds,
+            weights=result.weights,
+            reason=result.reason,
+            **base,
+        )
+    )
+
+
+_ON_TRIAL: dict[int, Callable[[], None]] = {}
+
+
+def _nothing() -> None:
+    pass
+
+
+class _Progress(tune.Callback):
+    """Calls ``_ON_TRIAL[key]`` as trials end. Module-level, so Tune pickles it by
+    reference and not with the progress bar it drives."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+    def on_trial_complete(self, iteration, trials, trial, **info):  # type: ignore[override]
+        _ON_TRIAL.get(self.key, _nothing)()
+
+    def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[override]
+        _ON_TRIAL.get(self.key, _nothing)()
+
+
+@dataclass(frozen=True)
+class _Define:
+    """OptunaSearch's define-by-run space, run in the driver for every new trial: sample
+    the architecture and the training settings, predict latency, note them on the trial.
+    A plain picklable object (Tune checkpoints its searcher)."""
+
+    space: SearchSpace
+    hyperparameters: tuple[HyperParameter, ...]
+    predictor: Predictor
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        arch = sample(self.space, trial)
+        hp: dict[str, Any] = {}
+        for h in self.hyperparameters:
+            if h.choices:
+                hp[h.name] = trial.suggest_categorical(h.name, list(h.choices))
+            elif h.integer:
+                hp[h.name] = trial.suggest_int(h.name, int(h.low), int(h.high), log=h.log)
+            else:
+                hp[h.name] = trial.suggest_float(h.name, h.low, h.high, log=h.log)
+        c = cost(arch)
+        latency = self.predictor.predict(arch)
+        attrs = {
+            "arch_id": arch.id,
+            "arch": arch.compact(),
+            "latency_ms": latency,
+            "params": c.params,
+            "macs": c.macs,
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return {
+            "arch_json": arch.to_json(),
+            "hp": hp,
+            "latency_ms": latency,
+            "params": c.params,
+            "macs": c.macs,
+        }
+
+
+def _sampler(study: StudyConfig):
+    import optuna
+
+    s = study.search
+    constraints = None
+    if study.objective.mode == "budget":
+        budget = study.objective.latency_budget_ms
+
+        def constraints(t):  # <= 0 is feasible
+            return [t.user_attrs.get("latency_ms", math.inf) - budget]
+
+    if s.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=s.seed)
+    if s.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=s.seed, multivariate=True, group=True, constraints_func=constraints
+        )
+    population = max(4, min(50, s.trials // 4))
+    return optuna.samplers.NSGAIISampler(
+        population_size=population, seed=s.seed, constraints_func=constraints
+    )
+
+
+def run_trials(
+    setup: SearchSetup, *, on_trial: Callable[[], None] = lambda: None, num_cpus: int | None = None
+) -> float:
+    """Run the study's trials on Ray; returns the wall time in seconds."""
+    import optuna
+    import ray
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    study = setup.study
+    s, obj = study.search, study.objective
+    try:
+        storage = optuna.storages.RDBStorage(s.storage)
+    except Exception as err:
+        raise NasError(
+            f"invalid storage ({str(err).splitlines()[0]})",
+            field="search.storage",
+            source=s.storage,
+        ) from None
+    metrics = list(obj.metrics) if obj.mode == "pareto" else ["objective"]
+    modes = ["max" if d == "maximize" else "min" for d in obj.directions]
+
+    searcher = OptunaSearch(
+        space=_Define(
+            setup.space,
+            study.hyperparameters,
+            Predictor(setup.predictor.entries, setup.predictor.calibration),
+        ),
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
+        sampler=_sampler(study),
+        study_name=study.name,
+        storage=storage,
+    )
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                address=s.ray_address or None,
+                num_cpus=num_cpus if not s.ray_address else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise NasError(
+                f"cannot reach the Ray cluster ({str(err).splitlines()[0]})",
+                field="search.ray_address",
+                source=s.ray_address or "local",
+            ) from None
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    fit = int(cpus // s.cpus_per_trial)
+    if s.gpus_per_trial > 0:
+        fit = min(fit, int(gpus // s.gpus_per_trial))
+    concurrent = s.max_concurrent or max(1, fit)
+    scheduler = None
+    if obj.mode != "pareto" and s.early_stopping and study.train.epochs > 2:
+        scheduler = ASHAScheduler(
+            time_attr="epoch",
+            metric="objective",
+            mode="max",
+            max_t=study.train.epochs,
+            grace_period=2,
+        )
+
+    # Tune pickles its callbacks with the experiment state: keep the (unpicklable)
+    # progress function in this process and give Tune only a key to it.
+    key = id(on_trial)
+    _ON_TRIAL[key] = on_trial
+
+    setup.artifacts.mkdir(parents=True, exist_ok=True)
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            _trainable, study=study, data=setup.data, artifacts=str(setup.artifacts)
+        ),
+        {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=s.trials,
+            max_concurrent_trials=concurrent,
+            time_budget_s=s.timeout_s or None,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=study.name,
+            storage_path=str(Path(tempfile.gettempdir()) / f"nas-ray-{os.getuid()}"),
+            verbose=0,
+            callbacks=[_Progress(key)],
+        ),
+    )
+    start = time.perf_counter()
+    try:
+        tuner.fit()
+    finally:
+        _ON_TRIAL.pop(key, None)
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class FrontMember:
+    """A member of the final front (or the best of a single-objective study)."""
+
+    evaluation: Evaluation
+    test_accuracy: float
+    #: Whole-model latency measured in isolation after the search (None: target not here).
+    measured_ms: float | None
+    export_dir: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study: str
+    storage: str
+    space: str
+    evaluations: tuple[Evaluation, ...]
+    front: tuple[FrontMember, ...]
+    seconds: float
+
+
+def _winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
+    obj = study.objective
+    if obj.mode == "pareto":
+        return store.front(study.name, obj.metrics)
+    done = [e for e in store.of_study(study.name) if e.status == "complete"]
+    if obj.mode == "budget":
+        done = [e for e in done if e.latency_ms <= obj.latency_budget_ms]
+    if not done:
+        return []
+
+    def objective(e: Evaluation) -> float:
+        return trial_objective(study, e.val_accuracy, e.latency_ms, e.params, e.macs)["objective"]
+
+    return [max(done, key=objective)]
+
+
+def search(
+    study: StudyConfig,
+    *,
+    note: Callable[[str], None] = lambda _: None,
+    on_trial: Callable[[], None] = lambda: None,
+    num_cpus: int | None = None,
+) -> SearchResult:
+    """Run a study end to end: trials, then for each front member the test accuracy
+    (computed once, here), its latency measured in isolation, and its export."""
+    import optuna
+
+    from nas.builder import load_weights
+    from nas.export import export
+    from nas.latency.runtimes import check_available
+    from nas.latency.workflow import measure_whole
+    from nas.train import accuracy
+
+    start = time.perf_counter()
+    setup = prepare(study, note=note)
+    run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
+    store = EvaluationStore(study.search.storage)
+    try:
+        check_available(setup.target)
+        measurable = True
+    except NasError:
+        measurable = False
+    out_root = Path(study.resolve(study.export_dir) or "exports")
+    members = []
+    for ev in _winners(study, store):
+        arch = ev.arch
+        model = load_weights(arch, ev.weights)
+        test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
+        measured = measure_whole(arch, setup.target)[0].median_ms if measurable else None
+        name = f"{study.name}_{arch.short_id}".replace("-", "_")
+        out = out_root / arch.short_id
+        export(arch, out, model=model, name=name, overwrite=True)
+        members.append(FrontMember(ev, test_acc, measured, str(out)))
+    front_rows = [
+        {
+            "arch_id": m.evaluation.arch_id,
+            "arch": m.evaluation.arch.compact(),
+            "val_accuracy": m.evaluation.val_accuracy,
+            "test_accuracy": m.test_accuracy,
+            "predicted_ms": m.evaluation.latency_ms,
+            "measured_ms": m.measured_ms,
+            "params": m.evaluation.params,
+            "macs": m.evaluation.macs,
+            "export": m.export_dir,
+        }
+        for m in members
+    ]
+    optuna.load_study(study_name=study.name, storage=study.search.storage).set_user_attr(
+        "front", front_rows
+    )
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / "front.json").write_text(json.dumps(front_rows, indent=2) + "\n")
+    return SearchResult(
+        study.name,
+        study.search.storage,
+        setup.space.name,
+        tuple(store.of_study(study.name)),
+        tuple(members),
+        time.perf_counter() - start,
+    )

@@ -1,0 +1,124 @@
+"""`nas search`: the trial function on its own (reuse, rejection, failure), and a real
+search on a local Ray cluster end to end."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from nas.config import load_study
+from nas.cost import cost
+from nas.data import load_dataset
+from nas.results import EvaluationStore
+from nas.space import load_space, sample_random
+
+
+@pytest.fixture
+def reports(monkeypatch):
+    from ray import tune
+
+    seen: list[dict] = []
+    monkeypatch.setattr(tune, "report", lambda metrics, **kw: seen.append(dict(metrics)))
+    return seen
+
+
+def study_in(tmp_path, **overrides):
+    base = {
+        "search.storage": f"sqlite:///{tmp_path / 'studies.db'}",
+        "latency.db": f"sqlite:///{tmp_path / 'latency.db'}",
+        "export_dir": str(tmp_path / "exports"),
+        "train.epochs": 2,
+        "data.limit": 600,
+    }
+    return load_study("digits", {**base, **overrides})
+
+
+def config_for(arch, latency_ms=0.5):
+    c = cost(arch)
+    return {
+        "arch_json": arch.to_json(),
+        "hp": {},
+        "latency_ms": latency_ms,
+        "params": c.params,
+        "macs": c.macs,
+    }
+
+
+def test_trial_trains_then_reuses(tmp_path, reports):
+    from nas.orchestrate import _trainable
+
+    study = study_in(tmp_path)
+    data = load_dataset("digits", limit=600, val_fraction=0.15, test_fraction=0.15)
+    arch = sample_random(load_space("tiny").with_data(resolution=8), 3)
+    _trainable(config_for(arch), study=study, data=data, artifacts=str(tmp_path / "w"))
+    first = reports[-1]
+    assert first["status"] == "complete" and 0 <= first["accuracy"] <= 1
+    assert first["latency"] == 0.5 and first["params"] == cost(arch).params
+    # The same architecture under the same budget, asked for by another study: reused.
+    other = study_in(tmp_path, name="other")
+    n = len(reports)
+    _trainable(config_for(arch), study=other, data=data, artifacts=str(tmp_path / "w"))
+    assert len(reports) == n + 1 and reports[-1]["accuracy"] == first["accuracy"]
+    store = EvaluationStore(study.search.storage)
+    (reused,) = store.of_study("other")
+    assert reused.reason == "reused digits"
+    # A different budget (more epochs) trains again.
+    longer = study_in(tmp_path, **{"name": "longer", "train.epochs": 3})
+    _trainable(config_for(arch), study=longer, data=data, artifacts=str(tmp_path / "w"))
+    (trained,) = store.of_study("longer")
+    assert trained.epochs == 3 and trained.reason == ""
+
+
+def test_over_budget_is_rejected_before_training(tmp_path, reports):
+    from nas.orchestrate import _trainable
+
+    study = study_in(tmp_path, **{"objective.mode": "budget", "objective.latency_budget_ms": 0.1})
+    data = load_dataset("digits", limit=600)
+    arch = sample_random(load_space("tiny").with_data(resolution=8), 4)
+    _trainable(
+        config_for(arch, latency_ms=0.2), study=study, data=data, artifacts=str(tmp_path / "w")
+    )
+    assert reports[-1]["status"] == "rejected" and reports[-1]["objective"] == 0.0
+    (ev,) = EvaluationStore(study.search.storage).of_study(study.name)
+    assert ev.status == "rejected" and ev.weights == "" and "budget" in ev.reason
+    assert not (tmp_path / "w").exists()  # nothing was trained
+
+
+def test_diverging_trial_is_recorded_with_its_reason(tmp_path, reports):
+    from nas.orchestrate import _trainable
+
+    study = study_in(tmp_path, **{"train.lr": 1e6})
+    data = load_dataset("digits", limit=600)
+    arch = sample_random(load_space("tiny").with_data(resolution=8), 5)
+    _trainable(config_for(arch), study=study, data=data, artifacts=str(tmp_path / "w"))
+    (ev,) = EvaluationStore(study.search.storage).of_study(study.name)
+    assert ev.status == "diverged" and "non-finite" in ev.reason
+    assert reports[-1]["accuracy"] == 0.0  # never on a front
+
+
+@pytest.mark.slow
+def test_search_end_to_end_on_local_ray(tmp_path):
+    import ray
+
+    from nas.orchestrate import search
+
+    study = study_in(tmp_path, **{"search.trials": 6, "train.epochs": 1})
+    ticks = []
+    try:
+        result = search(study, on_trial=lambda: ticks.append(1), num_cpus=2)
+    finally:
+        ray.shutdown()
+    assert len(ticks) == 6
+    assert result.front and all(m.evaluation.status == "complete" for m in result.front)
+    for m in result.front:
+        files = {p.suffix for p in (tmp_path / "exports" / m.evaluation.arch_id[:12]).iterdir()}
+        assert {".py", ".pt", ".ts", ".onnx", ".json"} <= files
+        assert 0 <= m.test_accuracy <= 1 and m.measured_ms and m.measured_ms > 0
+    front = json.loads((tmp_path / "exports" / "front.json").read_text())
+    assert {r["arch_id"] for r in front} == {m.evaluation.arch_id for m in result.front}
+    stored = optuna.load_study(study_name="digits", storage=study.search.storage)
+    assert len(stored.trials) == 6
+    assert all("arch_id" in t.user_attrs and "latency_ms" in t.user_attrs for t in stored.trials)
+    assert stored.user_attrs["front"] == front
