@@ -180,8 +180,12 @@ class StudyConfig:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     hyperparameters: tuple[HyperParameter, ...] = ()
-    #: The file it came from (named in errors; relative paths are resolved against it).
+    #: The file it came from (named in errors).
     source: str = ""
+    #: Relative paths resolve against this directory: the study file's own for a file
+    #: given by path, the working directory for a bundled study (its file lives inside
+    #: the installed package, no place for data or exports).
+    base_dir: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -193,10 +197,10 @@ class StudyConfig:
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
 
     def resolve(self, relative: str) -> str:
-        """A path from the study file, relative to the file's directory."""
-        if not relative or os.path.isabs(relative) or not self.source:
+        """A path from the study, made absolute against ``base_dir``."""
+        if not relative or os.path.isabs(relative) or not self.base_dir:
             return relative
-        return str(Path(self.source).resolve().parent / relative)
+        return str(Path(self.base_dir) / relative)
 
 
 # -- loading --------------------------------------------------------------------------
@@ -243,6 +247,7 @@ def load_study(
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text:
         source = str(Path(text))
+        base_dir = str(Path(text).resolve().parent)
         try:
             content = Path(text).read_text(encoding="utf-8")
         except OSError as err:
@@ -255,6 +260,7 @@ def load_study(
                 field="study",
             )
         source = str(known[text])
+        base_dir = os.getcwd()
         content = known[text].read_text(encoding="utf-8")
     try:
         data = tomllib.loads(content)
@@ -265,6 +271,7 @@ def load_study(
         if value is not None:
             _set(data, key, value)
     data["source"] = source
+    data.setdefault("base_dir", base_dir)
     try:
         return from_plain(StudyConfig, data)
     except NasError as err:

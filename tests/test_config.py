@@ -83,3 +83,9 @@ def test_hyperparameters_are_training_settings():
     names = {f.name for f in fields(TrainConfig)}
     assert set(SEARCHABLE) <= names
     assert HyperParameter("batch_size", choices=(32.0, 64.0)).integer
+
+
+def test_bundled_studies_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = load_study("digits")
+    assert study.resolve(study.export_dir) == str(tmp_path / "exports" / "digits")
