@@ -72,6 +72,8 @@ def search_cmd(
         f"study {result.study}: {len(result.evaluations)} evaluations ({done} complete) in "
         f"{result.seconds:.0f} s; space {result.space}; storage {result.storage}"
     )
+    if result.errors:
+        typer.echo(f"{len(result.errors)} trial(s) raised (first: {result.errors[0]})", err=True)
     headers = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "export"]
     typer.echo(table(headers, rows, right={1, 2, 3, 4, 5, 6}))
 

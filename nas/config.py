@@ -230,6 +230,13 @@ def list_studies() -> list[str]:
     return sorted(_bundled())
 
 
+def _absolute_sqlite(url: str, base_dir: str) -> str:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == prefix + ":memory:":
+        return url
+    return prefix + str(Path(base_dir) / url[len(prefix) :])
+
+
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     node = data
@@ -272,6 +279,15 @@ def load_study(
             _set(data, key, value)
     data["source"] = source
     data.setdefault("base_dir", base_dir)
+    # Ray runs trials in directories of its own: a relative SQLite path must not mean a
+    # different file there.
+    for section, key, default in (
+        ("search", "storage", SearchConfig.storage),
+        ("latency", "db", LatencyConfig.db),
+    ):
+        part = data.setdefault(section, {})
+        if isinstance(part, dict) and isinstance(part.get(key, default), str):
+            part[key] = _absolute_sqlite(part.get(key, default), data["base_dir"])
     try:
         return from_plain(StudyConfig, data)
     except NasError as err:

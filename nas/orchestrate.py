@@ -299,8 +299,9 @@ def _sampler(study: StudyConfig):
 
 def run_trials(
     setup: SearchSetup, *, on_trial: Callable[[], None] = lambda: None, num_cpus: int | None = None
-) -> float:
-    """Run the study's trials on Ray; returns the wall time in seconds."""
+) -> tuple[float, list[str]]:
+    """Run the study's trials on Ray; returns the wall time in seconds and one line per
+    trial that raised (a failed trial does not stop the search)."""
     import optuna
     import ray
     from ray.tune.schedulers import ASHAScheduler
@@ -393,10 +394,11 @@ def run_trials(
     )
     start = time.perf_counter()
     try:
-        tuner.fit()
+        grid = tuner.fit()
     finally:
         _ON_TRIAL.pop(key, None)
-    return time.perf_counter() - start
+    errors = [(str(e).strip().splitlines() or [type(e).__name__])[-1] for e in grid.errors]
+    return time.perf_counter() - start, errors
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,8 @@ class SearchResult:
     evaluations: tuple[Evaluation, ...]
     front: tuple[FrontMember, ...]
     seconds: float
+    #: One line per trial that raised.
+    errors: tuple[str, ...] = ()
 
 
 def _winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
@@ -455,7 +459,7 @@ def search(
 
     start = time.perf_counter()
     setup = prepare(study, note=note)
-    run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
+    _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
     store = EvaluationStore(study.search.storage)
     try:
         check_available(setup.target)
@@ -499,4 +503,5 @@ def search(
         tuple(store.of_study(study.name)),
         tuple(members),
         time.perf_counter() - start,
+        tuple(errors),
     )

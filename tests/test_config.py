@@ -89,3 +89,12 @@ def test_bundled_studies_resolve_against_the_working_directory(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     study = load_study("digits")
     assert study.resolve(study.export_dir) == str(tmp_path / "exports" / "digits")
+
+
+def test_relative_sqlite_urls_become_absolute(tmp_path, monkeypatch):
+    """Ray runs trials in their own directories: "sqlite:///x.db" must name one file."""
+    monkeypatch.chdir(tmp_path)
+    study = load_study("digits")
+    assert study.search.storage == f"sqlite:///{tmp_path / 'nas_studies.db'}"
+    assert study.latency.db == f"sqlite:///{tmp_path / 'nas_latency.db'}"
+    assert load_study("cifar10").search.storage.startswith("postgresql+psycopg://")
