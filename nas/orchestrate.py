@@ -72,8 +72,11 @@ def _bind_space(study: StudyConfig, data: Dataset) -> SearchSpace:
 
 
 def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
-    """Load data, bind the space, make sure the latency table covers it (building the
-    missing units here when the target is this machine), and load the predictor."""
+    """Check the storage, load data, bind the space, make sure the latency table covers
+    it (building the missing units here when the target is this machine), load the
+    predictor, and refuse a latency budget no architecture of the space can meet."""
+    EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
+    _probe(study.search.ray_address)
     d = study.data
     data = load_dataset(
         d.dataset,
@@ -105,6 +108,16 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
         predictor = load_predictor(
             table, target, space=space.name, measure_missing=lat.measure_missing
         )
+    obj = study.objective
+    if obj.mode == "budget":
+        fastest = predictor.fastest(space)
+        if fastest > obj.latency_budget_ms:
+            raise NasError(
+                f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
+                f"{lat.target}: the fastest is predicted at {fastest:.3f} ms",
+                field="objective.latency_budget_ms",
+                source=study.source,
+            )
     artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
     return SearchSetup(study, data, space, target, predictor, artifacts)
 
@@ -213,6 +226,25 @@ def _trainable(
     )
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, clearly, when a ``host:port`` Ray address does not answer (ray.init
+    itself waits minutes)."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    if not target or target == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as err:
+        raise NasError(
+            f"cannot reach the Ray cluster at {address} ({err})",
+            field="search.ray_address",
+        ) from None
+
+
 _ON_TRIAL: dict[int, Callable[[], None]] = {}
 
 
@@ -309,6 +341,7 @@ def run_trials(
 
     study = setup.study
     s, obj = study.search, study.objective
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     try:
         storage = optuna.storages.RDBStorage(s.storage)
     except Exception as err:

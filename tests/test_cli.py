@@ -244,3 +244,76 @@ def test_latency_bad_inputs(tmp_path):
     assert_one_line_error(
         run("latency", "import", str(tmp_path / "none.json.gz"), "--db", db), "no such file"
     )
+
+
+# -- nas search: bad input ------------------------------------------------------------
+
+MICRO_STUDY = """
+name = "micro"
+space = "micro.toml"
+export_dir = "exports"
+[data]
+dataset = "digits"
+limit = 300
+[train]
+epochs = 1
+[objective]
+mode = "budget"
+latency_budget_ms = 0.0001
+[search]
+trials = 2
+storage = "sqlite:///studies.db"
+[latency]
+db = "sqlite:///latency.db"
+"""
+
+
+def micro_study(tmp_path) -> str:
+    (tmp_path / "micro.toml").write_text(
+        MICRO_SPACE.replace("in_channels = 1", "in_channels = 1").replace(
+            "num_classes = 4", "num_classes = 10"
+        )
+    )
+    path = tmp_path / "study.toml"
+    path.write_text(MICRO_STUDY)
+    return str(path)
+
+
+def test_search_impossible_budget_is_refused_before_training(tmp_path):
+    study = micro_study(tmp_path)
+    result = run("search", study)
+    assert_one_line_error(result, "objective.latency_budget_ms", "no architecture of space")
+    assert not (tmp_path / "exports").exists()  # nothing trained, nothing exported
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--data-path", "/nonexistent/mnist"], ["path", "does not exist"]),
+        (["--storage", "nonsense://x"], ["storage", "invalid database URL"]),
+        (["--address", "127.0.0.1:9"], ["search.ray_address", "cannot reach the Ray cluster"]),
+    ],
+)
+def test_search_bad_inputs(tmp_path, args, needles):
+    base = [
+        "search",
+        "mnist",
+        "--storage",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--latency-db",
+        f"sqlite:///{tmp_path / 'l.db'}",
+        "--data-path",
+        "../shared/data/mnist",
+    ]
+    # Later options win: each case overrides one of the defaults above.
+    merged = base + args
+    assert_one_line_error(run(*merged), *needles)
+
+
+def test_search_unknown_dataset_format(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(
+        "search", "mnist", "--data-path", str(empty), "--storage", f"sqlite:///{tmp_path / 's.db'}"
+    )
+    assert_one_line_error(result, str(empty), "path")

@@ -505,3 +505,32 @@ def test_canary_reads_and_caches():
     first = canary.read()
     assert first > 0
     assert canary.read_every(3600) == first  # within the hour: the last reading
+
+
+def test_cheapest_is_the_brute_force_minimum(micro):
+    """Shortest path over stage states against enumerating every architecture."""
+    import hashlib
+
+    from nas.latency.units import cheapest
+    from nas.space import decode, dimensions
+
+    def weight(unit) -> float:  # arbitrary but fixed per unit
+        return int(hashlib.sha256(unit.key.encode()).hexdigest()[:6], 16) / 1e6
+
+    dims = dimensions(micro)
+    totals: list[float] = []
+
+    def rec(params, i):
+        if i == len(dims):
+            try:
+                arch = decode(micro, params)
+            except NasError:
+                return
+            totals.append(sum(weight(u) for u in units_of(arch)))
+            return
+        for c in dims[i].choices:
+            rec({**params, dims[i].label: c}, i + 1)
+        rec(params, i + 1)
+
+    rec({}, 0)
+    assert cheapest(micro, weight) == pytest.approx(min(totals))

@@ -15,7 +15,8 @@ import numpy as np
 
 from nas.arch import Architecture
 from nas.errors import NasError
-from nas.latency.units import Unit, units_of
+from nas.latency.units import Unit, cheapest, units_of
+from nas.space import SearchSpace
 
 __all__ = ["Calibration", "MissingUnitsError", "Predictor", "fit_calibration", "kendall_tau"]
 
@@ -130,3 +131,18 @@ class Predictor:
 
     def predict_many(self, archs: Sequence[Architecture]) -> list[float]:
         return [self.predict(a) for a in archs]
+
+    def fastest(self, space: SearchSpace) -> float:
+        """The lowest latency this predictor gives any architecture of ``space`` (exact:
+        a shortest path over the space's stages, every unit weighted as predicted)."""
+        cal = self.calibration
+
+        def weight(unit: Unit) -> float:
+            if unit.key not in self.entries:
+                raise MissingUnitsError(
+                    f"the latency table lacks unit {unit.key} of space {space.name}",
+                    field="latency",
+                )
+            return cal.scale * self.entries[unit.key] + cal.per_unit
+
+        return cheapest(space, weight) + cal.offset

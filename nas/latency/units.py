@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from torch import nn
@@ -21,7 +22,7 @@ from nas.ops import BlockSpec, get_op
 from nas.ops.layers import Head
 from nas.space import SearchSpace, choices
 
-__all__ = ["BlockUnit", "HeadUnit", "Unit", "space_units", "units_of"]
+__all__ = ["BlockUnit", "HeadUnit", "Unit", "cheapest", "space_units", "units_of"]
 
 
 def _shape(shape: Shape) -> str:
@@ -101,14 +102,24 @@ def units_of(arch: Architecture) -> list[Unit]:
     return units
 
 
-def space_units(space: SearchSpace) -> list[Unit]:
-    """Every unit reachable in ``space`` (each once), in a stable order.
+@dataclass(frozen=True)
+class _Step:
+    """One way through a stage: from input ``state``, its first block, the block its
+    repeats use (``rest``), and the state it leaves. The stem has no input state, the
+    head no output."""
 
-    Follows the reachable (channels, size) states stage by stage, so only shapes that
-    some architecture of the space really produces are listed.
-    """
+    stage: int  # -1: stem; len(stages): head
+    state: Shape | None
+    first: Unit
+    rest: Unit | None
+    repeats: tuple[int, ...]
+    out: Shape | None
+
+
+def _steps(space: SearchSpace) -> Iterator[_Step]:
+    """Every step reachable in ``space``, stage by stage (the reachable (channels, size)
+    states are followed, so only shapes some architecture really produces appear)."""
     ch = choices(space)
-    found: dict[str, Unit] = {}
     states: set[Shape] = set()
     for res, cin, width, kernel, stride, act in itertools.product(
         ch.top["resolution"],
@@ -119,13 +130,12 @@ def space_units(space: SearchSpace) -> list[Unit]:
         ch.stem["activation"],
     ):
         unit = BlockUnit(_stem_block(cin, width, kernel, stride, act), (cin, res, res))
-        found.setdefault(unit.key, unit)
-        states.add(block_output_shape(unit.block, unit.in_shape))
+        yield _Step(-1, None, unit, None, (1,), unit.out_shape)
+        states.add(unit.out_shape)
     for i, branches in enumerate(ch.stages):
         nxt: set[Shape] = set()
         for op, fields in branches.items():
             names = [n for n in fields if n != "repeats"]
-            repeats = max(fields["repeats"])
             for values in itertools.product(*(fields[n] for n in names)):
                 kw = dict(zip(names, values, strict=True))
                 try:
@@ -134,16 +144,43 @@ def space_units(space: SearchSpace) -> list[Unit]:
                     raise err.at(prefix=f"stages[{i}]") from None
                 for shape in sorted(states):
                     first = BlockUnit(stage.block(shape[0], first=True), shape)
-                    found.setdefault(first.key, first)
-                    out = block_output_shape(first.block, shape)
-                    if repeats > 1:
-                        rest = BlockUnit(stage.block(out[0], first=False), out)
-                        found.setdefault(rest.key, rest)
+                    out = first.out_shape
+                    rest = BlockUnit(stage.block(out[0], first=False), out)
+                    yield _Step(i, shape, first, rest, tuple(fields["repeats"]), out)
                     nxt.add(out)
         states = nxt
     for shape, width, act, classes in itertools.product(
         sorted(states), ch.head["channels"], ch.head["activation"], ch.top["num_classes"]
     ):
-        unit = HeadUnit(shape, width, classes, act)
-        found.setdefault(unit.key, unit)
+        yield _Step(len(ch.stages), shape, HeadUnit(shape, width, classes, act), None, (1,), None)
+
+
+def space_units(space: SearchSpace) -> list[Unit]:
+    """Every unit reachable in ``space`` (each once), in a stable order."""
+    found: dict[str, Unit] = {}
+    for step in _steps(space):
+        found.setdefault(step.first.key, step.first)
+        if step.rest is not None and max(step.repeats) > 1:
+            found.setdefault(step.rest.key, step.rest)
     return list(found.values())
+
+
+def cheapest(space: SearchSpace, weight: Callable[[Unit], float]) -> float:
+    """The smallest total ``weight`` over the units of any architecture of ``space``:
+    a shortest path through the stage states, exact (no sampling)."""
+    best: dict[Shape | None, float] = {None: 0.0}
+    current = -1
+    layer: dict[Shape | None, float] = {}
+    for step in _steps(space):
+        if step.stage != current:
+            best, layer, current = (layer or best), {}, step.stage
+        if step.state not in best:
+            continue
+        cost = best[step.state] + weight(step.first)
+        if step.rest is not None:
+            cost += min((r - 1) * weight(step.rest) if r > 1 else 0.0 for r in step.repeats)
+        if step.out is None:
+            layer[None] = min(layer.get(None, float("inf")), cost)
+        else:
+            layer[step.out] = min(layer.get(step.out, float("inf")), cost)
+    return layer[None]
