@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-
 import typer
 
 from nas.cli_util import handles_bad_input, table
@@ -89,12 +85,14 @@ def dashboard_cmd(
     from nas.errors import NasError
 
     cfg = load_study(study)
-    exe = shutil.which("optuna-dashboard")
-    if exe is None:
+    try:
+        import optuna_dashboard
+    except ImportError:
         raise NasError(
             "optuna-dashboard is not installed: pip install 'nas[dashboard]'", field="dashboard"
-        )
+        ) from None
     typer.echo(
-        f"optuna-dashboard for study {cfg.name}: http://{host}:{port}/ (storage {cfg.search.storage})"
+        f"optuna-dashboard for study {cfg.name}: http://{host}:{port}/ "
+        f"(storage {cfg.search.storage}; Ctrl-C stops it)"
     )
-    sys.exit(subprocess.call([exe, cfg.search.storage, "--host", host, "--port", str(port)]))
+    optuna_dashboard.run_server(cfg.search.storage, host=host, port=port)
