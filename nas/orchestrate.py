@@ -171,7 +171,11 @@ def _trainable(
             }
         )
 
+    import ray
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
     base = dict(
+        node=node,
         study=study.name,
         arch_id=arch.id,
         budget=budget,

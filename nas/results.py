@@ -55,6 +55,7 @@ evaluations = Table(
     Column("weights", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("arch_json", Text, nullable=False),
+    Column("node", String(64), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
 )
 
@@ -89,6 +90,8 @@ class Evaluation:
     weights: str = ""
     reason: str = ""
     arch_json: str = ""
+    #: The Ray node that trained it ("" outside Ray).
+    node: str = ""
 
     @property
     def arch(self) -> Architecture:

@@ -122,3 +122,40 @@ def test_search_end_to_end_on_local_ray(tmp_path):
     assert len(stored.trials) == 6
     assert all("arch_id" in t.user_attrs and "latency_ms" in t.user_attrs for t in stored.trials)
     assert stored.user_attrs["front"] == front
+
+    # Resuming the study by name: the new trials join the stored ones.
+    more = study_in(tmp_path, **{"search.trials": 2, "train.epochs": 1})
+    try:
+        again = search(more, num_cpus=2)
+    finally:
+        ray.shutdown()
+    assert len(optuna.load_study(study_name="digits", storage=study.search.storage).trials) == 8
+    assert len(again.evaluations) >= len(result.evaluations)
+
+
+@pytest.mark.slow
+def test_search_spreads_over_a_multi_node_cluster(tmp_path):
+    """A head and two worker nodes (ray.cluster_utils.Cluster, all on this machine)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from nas.orchestrate import search
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    study = study_in(
+        tmp_path,
+        **{"search.trials": 6, "train.epochs": 1, "search.ray_address": cluster.address},
+    )
+    try:
+        result = search(study)
+        nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert len(nodes) == 3
+    trained_on = {e.node for e in result.evaluations if e.reason == ""}
+    assert trained_on <= nodes and len(trained_on) >= 2
+    assert len(result.evaluations) >= 3 and result.front
