@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from nas.arch import Architecture
 from nas.builder import build
 from nas.errors import NasError
+from nas.threads import torch_threads
 
 if TYPE_CHECKING:
     from nas.data import Dataset, Split
@@ -245,19 +246,6 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
             with torch.cuda.device(device):
                 torch.cuda.manual_seed(seed)
         yield
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- the trial ---------------------------------------------------------------------------
@@ -502,7 +490,10 @@ def evaluate(
     trial = _Trial(arch, data, cfg, device, res)
     status, reason = "complete", ""
 
-    with _seeded(cfg.seed, device), _threads(None if device.type == "cuda" else cfg.max_threads):
+    with (
+        _seeded(cfg.seed, device),
+        torch_threads(None if device.type == "cuda" else cfg.max_threads),
+    ):
         steps = trial.run(test)
         stop: bool | None = None
         while True:

@@ -20,6 +20,7 @@ from torch import nn
 
 from nas.errors import NasError
 from nas.latency.target import Target
+from nas.threads import torch_threads
 
 __all__ = ["Runner", "check_available", "prepare"]
 
@@ -62,16 +63,6 @@ def check_available(target: Target) -> None:
             )
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _example(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
@@ -103,7 +94,7 @@ def _torch(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> R
     @contextlib.contextmanager
     def session() -> Iterator[None]:
         with contextlib.ExitStack() as stack:
-            stack.enter_context(_torch_threads(target.threads))
+            stack.enter_context(torch_threads(target.threads))
             stack.enter_context(torch.inference_mode())
             if target.amp:
                 stack.enter_context(torch.autocast(device_type=target.device, dtype=dtype))
