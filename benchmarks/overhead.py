@@ -50,19 +50,14 @@ def main() -> None:
             },
         )
 
-    # Epochs for ~args.seconds per trial: the time of an extra epoch (3 epochs minus 1,
-    # so set-up is not counted), averaged over architectures the random sampler may pick.
-    probe = prepare(study_for("probe", 1, 1))
+    # Epochs for ~args.seconds per trial: whole-trial time per epoch (set-up included, it
+    # is part of a trial) at 4 epochs, averaged over architectures the sampler may pick.
+    probe = prepare(study_for("probe", 4, 1))
     per_epoch = []
     for seed in range(4):
-        arch = sample_random(probe.space, seed)
-        times = []
-        for epochs in (1, 3):
-            cfg = probe.study.train.__class__(**{**vars(probe.study.train), "epochs": epochs})
-            t0 = time.perf_counter()
-            evaluate(arch, probe.data, cfg)
-            times.append(time.perf_counter() - t0)
-        per_epoch.append((times[1] - times[0]) / 2)
+        t0 = time.perf_counter()
+        evaluate(sample_random(probe.space, seed), probe.data, probe.study.train)
+        per_epoch.append((time.perf_counter() - t0) / 4)
     epochs = max(1, round(args.seconds / (sum(per_epoch) / len(per_epoch))))
 
     one = prepare(study_for("one_worker", epochs, 1))
