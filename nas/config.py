@@ -7,7 +7,6 @@ names the file and the field, before any data is loaded or any trial runs.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nas
+from nas.bundled import bundled_tomls
 from nas.errors import NasError
 from nas.objectives import METRICS
 from nas.strict import from_plain
@@ -206,24 +205,8 @@ class StudyConfig:
 # -- loading --------------------------------------------------------------------------
 
 
-def _study_dirs() -> list[Traversable]:
-    dirs: list[Traversable] = []
-    bundled = importlib.resources.files("nas") / "_bundled" / "studies"
-    if bundled.is_dir():
-        dirs.append(bundled)
-    repo = Path(nas.__file__).resolve().parents[1] / "studies"
-    if repo.is_dir():
-        dirs.append(repo)
-    return dirs
-
-
 def _bundled() -> dict[str, Traversable]:
-    found: dict[str, Traversable] = {}
-    for d in _study_dirs():
-        for entry in sorted(d.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".toml") and entry.is_file():
-                found.setdefault(entry.name[: -len(".toml")], entry)
-    return found
+    return bundled_tomls("studies")
 
 
 def list_studies() -> list[str]:

@@ -26,7 +26,6 @@ exact.
 
 from __future__ import annotations
 
-import importlib.resources
 import itertools
 import math
 import numbers
@@ -38,8 +37,8 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import nas
 from nas.arch import Architecture, Head, Stage, Stem
+from nas.bundled import bundled_tomls
 from nas.errors import NasError
 from nas.ops import OPS, OPTIONAL_FIELDS, Op, get_op
 
@@ -730,25 +729,8 @@ def _check_stage(i: int, o: str, dims: tuple[Dimension, ...], cins: Mapping[int,
 # -- loading -------------------------------------------------------------------------------
 
 
-def _space_dirs() -> list[Traversable]:
-    """Bundled spaces: inside the wheel, then the repository's (editable install)."""
-    dirs: list[Traversable] = []
-    bundled = importlib.resources.files("nas") / "_bundled" / "search_spaces"
-    if bundled.is_dir():
-        dirs.append(bundled)
-    repo = Path(nas.__file__).resolve().parents[1] / "search_spaces"
-    if repo.is_dir():
-        dirs.append(repo)
-    return dirs
-
-
 def _bundled() -> dict[str, Traversable]:
-    found: dict[str, Traversable] = {}
-    for d in _space_dirs():
-        for entry in sorted(d.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".toml") and entry.is_file():
-                found.setdefault(entry.name[: -len(".toml")], entry)
-    return found
+    return bundled_tomls("search_spaces")
 
 
 def list_spaces() -> list[str]:

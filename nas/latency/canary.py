@@ -39,10 +39,10 @@ CANARY = Architecture(
 class Canary:
     """Reads of the canary on one target; ``read_every(s)`` re-times it at most every s."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, settings: MeasureSettings | None = None) -> None:
         shape = (target.batch, CANARY.in_channels, CANARY.resolution, CANARY.resolution)
         self._runner = prepare(build(CANARY, seed=0), shape, target)
-        self._settings = MeasureSettings.for_ops()
+        self._settings = settings or MeasureSettings.for_ops()
         self._last = 0.0
         self._at = float("-inf")
 
