@@ -22,6 +22,8 @@ def search_cmd(
     data_path: str | None = typer.Option(None, "--data-path", help="Dataset directory."),
     latency_db: str | None = typer.Option(None, "--latency-db", help="Latency table URL."),
     export_dir: str | None = typer.Option(None, "--export-dir", help="Where the front goes."),
+    space: str | None = typer.Option(None, "--space", help="Search space name or .toml path."),
+    target: str | None = typer.Option(None, "--target", help="Latency target (nas latency)."),
 ) -> None:
     """Search a study: Optuna trials distributed by Ray Tune; print the front, export it."""
     from rich.progress import Progress
@@ -40,6 +42,8 @@ def search_cmd(
         "data.path": data_path,
         "latency.db": latency_db,
         "export_dir": export_dir,
+        "space": space,
+        "latency.target": target,
     }
     cfg = load_study(study, overrides)
     with Progress(transient=False) as bar:

@@ -100,6 +100,11 @@ class LatencyConfig:
     #: Measure units the table lacks during the search (this machine's table only).
     measure_missing: bool = True
 
+    def __post_init__(self) -> None:
+        from nas.latency.target import Target
+
+        Target(self.target, threads=self.threads, batch=self.batch)  # names a bad field
+
 
 @dataclass(frozen=True)
 class SearchConfig:

@@ -30,6 +30,7 @@ from nas.data import Dataset, load_dataset
 from nas.errors import NasError
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
+from nas.latency.runtimes import check_available
 from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
 from nas.objectives import mnasnet_reward
@@ -64,7 +65,17 @@ def _bind_space(study: StudyConfig, data: Dataset) -> SearchSpace:
     spec = study.space
     path = study.resolve(spec) if spec.endswith(".toml") else spec
     resolution = study.resolution or data.resolution
-    space = load_space(path).with_data(
+    space = load_space(path)
+    declared = dict(space.top)["resolution"]
+    if not min(declared) <= resolution <= max(declared):
+        raise NasError(
+            f"space {space.name} is designed for {min(declared)}..{max(declared)} px inputs, "
+            f"this study's are {resolution} px: set the study's `resolution` in that range "
+            "(inputs are resized) or choose another space",
+            field="space",
+            source=study.source,
+        )
+    space = space.with_data(
         in_channels=data.in_channels, num_classes=data.num_classes, resolution=resolution
     )
     # The bound space gets its own name: calibrations are per (space, input) binding.
@@ -94,7 +105,16 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
         predictor = load_predictor(
             table, target, space=space.name, measure_missing=lat.measure_missing
         )
-    except NasError:
+    except NasError as missing:
+        try:
+            check_available(target)
+        except NasError as err:
+            raise NasError(
+                f"{err.reason}, and the latency table has nothing to predict {space.name} "
+                f"from ({missing.reason}): build it on such a machine, then `nas latency import`",
+                field="latency.target",
+                source=study.source,
+            ) from None
         note(f"building the latency table for {space.name} on {lat.target} (once; resumable)")
         for _ in range(3):  # resumable: units the machine was too busy for are retried
             if not build_table(space, target, table).noisy:
@@ -490,8 +510,7 @@ def search(
 
     from nas.builder import load_weights
     from nas.export import export
-    from nas.latency.runtimes import check_available
-    from nas.latency.workflow import measure_whole
+    from nas.latency.workflow import measure_settled
     from nas.train import accuracy
 
     start = time.perf_counter()
@@ -509,7 +528,10 @@ def search(
         arch = ev.arch
         model = load_weights(arch, ev.weights)
         test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
-        measured = measure_whole(arch, setup.target)[0].median_ms if measurable else None
+        timed = measure_settled(arch, setup.target) if measurable else None
+        if measurable and timed is None:
+            note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
+        measured = timed[0].median_ms if timed else None
         name = f"{study.name}_{arch.short_id}".replace("-", "_")
         out = out_root / arch.short_id
         export(arch, out, model=model, name=name, overwrite=True)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from nas.arch import Architecture
@@ -292,6 +293,10 @@ def test_search_impossible_budget_is_refused_before_training(tmp_path):
         (["--data-path", "/nonexistent/mnist"], ["path", "does not exist"]),
         (["--storage", "nonsense://x"], ["storage", "invalid database URL"]),
         (["--address", "127.0.0.1:9"], ["search.ray_address", "cannot reach the Ray cluster"]),
+        # Space/data mismatch: `mobile` is for 32..224 px, MNIST is 28 px.
+        (["--space", "mobile"], ["mnist.toml: space", "designed for 32..224 px", "28 px"]),
+        (["--space", "nope"], ["space", "nope"]),
+        (["--target", "tpu"], ["mnist.toml: latency.target", "unknown latency target 'tpu'"]),
     ],
 )
 def test_search_bad_inputs(tmp_path, args, needles):
@@ -317,3 +322,19 @@ def test_search_unknown_dataset_format(tmp_path):
         "search", "mnist", "--data-path", str(empty), "--storage", f"sqlite:///{tmp_path / 's.db'}"
     )
     assert_one_line_error(result, str(empty), "path")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_search_on_a_target_this_machine_lacks_needs_an_imported_table(tmp_path):
+    """A CUDA target works from a table built elsewhere; with none, say how to get one."""
+    result = run(
+        "search",
+        "digits",
+        "--target",
+        "cuda",
+        "--storage",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--latency-db",
+        f"sqlite:///{tmp_path / 'l.db'}",
+    )
+    assert_one_line_error(result, "latency.target", "no CUDA device", "nas latency import")

@@ -91,9 +91,15 @@ class BusyWait(nn.Module):
 
 @pytest.mark.parametrize("ms", [0.5, 3.0])
 def test_harness_recovers_known_latency(ms):
-    m = measure_module(
-        BusyWait(ms), (1, 2, 2), Target("cpu"), MeasureSettings(samples=11, max_rel_iqr=1.0)
-    )
+    # A busy machine (other test workers, Ray processes) can only make a figure slower:
+    # the lower bound holds on every attempt, the upper one on the quietest of three.
+    for _ in range(3):
+        m = measure_module(
+            BusyWait(ms), (1, 2, 2), Target("cpu"), MeasureSettings(samples=11, max_rel_iqr=1.0)
+        )
+        assert m.median_ms >= ms
+        if m.median_ms <= ms * 1.25 + 0.05:
+            break
     assert ms <= m.median_ms <= ms * 1.25 + 0.05
     assert m.samples == 11
     assert m.inner >= int(

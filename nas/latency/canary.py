@@ -15,7 +15,7 @@ import time
 
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.builder import build
-from nas.latency.measure import MeasureSettings, measure_runner
+from nas.latency.measure import MeasureSettings, NoisyMeasurementError, measure_runner
 from nas.latency.runtimes import prepare
 from nas.latency.target import Target
 
@@ -47,7 +47,12 @@ class Canary:
         self._at = float("-inf")
 
     def read(self) -> float:
-        self._last = measure_runner(self._runner, self._settings).median_ms
+        """The canary's median ms now; 0.0 (no reading) when the machine is too busy to
+        time it: it is a diagnostic and must never stop the measurements it annotates."""
+        try:
+            self._last = measure_runner(self._runner, self._settings).median_ms
+        except NoisyMeasurementError:
+            self._last = 0.0
         self._at = time.perf_counter()
         return self._last
 

@@ -250,21 +250,36 @@ def _measure_models(
     todo = [a for a in archs if a.id not in done]
     progress.start(f"measuring {purpose} models", len(todo))
     canary = Canary(target) if todo else None
+    skipped = 0
     for arch in todo:
         assert canary is not None
         reading = canary.read()  # right before the model: the drift within seconds is ~1%
-        for attempt in range(2):
-            try:
-                m, cost_s = measure_whole(arch, target)
-                break
-            except NoisyMeasurementError:
-                if attempt == 1:
-                    raise
-        rec = _record(space, arch, m, cost_s, reading)
+        measured = measure_settled(arch, target)
+        progress.advance()
+        if measured is None:
+            skipped += 1
+            continue
+        rec = _record(space, arch, *measured, reading)
         table.add_model(fp.key, purpose, rec)
         done[arch.id] = rec
-        progress.advance()
+    if skipped:
+        progress.note(
+            f"skipped {skipped} {purpose} model(s): the machine was too busy to time them"
+        )
     return done
+
+
+def measure_settled(
+    arch: Architecture, target: Target, attempts: int = 3
+) -> tuple[Measurement, float] | None:
+    """``measure_whole`` retried a few seconds apart while the machine is too busy for a
+    trustworthy figure; None when it stays busy (a skipped sample, never a noisy one)."""
+    for attempt in range(attempts):
+        try:
+            return measure_whole(arch, target)
+        except NoisyMeasurementError:
+            time.sleep(0.5 * (attempt + 1))
+    return None
 
 
 def calibrate(
@@ -293,6 +308,14 @@ def calibrate(
     records = {
         k: r for k, r in table.models(fp.key, "calibration").items() if r.space == space.name
     }
+    # The fit has 3 unknowns; ask for half of the models sampled (a tiny space has few).
+    need = min(len(archs), max(4, len(archs) // 2))
+    if len(records) < need:
+        raise NasError(
+            f"only {len(records)} calibration models could be timed (need {need}): the "
+            "machine is too busy; run again when quieter",
+            field="latency",
+        )
     raw = Predictor(
         table.entries(fp.key), measure_missing=_filler(table, fp.key, target, _eps(space))
     )
@@ -396,6 +419,7 @@ def validate(
     calibration_ids = set(table.models(fp.key, "calibration"))
     archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
     records = _measure_models(space, target, table, "validation", archs, progress)
+    archs = [a for a in archs if a.id in records]  # n counts the models actually timed
     # Fill any unit the table lacks first, so the timed pass below is pure prediction.
     eps = _eps(space)
     load_predictor(

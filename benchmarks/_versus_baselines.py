@@ -1,0 +1,161 @@
+"""Shared by search_digits.py and search_mnist.py: does `nas search` find architectures
+that dominate hand-designed ones, with the same training recipe and budget?
+
+Per seed s (search sampler and training seed both s; the data split stays the study's):
+train a MobileNetV2-style and a ResNet-style network sized for the input with the study's
+exact recipe, run the study, then measure the latency of the baselines and of every front
+member together, in interleaved rounds (the VM drifts over minutes: timing them at
+different times would compare the drift), and report for each baseline whether a front
+member dominates it (accuracy >= and measured latency <=), on validation accuracy (what
+the search selects by) and on test accuracy (computed once, for the front). Searched
+training hyperparameters are dropped so that the recipe is the same for everyone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass
+
+from nas.arch import Architecture, Head, Stage, Stem
+from nas.config import load_study
+from nas.latency.target import Target
+from nas.latency.workflow import measure_whole
+from nas.orchestrate import prepare, search
+from nas.train import evaluate
+
+
+def baselines(in_channels: int, num_classes: int, resolution: int) -> dict[str, Architecture]:
+    """MobileNetV2's and ResNet's blocks, widths and strides sized for 8..32 px inputs:
+    three downsamplings at most, ending at 2x2 (8 px) or 7x7 (28 px)."""
+    common = dict(resolution=resolution, in_channels=in_channels, num_classes=num_classes)
+    mbv2 = Architecture(
+        name="mobilenetv2_style",
+        stem=Stem(16, stride=1, activation="relu6"),
+        stages=tuple(
+            Stage.parse(s)
+            for s in (
+                "ir_r1_k3_s1_e1_c16_arelu6",
+                "ir_r2_k3_s2_e6_c24_arelu6",
+                "ir_r2_k3_s2_e6_c32_arelu6",
+                "ir_r1_k3_s1_e6_c64_arelu6",
+            )
+        ),
+        head=Head(channels=256, activation="relu6"),
+        **common,
+    )
+    resnet = Architecture(
+        name="resnet_style",
+        stem=Stem(16, stride=1),
+        stages=tuple(
+            Stage.parse(s)
+            for s in ("res_r2_k3_s1_c16_arelu", "res_r2_k3_s2_c32_arelu", "res_r2_k3_s2_c64_arelu")
+        ),
+        **common,
+    )
+    return {"MobileNetV2-style": mbv2, "ResNet-style": resnet}
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    val: float
+    test: float
+    ms: float
+    params: int
+
+
+def _measure_together(archs: list[Architecture], target: Target, rounds: int) -> list[float]:
+    """Median over ``rounds`` interleaved whole-model measurements of each architecture."""
+    seen: list[list[float]] = [[] for _ in archs]
+    for _ in range(rounds):
+        for i, arch in enumerate(archs):
+            seen[i].append(measure_whole(arch, target)[0].median_ms)
+    return [statistics.median(s) for s in seen]
+
+
+def one_seed(
+    study_name: str, seed: int, trials: int, epochs: int | None, rounds: int, data_path: str | None
+) -> dict:
+    overrides = {
+        "data.path": data_path,
+        "name": f"{study_name}_seed{seed}",
+        "search.trials": trials,
+        "search.seed": seed,
+        "search.timeout_s": 0,
+        "train.seed": seed,
+        "train.epochs": epochs,
+        "hyperparameters": [],
+        "export_dir": f"exports/seed{seed}",
+    }
+    study = load_study(study_name, overrides)
+    setup = prepare(study)
+    data, target = setup.data, setup.target
+    base = baselines(data.in_channels, data.num_classes, data.resolution)
+    trained = {label: evaluate(a, data, study.train, test=True) for label, a in base.items()}
+    result = search(study)
+    front = list(result.front)
+    archs = list(base.values()) + [m.evaluation.arch for m in front]
+    ms = _measure_together(archs, target, rounds)
+    rows = [
+        Row(label, r.val_accuracy, r.test_accuracy, m, r.params)
+        for (label, r), m in zip(trained.items(), ms[: len(base)], strict=True)
+    ]
+    found = [
+        Row(
+            "found " + m.evaluation.arch_id[:12],
+            m.evaluation.val_accuracy,
+            m.test_accuracy,
+            t,
+            m.evaluation.params,
+        )
+        for m, t in zip(front, ms[len(base) :], strict=True)
+    ]
+    print(
+        f"\n== seed {seed}: study {study.name}, {trials} trials x {study.train.epochs} epochs, "
+        f"{len(result.evaluations)} evaluations, {result.seconds:.0f} s, "
+        f"{len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test images"
+    )
+    print(f"{'network':22s} {'val acc':>8s} {'test acc':>9s} {'meas ms':>8s} {'params':>9s}")
+    for r in rows + found:
+        print(f"{r.label:22s} {r.val:8.4f} {r.test:9.4f} {r.ms:8.3f} {r.params:9,d}")
+    verdicts = {}
+    for r in rows:
+        for split in ("val", "test"):
+            winners = [
+                f.label[6:]
+                for f in found
+                if getattr(f, split) >= getattr(r, split) and f.ms <= r.ms
+            ]
+            verdicts[(r.label, split)] = bool(winners)
+            print(
+                f"{r.label} on {split} accuracy and measured latency: "
+                + (f"dominated by {', '.join(winners)}" if winners else "NOT dominated")
+            )
+    return verdicts
+
+
+def main(
+    study_name: str, *, trials: int, epochs: int | None, seeds: int, data_path: str | None = None
+) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=trials)
+    parser.add_argument("--epochs", type=int, default=epochs, help="default: the study's")
+    parser.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--data-path", default=data_path, help="the dataset's directory")
+    args = parser.parse_args()
+    os.chdir(args.workdir or tempfile.mkdtemp(prefix=f"nas-bench-{study_name}-"))
+    print(f"workdir {os.getcwd()}")
+    outcomes = [
+        one_seed(study_name, s, args.trials, args.epochs, args.rounds, args.data_path)
+        for s in range(args.seeds)
+    ]
+    print(f"\n== summary over {args.seeds} seeds (seeds where some front member dominates)")
+    for key in outcomes[0]:
+        label, split = key
+        hits = sum(o[key] for o in outcomes)
+        print(f"{label:18s} {split:5s} {hits}/{args.seeds}")
