@@ -34,7 +34,7 @@ __all__ = [
     "load_study",
 ]
 
-MODES = ("pareto", "budget", "reward")
+MODES = ("pareto", "budget", "reward", "accuracy")
 SAMPLERS = ("nsga2", "tpe", "random")
 #: Training settings that may be searched jointly with the architecture.
 SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
@@ -56,7 +56,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """``pareto``: accuracy up, latency (and optionally params/MACs) down. ``budget``:
-    accuracy up subject to latency <= budget. ``reward``: MnasNet's acc * (lat/T)^w."""
+    accuracy up subject to latency <= budget. ``reward``: MnasNet's acc * (lat/T)^w.
+    ``accuracy``: accuracy alone (a compound-scaling grid, or a plain AutoML search)."""
 
     mode: str = "pareto"
     metrics: tuple[str, ...] = ("accuracy", "latency")

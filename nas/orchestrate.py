@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,18 @@ from nas.space import SearchSpace, load_space, sample
 from nas.train import TrainConfig, evaluate
 
 __all__ = [
+    "Candidate",
     "FrontMember",
     "SearchResult",
     "SearchSetup",
+    "finish",
+    "member_row",
     "prepare",
+    "publish",
     "run_trials",
     "search",
     "trial_objective",
+    "winners",
 ]
 
 
@@ -290,6 +295,31 @@ class _Progress(tune.Callback):
         _ON_TRIAL.get(self.key, _nothing)()
 
 
+def _describe(
+    trial: Any, arch: Architecture, hp: dict[str, Any], predictor: Predictor
+) -> dict[str, Any]:
+    """Predict, count, note on the Optuna trial (the dashboard shows it) and hand the
+    trainable its config."""
+    c = cost(arch)
+    latency = predictor.predict(arch)
+    attrs = {
+        "arch_id": arch.id,
+        "arch": arch.compact(),
+        "latency_ms": latency,
+        "params": c.params,
+        "macs": c.macs,
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    return {
+        "arch_json": arch.to_json(),
+        "hp": hp,
+        "latency_ms": latency,
+        "params": c.params,
+        "macs": c.macs,
+    }
+
+
 @dataclass(frozen=True)
 class _Define:
     """OptunaSearch's define-by-run space, run in the driver for every new trial: sample
@@ -310,24 +340,32 @@ class _Define:
                 hp[h.name] = trial.suggest_int(h.name, int(h.low), int(h.high), log=h.log)
             else:
                 hp[h.name] = trial.suggest_float(h.name, h.low, h.high, log=h.log)
-        c = cost(arch)
-        latency = self.predictor.predict(arch)
-        attrs = {
-            "arch_id": arch.id,
-            "arch": arch.compact(),
-            "latency_ms": latency,
-            "params": c.params,
-            "macs": c.macs,
-        }
-        for key, value in attrs.items():
+        return _describe(trial, arch, hp, self.predictor)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A network to train as it is (a compound-scaling grid point, a family member), with
+    what the dashboard should show about it (e.g. ``{"alpha": 1.2, ...}``)."""
+
+    arch: Architecture
+    attrs: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Define-by-run over a fixed list: each trial takes one candidate by index (the
+    indices are queued on the study, so every one is taken exactly once)."""
+
+    candidates: tuple[Candidate, ...]
+    predictor: Predictor
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        i = trial.suggest_categorical("candidate", list(range(len(self.candidates))))
+        chosen = self.candidates[i]
+        for key, value in chosen.attrs:
             trial.set_user_attr(key, value)
-        return {
-            "arch_json": arch.to_json(),
-            "hp": hp,
-            "latency_ms": latency,
-            "params": c.params,
-            "macs": c.macs,
-        }
+        return _describe(trial, chosen.arch, {}, self.predictor)
 
 
 def _sampler(study: StudyConfig):
@@ -354,10 +392,18 @@ def _sampler(study: StudyConfig):
 
 
 def run_trials(
-    setup: SearchSetup, *, on_trial: Callable[[], None] = lambda: None, num_cpus: int | None = None
+    setup: SearchSetup,
+    *,
+    on_trial: Callable[[], None] = lambda: None,
+    num_cpus: int | None = None,
+    candidates: Sequence[Candidate] = (),
 ) -> tuple[float, list[str]]:
     """Run the study's trials on Ray; returns the wall time in seconds and one line per
-    trial that raised (a failed trial does not stop the search)."""
+    trial that raised (a failed trial does not stop the search).
+
+    ``candidates``: train exactly these networks, one trial each (queued on the Optuna
+    study), instead of sampling the study's space; ``search.trials`` is ignored.
+    """
     import optuna
     import ray
     from ray.tune.schedulers import ASHAScheduler
@@ -377,15 +423,31 @@ def run_trials(
     metrics = list(obj.metrics) if obj.mode == "pareto" else ["objective"]
     modes = ["max" if d == "maximize" else "min" for d in obj.directions]
 
+    if candidates:  # networks outside the space: fill their units while we can measure
+        setup.predictor.predict_many([c.arch for c in candidates])
+    # The searcher gets a plain copy (picklable: no database handle, no measuring).
+    predictor = Predictor(setup.predictor.entries, setup.predictor.calibration)
+    define: _Define | _Candidates
+    if candidates:
+        define = _Candidates(tuple(candidates), predictor)
+        # Each candidate once: queued on the study, which `ask` serves before sampling.
+        queue = optuna.create_study(
+            study_name=study.name,
+            storage=storage,
+            directions=list(obj.directions),
+            load_if_exists=True,
+        )
+        for i in range(len(candidates)):
+            queue.enqueue_trial({"candidate": i})
+        sampler, trials = optuna.samplers.RandomSampler(seed=s.seed), len(candidates)
+    else:
+        define = _Define(setup.space, study.hyperparameters, predictor)
+        sampler, trials = _sampler(study), s.trials
     searcher = OptunaSearch(
-        space=_Define(
-            setup.space,
-            study.hyperparameters,
-            Predictor(setup.predictor.entries, setup.predictor.calibration),
-        ),
+        space=define,
         metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0],
-        sampler=_sampler(study),
+        sampler=sampler,
         study_name=study.name,
         storage=storage,
     )
@@ -437,7 +499,7 @@ def run_trials(
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=s.trials,
+            num_samples=trials,
             max_concurrent_trials=concurrent,
             time_budget_s=s.timeout_s or None,
             reuse_actors=True,
@@ -481,7 +543,8 @@ class SearchResult:
     errors: tuple[str, ...] = ()
 
 
-def _winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
+def winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
+    """The study's front (pareto mode) or its best complete evaluation (the others)."""
     obj = study.objective
     if obj.mode == "pareto":
         return store.front(study.name, obj.metrics)
@@ -497,6 +560,70 @@ def _winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
     return [max(done, key=objective)]
 
 
+def finish(
+    setup: SearchSetup,
+    evaluations: Sequence[Evaluation],
+    out_root: Path,
+    *,
+    note: Callable[[str], None] = lambda _: None,
+) -> list[FrontMember]:
+    """For each trained evaluation: its test accuracy (computed once, here), its latency
+    measured in isolation on the target when this machine is it, and its export."""
+    from nas.builder import load_weights
+    from nas.export import export
+    from nas.latency.workflow import measure_settled
+    from nas.train import accuracy
+
+    try:
+        check_available(setup.target)
+        measurable = True
+    except NasError:
+        measurable = False
+    members = []
+    for ev in evaluations:
+        arch = ev.arch
+        model = load_weights(arch, ev.weights)
+        test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
+        timed = measure_settled(arch, setup.target) if measurable else None
+        if measurable and timed is None:
+            note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
+        measured = timed[0].median_ms if timed else None
+        name = f"{setup.study.name}_{arch.short_id}".replace("-", "_")
+        out = out_root / arch.short_id
+        export(arch, out, model=model, name=name, overwrite=True)
+        members.append(FrontMember(ev, test_acc, measured, str(out)))
+    return members
+
+
+def member_row(m: FrontMember) -> dict[str, Any]:
+    """A trained, measured, exported network as plain data (front.json, family.json)."""
+    e = m.evaluation
+    return {
+        "arch_id": e.arch_id,
+        "arch": e.arch.compact(),
+        "resolution": e.arch.resolution,
+        "val_accuracy": e.val_accuracy,
+        "test_accuracy": m.test_accuracy,
+        "predicted_ms": e.latency_ms,
+        "measured_ms": m.measured_ms,
+        "params": e.params,
+        "macs": e.macs,
+        "export": m.export_dir,
+    }
+
+
+def publish(study: StudyConfig, key: str, value: Any, path: Path) -> None:
+    """Record ``value`` on the study in its storage (user attribute ``key``: the dashboard
+    shows it) and as a JSON file, written atomically."""
+    import optuna
+
+    optuna.load_study(study_name=study.name, storage=study.search.storage).set_user_attr(key, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def search(
     study: StudyConfig,
     *,
@@ -506,55 +633,13 @@ def search(
 ) -> SearchResult:
     """Run a study end to end: trials, then for each front member the test accuracy
     (computed once, here), its latency measured in isolation, and its export."""
-    import optuna
-
-    from nas.builder import load_weights
-    from nas.export import export
-    from nas.latency.workflow import measure_settled
-    from nas.train import accuracy
-
     start = time.perf_counter()
     setup = prepare(study, note=note)
     _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
     store = EvaluationStore(study.search.storage)
-    try:
-        check_available(setup.target)
-        measurable = True
-    except NasError:
-        measurable = False
     out_root = Path(study.resolve(study.export_dir) or "exports")
-    members = []
-    for ev in _winners(study, store):
-        arch = ev.arch
-        model = load_weights(arch, ev.weights)
-        test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
-        timed = measure_settled(arch, setup.target) if measurable else None
-        if measurable and timed is None:
-            note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
-        measured = timed[0].median_ms if timed else None
-        name = f"{study.name}_{arch.short_id}".replace("-", "_")
-        out = out_root / arch.short_id
-        export(arch, out, model=model, name=name, overwrite=True)
-        members.append(FrontMember(ev, test_acc, measured, str(out)))
-    front_rows = [
-        {
-            "arch_id": m.evaluation.arch_id,
-            "arch": m.evaluation.arch.compact(),
-            "val_accuracy": m.evaluation.val_accuracy,
-            "test_accuracy": m.test_accuracy,
-            "predicted_ms": m.evaluation.latency_ms,
-            "measured_ms": m.measured_ms,
-            "params": m.evaluation.params,
-            "macs": m.evaluation.macs,
-            "export": m.export_dir,
-        }
-        for m in members
-    ]
-    optuna.load_study(study_name=study.name, storage=study.search.storage).set_user_attr(
-        "front", front_rows
-    )
-    out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / "front.json").write_text(json.dumps(front_rows, indent=2) + "\n")
+    members = finish(setup, winners(study, store), out_root, note=note)
+    publish(study, "front", [member_row(m) for m in members], out_root / "front.json")
     return SearchResult(
         study.name,
         study.search.storage,

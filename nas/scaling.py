@@ -340,11 +340,13 @@ def family_member(
     *,
     cost: Callable[[Architecture], float],
     base_cost: float | None = None,
+    target_cost: float | None = None,
     growth: float = 2.0,
     search_width: float = 0.5,
     steps: int = 41,
     divisor: int = 8,
     resolution_multiple: int = 1,
+    resolution_steps: int = 0,
 ) -> tuple[Architecture, float]:
     """The family member for ``phi``, and the effective ``phi'`` it was scaled with.
 
@@ -365,6 +367,15 @@ def family_member(
     block runs at the stage's output width), so ``phi = 1`` may land well away from 2x
     whatever the window; stages of two or more blocks grow in finer steps.
 
+    ``resolution_steps`` > 0 also lets the resolution move up to that many multiples of
+    ``resolution_multiple`` off ``round(base * gamma**phi')`` (never below the base's): the
+    finest-grained knob absorbs what depth and width rounding leave (a 28 px input moves
+    MACs in ~7% steps), so small networks land near ``growth**phi`` too.
+
+    ``target_cost`` replaces ``growth**phi * base_cost`` as the aim: a family built step
+    by step aims each member at ``growth`` times the previous one's actual cost, so that
+    rounding errors do not compound from step to step.
+
     ``phi == 0`` returns ``arch`` itself with ``phi' = 0``. ``base_cost`` defaults to
     ``cost(arch)``; ``cost`` is called once per distinct scaled network.
     """
@@ -378,10 +389,13 @@ def family_member(
         raise NasError(f"must be a finite number >= 0, got {search_width}", field="search_width")
     if phi == 0:
         return arch, 0.0
-    if base_cost is None:
-        base_cost = cost(arch)
-    _positive_number(base_cost, "base_cost")
-    log_target = math.log(base_cost) + phi * math.log(growth)
+    if target_cost is None:
+        if base_cost is None:
+            base_cost = cost(arch)
+        _positive_number(base_cost, "base_cost")
+        target_cost = base_cost * growth**phi
+    _positive_number(target_cost, "target_cost")
+    log_target = math.log(target_cost)
 
     candidates = {float(phi)}  # phi itself always competes (even ``steps`` skip it)
     if steps > 1:
@@ -389,17 +403,27 @@ def family_member(
         half = (steps - 1) / 2
         candidates.update(max(0.0, round(phi + (k - half) * spacing, 12)) for k in range(steps))
 
+    if not (isinstance(resolution_steps, int) and resolution_steps >= 0):
+        raise NasError(
+            f"must be an integer >= 0, got {resolution_steps!r}", field="resolution_steps"
+        )
     costs: dict[str, float] = {}
-    best: tuple[float, float, float] | None = None
+    best: tuple[float, float, int, float] | None = None
     best_arch = arch
     for p in sorted(candidates):
-        member = scale(arch, coeffs.at(p), divisor=divisor, resolution_multiple=resolution_multiple)
-        if member.id not in costs:
-            value = cost(member)
-            _positive_number(value, "cost")
-            costs[member.id] = float(value)
-        key = (abs(math.log(costs[member.id]) - log_target), abs(p - phi), p)
-        if best is None or key < best:
-            best, best_arch = key, member
+        m = coeffs.at(p)
+        nominal = round_resolution(arch.resolution, m.resolution, resolution_multiple)
+        for k in range(-resolution_steps, resolution_steps + 1):
+            res = nominal + k * resolution_multiple
+            if res < arch.resolution and k != 0:
+                continue
+            member = scale(arch, m, divisor=divisor, resolution=res)
+            if member.id not in costs:
+                value = cost(member)
+                _positive_number(value, "cost")
+                costs[member.id] = float(value)
+            key = (abs(math.log(costs[member.id]) - log_target), abs(p - phi), abs(k), p)
+            if best is None or key < best:
+                best, best_arch = key, member
     assert best is not None
-    return best_arch, best[2]
+    return best_arch, best[3]

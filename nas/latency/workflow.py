@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -274,12 +274,24 @@ def measure_settled(
 ) -> tuple[Measurement, float] | None:
     """``measure_whole`` retried a few seconds apart while the machine is too busy for a
     trustworthy figure; None when it stays busy (a skipped sample, never a noisy one)."""
-    for attempt in range(attempts):
+    try:
+        return _patiently(lambda: measure_whole(arch, target), attempts)
+    except NoisyMeasurementError:
+        return None
+
+
+T = TypeVar("T")
+
+
+def _patiently(measure: Callable[[], T], attempts: int = 3) -> T:
+    """``measure()``, tried again after a pause (0.5 s, 1 s, ...) while it finds the
+    machine too busy; the last NoisyMeasurementError propagates."""
+    for attempt in range(attempts - 1):
         try:
-            return measure_whole(arch, target)
+            return measure()
         except NoisyMeasurementError:
             time.sleep(0.5 * (attempt + 1))
-    return None
+    return measure()
 
 
 def calibrate(
@@ -336,7 +348,7 @@ def _filler(
     """Measure a unit the table lacks, store it, return its median ms."""
 
     def fill(unit: Unit) -> float:
-        m = _measure_unit(unit, target, None, eps)
+        m = _patiently(lambda: _measure_unit(unit, target, None, eps))
         table.add_entry(fp_key, unit.key, m)
         return m.median_ms
 
