@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.config import load_study
@@ -148,6 +149,8 @@ def main(
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--data-path", default=data_path, help="the dataset's directory")
     args = parser.parse_args()
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     os.chdir(args.workdir or tempfile.mkdtemp(prefix=f"nas-bench-{study_name}-"))
     print(f"workdir {os.getcwd()}")
     outcomes = [

@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--data-path", default=str(shared))
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     os.chdir(args.workdir or tempfile.mkdtemp(prefix="nas-scaling-"))
     print(f"workdir {os.getcwd()}")
     try:

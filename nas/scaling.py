@@ -21,7 +21,6 @@ Plain Python over ``Architecture`` values: no torch, Ray or Optuna here.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from typing import NamedTuple
 from nas.arch import Architecture
 from nas.errors import NasError
 from nas.reference import load_arch
+from nas.strict import is_int, is_number
 
 __all__ = [
     "EFFICIENTNET_COEFFICIENTS",
@@ -47,19 +47,22 @@ __all__ = [
 ]
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _positive_number(value: float, name: str) -> None:
-    if not _is_number(value):
+    if not is_number(value):
         raise NasError(f"must be a number, got {value!r}", field=name)
     if not (math.isfinite(value) and value > 0):
         raise NasError(f"must be a finite number > 0, got {value}", field=name)
 
 
+def _positive_floats(obj: object, *names: str) -> None:
+    """Check each field is a finite number > 0 and store it as a float (frozen)."""
+    for name in names:
+        _positive_number(getattr(obj, name), name)
+        object.__setattr__(obj, name, float(getattr(obj, name)))
+
+
 def _positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise NasError(f"must be a positive integer, got {value!r}", field=name)
 
 
@@ -131,9 +134,7 @@ class Multipliers:
     resolution: float
 
     def __post_init__(self) -> None:
-        for name in ("depth", "width", "resolution"):
-            _positive_number(getattr(self, name), name)
-            object.__setattr__(self, name, float(getattr(self, name)))
+        _positive_floats(self, "depth", "width", "resolution")
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,10 @@ class Coefficients:
     gamma: float
 
     def __post_init__(self) -> None:
-        for name in ("alpha", "beta", "gamma"):
-            _positive_number(getattr(self, name), name)
-            object.__setattr__(self, name, float(getattr(self, name)))
+        _positive_floats(self, "alpha", "beta", "gamma")
 
     def at(self, phi: float) -> Multipliers:
-        if not _is_number(phi) or not math.isfinite(phi):
+        if not is_number(phi) or not math.isfinite(phi):
             raise NasError(f"must be a finite number, got {phi!r}", field="phi")
         return Multipliers(depth=self.alpha**phi, width=self.beta**phi, resolution=self.gamma**phi)
 
@@ -292,7 +291,7 @@ def grid_by(
     """
     for value, label in ((step, "step"), (target, "target"), (lo, "lo"), (hi, "hi")):
         _positive_number(value, label)
-    if not _is_number(tolerance):
+    if not is_number(tolerance):
         raise NasError(f"must be a number, got {tolerance!r}", field="tolerance")
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise NasError(f"must be a finite number >= 0, got {tolerance}", field="tolerance")
@@ -379,13 +378,13 @@ def family_member(
     ``phi == 0`` returns ``arch`` itself with ``phi' = 0``. ``base_cost`` defaults to
     ``cost(arch)``; ``cost`` is called once per distinct scaled network.
     """
-    if not _is_number(phi):
+    if not is_number(phi):
         raise NasError(f"must be a number, got {phi!r}", field="phi")
     if not (math.isfinite(phi) and phi >= 0):
         raise NasError(f"must be a finite number >= 0, got {phi}", field="phi")
     _positive_number(growth, "growth")
     _positive_int(steps, "steps")
-    if not (_is_number(search_width) and math.isfinite(search_width) and search_width >= 0):
+    if not (is_number(search_width) and math.isfinite(search_width) and search_width >= 0):
         raise NasError(f"must be a finite number >= 0, got {search_width}", field="search_width")
     if phi == 0:
         return arch, 0.0

@@ -7,6 +7,8 @@ dataclass's own ``__post_init__``, whose errors get the same path prefix.
 
 from __future__ import annotations
 
+import math
+import numbers
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -15,7 +17,7 @@ from typing import Any, TypeVar
 
 from nas.errors import NasError
 
-__all__ = ["from_plain"]
+__all__ = ["from_plain", "is_int", "is_number"]
 
 T = TypeVar("T")
 
@@ -23,6 +25,16 @@ T = TypeVar("T")
 StringForms = Mapping[type, Callable[[str], Any]]
 
 _HINTS: dict[type, dict[str, Any]] = {}
+
+
+def is_int(value: object) -> bool:
+    """An int, not a bool (True is an int to Python, never a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """A finite real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _hints(cls: type) -> dict[str, Any]:

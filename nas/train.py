@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from nas.arch import Architecture
 from nas.builder import build
 from nas.errors import NasError
+from nas.strict import is_int, is_number
 from nas.threads import torch_threads
 
 if TYPE_CHECKING:
@@ -61,14 +62,6 @@ STEP_MILESTONES = (0.5, 0.75)
 EVAL_BATCH = 512
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -104,12 +97,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "augment"):
             value = getattr(self, name)
-            if not _is_number(value):
+            if not is_number(value):
                 raise NasError(f"expected a finite number, got {value!r}", field=name)
             object.__setattr__(self, name, float(value))
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise NasError(f"must be a positive integer, got {value!r}", field=name)
         if self.optimizer not in OPTIMIZERS:
             raise NasError(
@@ -136,7 +129,7 @@ class TrainConfig:
             )
         if not 0 <= self.augment <= 1:
             raise NasError(f"must be in [0, 1], got {self.augment}", field="augment")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+        if not is_int(self.seed) or not 0 <= self.seed < 2**63:
             raise NasError(f"must be an integer in [0, 2**63), got {self.seed!r}", field="seed")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise NasError(
@@ -145,7 +138,7 @@ class TrainConfig:
         for name in ("amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise NasError(f"expected true or false, got {getattr(self, name)!r}", field=name)
-        if self.max_threads is not None and (not _is_int(self.max_threads) or self.max_threads < 1):
+        if self.max_threads is not None and (not is_int(self.max_threads) or self.max_threads < 1):
             raise NasError(
                 f"must be a positive integer or None, got {self.max_threads!r}", field="max_threads"
             )
@@ -199,9 +192,9 @@ def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
     t = (step - warmup) / (total_steps - warmup) in [0, 1): cosine gives
     lr * (1 + cos(pi * t)) / 2, step gives lr * 0.1 ** (milestones passed), constant lr.
     """
-    if not _is_int(total_steps) or total_steps < 1:
+    if not is_int(total_steps) or total_steps < 1:
         raise NasError(f"must be a positive integer, got {total_steps!r}", field="total_steps")
-    if not _is_int(step) or not 0 <= step < total_steps:
+    if not is_int(step) or not 0 <= step < total_steps:
         raise NasError(f"must be in [0, {total_steps}), got {step!r}", field="step")
     warmup = min(round(cfg.warmup_epochs / cfg.epochs * total_steps), total_steps)
     if step < warmup:
@@ -481,7 +474,7 @@ def evaluate(
         raise NasError(f"expected a TrainConfig, got {type(cfg).__name__}", field="cfg")
     _check_fit(arch, data)
     res = arch.resolution if resolution is None else resolution
-    if not _is_int(res) or res < 1:
+    if not is_int(res) or res < 1:
         raise NasError(f"must be a positive integer, got {res!r}", field="resolution")
     if int(data.train.y.shape[0]) == 0:
         raise NasError(f"dataset {data.name!r} has an empty training split", field="data")
