@@ -293,10 +293,6 @@ def test_search_impossible_budget_is_refused_before_training(tmp_path):
         (["--data-path", "/nonexistent/mnist"], ["path", "does not exist"]),
         (["--storage", "nonsense://x"], ["storage", "invalid database URL"]),
         (["--address", "127.0.0.1:9"], ["search.ray_address", "cannot reach the Ray cluster"]),
-        # Space/data mismatch: `mobile` is for 32..224 px, MNIST is 28 px.
-        (["--space", "mobile"], ["mnist.toml: space", "designed for 32..224 px", "28 px"]),
-        (["--space", "nope"], ["space", "nope"]),
-        (["--target", "tpu"], ["mnist.toml: latency.target", "unknown latency target 'tpu'"]),
     ],
 )
 def test_search_bad_inputs(tmp_path, args, needles):
@@ -313,6 +309,21 @@ def test_search_bad_inputs(tmp_path, args, needles):
     # Later options win: each case overrides one of the defaults above.
     merged = base + args
     assert_one_line_error(run(*merged), *needles)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        # Space/data mismatch: `mobile` is for 32..224 px, digits are 8 px.
+        (["--space", "mobile"], ["digits.toml: space", "designed for 32..224 px", "8 px"]),
+        (["--space", "nope"], ["space", "nope"]),
+        (["--target", "tpu"], ["digits.toml: latency.target", "unknown latency target 'tpu'"]),
+    ],
+)
+def test_search_space_and_target_mismatches(tmp_path, args, needles):
+    storage = ["--storage", f"sqlite:///{tmp_path / 's.db'}"]
+    latency = ["--latency-db", f"sqlite:///{tmp_path / 'l.db'}"]
+    assert_one_line_error(run("search", "digits", *storage, *latency, *args), *needles)
 
 
 def test_search_unknown_dataset_format(tmp_path):
