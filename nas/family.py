@@ -76,7 +76,9 @@ class ScaleConfig:
     #: gamma^phi', whose cost is nearest growth x the previous member's. Measured on 100
     #: random `tiny` networks (EfficientNet's coefficients): every step within +-10% of 2x
     #: for 90 at 8 px and 81 at 28 px, against 0 and 20 with plain scaling.
-    search_width: float = 1.0
+    #: None: 1 in flops mode, 2 in latency mode (latency has a fixed per-layer part, so
+    #: doubling it takes a longer step along the compound direction).
+    search_width: float | None = None
     resolution_steps: int = 6
     #: Train the family members (else they are sized and exported untrained).
     train: bool = True
@@ -89,8 +91,14 @@ class ScaleConfig:
                 raise NasError("must be a positive integer", field=name)
         if self.resolution_steps < 0:
             raise NasError("must be >= 0", field="resolution_steps")
-        if self.search_width < 0:
+        if self.search_width is not None and self.search_width < 0:
             raise NasError("must be >= 0", field="search_width")
+
+    @property
+    def window(self) -> float:
+        if self.search_width is not None:
+            return self.search_width
+        return 2.0 if self.mode == "latency" else 1.0
         if not (self.growth > 1 and self.step > 0 and self.hi > 1 and self.tolerance >= 0):
             raise NasError(
                 "need growth > 1, step > 0, hi > 1, tolerance >= 0",
@@ -305,7 +313,7 @@ def scale_family(
             cost=cost_of,
             target_cost=cfg.growth * previous,
             growth=cfg.growth,
-            search_width=cfg.search_width,
+            search_width=cfg.window,
             resolution_multiple=cfg.resolution_multiple,
             resolution_steps=cfg.resolution_steps,
         )

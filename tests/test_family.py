@@ -90,7 +90,7 @@ def grown(base: Architecture, coeffs, cfg: ScaleConfig) -> list[float]:
             phi,
             cost=macs,
             target_cost=cfg.growth * previous,
-            search_width=cfg.search_width,
+            search_width=cfg.window,
             resolution_steps=cfg.resolution_steps,
         )
         steps.append(macs(member) / previous)
