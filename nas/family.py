@@ -317,13 +317,13 @@ def scale_family(
             resolution_multiple=cfg.resolution_multiple,
             resolution_steps=cfg.resolution_steps,
         )
-        step = cost_of(arch) / previous
+        step = cost_of(arch) / previous  # cost_of is MACs or a cached-table prediction
         if abs(step / cfg.growth - 1) > 0.1:
             note(
                 f"phi={phi}: cost x{step:.2f} over phi={phi - 1} (aim x{cfg.growth:g}): this "
                 "network is too small for rounding to land nearer"
             )
-        previous = cost_of(arch)
+        previous *= step
         sized.append((phi, arch.replace(name=f"{base.name or 'arch'}_phi{phi}"), eff))
     out_root = Path(study.resolve(study.export_dir) or "exports") / "family"
     finished: dict[str, FrontMember] = {}
@@ -348,20 +348,21 @@ def scale_family(
         timed = measure_settled(a, setup.target)
         return timed[0].median_ms if timed else None
 
-    members = tuple(
-        Member(
+    def member(phi: int, a: Architecture, eff: float) -> Member:
+        c = cost(a)
+        return Member(
             phi,
             eff,
             a,
-            cost(a).params,
-            cost(a).macs,
+            c.params,
+            c.macs,
             setup.predictor.predict(a),
             measured(a),
             finished.get(a.id),
             str(out_root / a.short_id),
         )
-        for phi, a, eff in sized
-    )
+
+    members = tuple(member(phi, a, eff) for phi, a, eff in sized)
     family = Family(study.name, cfg.mode, base, grid, members, time.perf_counter() - start)
     publish(scale_study, "family", family_record(family, cfg), out_root / "family.json")
     return family
