@@ -15,7 +15,7 @@ def search_cmd(
     trials: int | None = typer.Option(None, "--trials", help="Number of trials."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs per trial."),
     timeout: float | None = typer.Option(None, "--timeout", help="Wall-clock budget (s)."),
-    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random"),
+    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random | rea"),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
     storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address."),
@@ -24,6 +24,10 @@ def search_cmd(
     export_dir: str | None = typer.Option(None, "--export-dir", help="Where the front goes."),
     space: str | None = typer.Option(None, "--space", help="Search space name or .toml path."),
     target: str | None = typer.Option(None, "--target", help="Latency target (nas latency)."),
+    executor: str | None = typer.Option(None, "--executor", help="ray | inprocess"),
+    device: str | None = typer.Option(
+        None, "--device", help="Tabular studies: the table's latency device (e.g. pixel3)."
+    ),
 ) -> None:
     """Search a study: Optuna trials distributed by Ray Tune; print the front, export it."""
     from rich.progress import Progress
@@ -44,6 +48,8 @@ def search_cmd(
         "export_dir": export_dir,
         "space": space,
         "latency.target": target,
+        "search.executor": executor,
+        "tabular.device": device,
     }
     cfg = load_study(study, overrides)
     with Progress(transient=False) as bar:

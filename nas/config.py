@@ -30,12 +30,16 @@ __all__ = [
     "ObjectiveConfig",
     "SearchConfig",
     "StudyConfig",
+    "TabularConfig",
     "list_studies",
     "load_study",
 ]
 
 MODES = ("pareto", "budget", "reward", "accuracy")
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("nsga2", "tpe", "random", "rea")
+#: How trials run: as Ray Tune trials (any cluster), or one by one in this process
+#: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
+EXECUTORS = ("ray", "inprocess")
 #: Training settings that may be searched jointly with the architecture.
 SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
 
@@ -108,6 +112,29 @@ class LatencyConfig:
 
 
 @dataclass(frozen=True)
+class TabularConfig:
+    """Look each trial's result up in a benchmark table instead of training
+    (``benchmark`` empty: train). See nas.tabular."""
+
+    benchmark: str = ""
+    #: Directory of the benchmark's tables (relative: against the study file's directory).
+    path: str = ""
+    #: The table's device whose measured latency is the latency objective.
+    device: str = "pixel3"
+
+    def __post_init__(self) -> None:
+        from nas.tabular import BENCHMARKS
+
+        if self.benchmark and self.benchmark not in BENCHMARKS:
+            raise NasError(
+                f"unknown benchmark {self.benchmark!r} (known: {', '.join(BENCHMARKS)})",
+                field="benchmark",
+            )
+        if self.benchmark and not self.path:
+            raise NasError("needs the directory of the benchmark's tables", field="path")
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     sampler: str = "nsga2"
     trials: int = 40
@@ -123,6 +150,8 @@ class SearchConfig:
     max_concurrent: int = 0
     #: ASHA early stopping (single-objective modes only).
     early_stopping: bool = True
+    #: "ray" (Ray Tune trials) or "inprocess" (one by one in this process, no Ray).
+    executor: str = "ray"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -139,6 +168,11 @@ class SearchConfig:
             raise NasError("must be >= 0", field="gpus_per_trial")
         if self.max_concurrent < 0:
             raise NasError("must be >= 0 (0: as many as fit)", field="max_concurrent")
+        if self.executor not in EXECUTORS:
+            raise NasError(
+                f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
+                field="executor",
+            )
 
 
 @dataclass(frozen=True)
@@ -184,6 +218,7 @@ class StudyConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    tabular: TabularConfig = field(default_factory=TabularConfig)
     hyperparameters: tuple[HyperParameter, ...] = ()
     #: The file it came from (named in errors).
     source: str = ""
@@ -200,6 +235,16 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
+        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+            raise NasError(
+                "rea (regularized evolution) is single-objective: use nsga2 or tpe for pareto",
+                field="search.sampler",
+            )
+        if self.tabular.benchmark and self.hyperparameters:
+            raise NasError(
+                "a tabular study looks results up: it has no training to search",
+                field="hyperparameters",
+            )
 
     def resolve(self, relative: str) -> str:
         """A path from the study, made absolute against ``base_dir``."""

@@ -274,8 +274,15 @@ def scale_family(
     """Grid-search the coefficients on ``study``'s data and recipe, then build, train,
     test, measure and export the family phi = 0..cfg.phis (see the module docstring)."""
     start = time.perf_counter()
+    if study.tabular.benchmark:
+        raise NasError(
+            "compound scaling trains networks: a tabular study has no data to train on",
+            field="tabular.benchmark",
+            source=study.source,
+        )
     setup = prepare(study, note=note)
-    data = setup.data
+    data, target = setup.data, setup.target
+    assert data is not None and target is not None
     if (base.in_channels, base.num_classes) != (data.in_channels, data.num_classes):
         raise NasError(
             f"the network takes {base.in_channels} channels and {base.num_classes} classes, "
@@ -342,10 +349,10 @@ def scale_family(
         if a.id in finished:
             return finished[a.id].measured_ms
         try:
-            check_available(setup.target)
+            check_available(target)
         except NasError:
             return None
-        timed = measure_settled(a, setup.target)
+        timed = measure_settled(a, target)
         return timed[0].median_ms if timed else None
 
     def member(phi: int, a: Architecture, eff: float) -> Member:

@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
 from nas.objectives import mnasnet_reward
 from nas.results import Evaluation, EvaluationStore, budget_key
-from nas.space import SearchSpace, load_space, sample
+from nas.space import SearchSpace, decode, dimensions, load_space, sample
+from nas.tabular import TableLatency, check_cell, open_benchmark
 from nas.train import TrainConfig, evaluate
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "member_row",
     "prepare",
     "publish",
+    "run_inprocess",
     "run_trials",
     "search",
     "trial_objective",
@@ -56,20 +58,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SearchSetup:
-    """Everything a search needs, loaded and checked before Ray starts."""
+    """Everything a search needs, loaded and checked before Ray starts.
+
+    A tabular study (``study.tabular.benchmark``) has no data and no latency target:
+    its results and latencies come from the table (``predictor`` is a TableLatency).
+    """
 
     study: StudyConfig
-    data: Dataset
+    data: Dataset | None
     space: SearchSpace
-    target: Target
-    predictor: Predictor
+    target: Target | None
+    predictor: Predictor | TableLatency
     artifacts: Path
 
 
-def _bind_space(study: StudyConfig, data: Dataset) -> SearchSpace:
+def _bind_space(
+    study: StudyConfig, *, in_channels: int, num_classes: int, resolution: int
+) -> SearchSpace:
     spec = study.space
     path = study.resolve(spec) if spec.endswith(".toml") else spec
-    resolution = study.resolution or data.resolution
+    resolution = study.resolution or resolution
     space = load_space(path)
     declared = dict(space.top)["resolution"]
     if not min(declared) <= resolution <= max(declared):
@@ -80,11 +88,31 @@ def _bind_space(study: StudyConfig, data: Dataset) -> SearchSpace:
             field="space",
             source=study.source,
         )
-    space = space.with_data(
-        in_channels=data.in_channels, num_classes=data.num_classes, resolution=resolution
-    )
+    space = space.with_data(in_channels=in_channels, num_classes=num_classes, resolution=resolution)
     # The bound space gets its own name: calibrations are per (space, input) binding.
-    return dataclasses.replace(space, name=f"{space.name}@{resolution}px{data.in_channels}ch")
+    return dataclasses.replace(space, name=f"{space.name}@{resolution}px{in_channels}ch")
+
+
+def _prepare_tabular(study: StudyConfig) -> SearchSetup:
+    """A tabular study: the table stands in for data, training and latency target. The
+    space is bound to the benchmark's input (CIFAR-10: 32 px RGB, 10 classes)."""
+    t = study.tabular
+    latency = TableLatency(t.benchmark, study.resolve(t.path), t.device)
+    try:
+        open_benchmark(latency.benchmark, latency.path, latency.device)
+    except NasError as err:
+        raise err.at(source=err.source or study.source) from None
+    space = _bind_space(study, in_channels=3, num_classes=10, resolution=32)
+    from nas.space import sample_random
+
+    try:
+        check_cell(sample_random(space, 0).cell)
+    except NasError as err:
+        raise NasError(
+            f"{err.reason}; space {space.name} has none", field="space", source=study.source
+        ) from None
+    artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
+    return SearchSetup(study, None, space, None, latency, artifacts)
 
 
 def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
@@ -92,7 +120,12 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
     it (building the missing units here when the target is this machine), load the
     predictor, and refuse a latency budget no architecture of the space can meet."""
     EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
-    _probe(study.search.ray_address)
+    if study.search.executor == "ray":
+        _probe(study.search.ray_address)
+    if study.tabular.benchmark:
+        setup = _prepare_tabular(study)
+        _check_budget(study, setup.space, setup.predictor)
+        return setup
     d = study.data
     data = load_dataset(
         d.dataset,
@@ -102,7 +135,12 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
         test_fraction=d.test_fraction,
         limit=d.limit or None,
     )
-    space = _bind_space(study, data)
+    space = _bind_space(
+        study,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        resolution=data.resolution,
+    )
     lat = study.latency
     target = Target(lat.target, threads=lat.threads, batch=lat.batch)
     table = LatencyTable(lat.db)
@@ -133,18 +171,27 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
         predictor = load_predictor(
             table, target, space=space.name, measure_missing=lat.measure_missing
         )
-    obj = study.objective
-    if obj.mode == "budget":
-        fastest = predictor.fastest(space)
-        if fastest > obj.latency_budget_ms:
-            raise NasError(
-                f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
-                f"{lat.target}: the fastest is predicted at {fastest:.3f} ms",
-                field="objective.latency_budget_ms",
-                source=study.source,
-            )
+    _check_budget(study, space, predictor)
     artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
     return SearchSetup(study, data, space, target, predictor, artifacts)
+
+
+def _check_budget(
+    study: StudyConfig, space: SearchSpace, predictor: Predictor | TableLatency
+) -> None:
+    """Refuse, before any training, a latency budget no architecture can meet."""
+    obj = study.objective
+    if obj.mode != "budget":
+        return
+    fastest = predictor.fastest(space)
+    if fastest > obj.latency_budget_ms:
+        where = study.tabular.device if study.tabular.benchmark else study.latency.target
+        raise NasError(
+            f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
+            f"{where}: the fastest is predicted at {fastest:.3f} ms",
+            field="objective.latency_budget_ms",
+            source=study.source,
+        )
 
 
 def trial_objective(
@@ -172,30 +219,29 @@ def _train_config(study: StudyConfig, hp: dict[str, Any]) -> TrainConfig:
     return dataclasses.replace(study.train, **changes)
 
 
-def _trainable(
-    config: dict[str, Any], *, study: StudyConfig, data: Dataset, artifacts: str
-) -> None:
-    """One Ray trial: reuse, reject, or train; record; report."""
-    from ray import tune
+def _budget(study: StudyConfig, cfg: TrainConfig, resolution: int) -> str:
+    """What makes two evaluations of one architecture interchangeable."""
+    if study.tabular.benchmark:
+        return budget_key(benchmark=study.tabular.benchmark, split="cifar10-valid")
+    return budget_key(data=study.data, train=cfg, resolution=resolution)
 
+
+def _run_trial(
+    config: dict[str, Any],
+    *,
+    study: StudyConfig,
+    data: Dataset | None,
+    artifacts: str,
+    report: Callable[[dict[str, Any]], None],
+) -> Evaluation:
+    """One trial, whatever runs it: reuse an earlier result, reject over budget, look up
+    (tabular) or train; record in the evaluations table. ``report`` gets the metrics
+    after each epoch but the last (they feed ASHA)."""
     arch = Architecture.from_json(config["arch_json"])
-    hp = config.get("hp", {})
-    cfg = _train_config(study, hp)
-    budget = budget_key(data=study.data, train=cfg, resolution=arch.resolution)
+    cfg = _train_config(study, config.get("hp", {}))
+    budget = _budget(study, cfg, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency, params, macs = config["latency_ms"], config["params"], config["macs"]
-
-    def final(ev: Evaluation) -> None:
-        store.record(ev)
-        acc = ev.val_accuracy if ev.status == "complete" else 0.0
-        tune.report(
-            {
-                **trial_objective(study, acc, latency, params, macs),
-                "status": ev.status,
-                "epoch": ev.epochs,
-            }
-        )
-
     import ray
 
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
@@ -209,50 +255,69 @@ def _trainable(
         macs=macs,
         arch_json=arch.to_json(),
     )
-    prior = store.lookup(arch.id, budget)
-    if prior is not None:  # trained before under the same budget: reuse, do not train again
-        final(dataclasses.replace(prior, study=study.name, reason=f"reused {prior.study}"))
-        return
     obj = study.objective
-    if obj.mode == "budget" and latency > obj.latency_budget_ms:  # rejected before training
-        final(
-            Evaluation(
-                status="rejected",
-                val_accuracy=0.0,
-                epochs=0,
-                seconds=0.0,
-                reason=f"predicted {latency:.3f} ms > budget",
-                **base,
-            )
+    prior = store.lookup(arch.id, budget)
+    if prior is not None:  # evaluated before under the same budget: reuse, do not train again
+        ev = dataclasses.replace(prior, study=study.name, reason=f"reused {prior.study}")
+    elif obj.mode == "budget" and latency > obj.latency_budget_ms:  # rejected before training
+        ev = Evaluation(
+            status="rejected",
+            val_accuracy=0.0,
+            epochs=0,
+            seconds=0.0,
+            reason=f"predicted {latency:.3f} ms > budget",
+            **base,
         )
-        return
+    elif study.tabular.benchmark:
+        t = study.tabular
+        found = open_benchmark(t.benchmark, study.resolve(t.path), t.device).lookup(arch.cell)
+        ev = Evaluation(
+            status="complete",
+            val_accuracy=found.val_accuracy,
+            epochs=200,
+            seconds=0.0,
+            reason=f"{t.benchmark} row {found.row}",
+            **base,
+        )
+    else:
+        assert data is not None
+        single = obj.mode != "pareto"
 
-    single = obj.mode != "pareto"
+        def each_epoch(ep) -> None:
+            if single and ep.epoch < cfg.epochs:
+                metrics = trial_objective(study, ep.val_accuracy, latency, params, macs)
+                report({**metrics, "status": "running", "epoch": ep.epoch})
 
-    def report(ep) -> None:
-        if single and ep.epoch < cfg.epochs:  # intermediate results feed ASHA
-            tune.report(
-                {
-                    **trial_objective(study, ep.val_accuracy, latency, params, macs),
-                    "status": "running",
-                    "epoch": ep.epoch,
-                }
-            )
-
-    weights = Path(artifacts) / f"{arch.id[:16]}-{budget[:12]}.pt"
-    result = evaluate(arch, data, cfg, report=report, weights_path=weights)
-    acc = result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0
-    final(
-        Evaluation(
+        weights = Path(artifacts) / f"{arch.id[:16]}-{budget[:12]}.pt"
+        result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
+        ev = Evaluation(
             status=result.status,
-            val_accuracy=acc,
+            val_accuracy=result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0,
             epochs=result.epochs,
             seconds=result.seconds,
             weights=result.weights,
             reason=result.reason,
             **base,
         )
-    )
+    store.record(ev)
+    return ev
+
+
+def _final_metrics(study: StudyConfig, ev: Evaluation) -> dict[str, Any]:
+    """What a finished trial reports (a result that is not complete scores accuracy 0)."""
+    acc = ev.val_accuracy if ev.status == "complete" else 0.0
+    metrics = trial_objective(study, acc, ev.latency_ms, ev.params, ev.macs)
+    return {**metrics, "status": ev.status, "epoch": ev.epochs}
+
+
+def _trainable(
+    config: dict[str, Any], *, study: StudyConfig, data: Dataset | None, artifacts: str
+) -> None:
+    """One Ray trial."""
+    from ray import tune
+
+    ev = _run_trial(config, study=study, data=data, artifacts=artifacts, report=tune.report)
+    tune.report(_final_metrics(study, ev))
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:
@@ -296,7 +361,7 @@ class _Progress(tune.Callback):
 
 
 def _describe(
-    trial: Any, arch: Architecture, hp: dict[str, Any], predictor: Predictor
+    trial: Any, arch: Architecture, hp: dict[str, Any], predictor: Predictor | TableLatency
 ) -> dict[str, Any]:
     """Predict, count, note on the Optuna trial (the dashboard shows it) and hand the
     trainable its config."""
@@ -328,10 +393,14 @@ class _Define:
 
     space: SearchSpace
     hyperparameters: tuple[HyperParameter, ...]
-    predictor: Predictor
+    predictor: Predictor | TableLatency
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         arch = sample(self.space, trial)
+        if isinstance(self.predictor, TableLatency):  # score the class's representative
+            sampled, arch = arch, self.predictor.representative(arch)
+            if arch.cell != sampled.cell:
+                trial.set_user_attr("sampled_cell", sampled.cell)
         hp: dict[str, Any] = {}
         for h in self.hyperparameters:
             if h.choices:
@@ -358,7 +427,7 @@ class _Candidates:
     indices are queued on the study, so every one is taken exactly once)."""
 
     candidates: tuple[Candidate, ...]
-    predictor: Predictor
+    predictor: Predictor | TableLatency
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         i = trial.suggest_categorical("candidate", list(range(len(self.candidates))))
@@ -368,8 +437,30 @@ class _Candidates:
         return _describe(trial, chosen.arch, {}, self.predictor)
 
 
-def _sampler(study: StudyConfig):
+@dataclass(frozen=True)
+class _NetworkKey:
+    """Which network a params dict stands for (in a tabular study: its representative
+    row), so REA never proposes one network twice. Params it cannot decode (a partial
+    dict of a conditional space) stand for themselves."""
+
+    space: SearchSpace
+    predictor: Predictor | TableLatency
+
+    def __call__(self, params: Mapping[str, Any]) -> Hashable:
+        labels = {d.label for d in dimensions(self.space)}
+        try:
+            arch = decode(self.space, {k: v for k, v in params.items() if k in labels})
+        except NasError:
+            return tuple(sorted(params.items()))
+        if isinstance(self.predictor, TableLatency):
+            return self.predictor.representative(arch).cell
+        return arch.id
+
+
+def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | None = None):
     import optuna
+
+    from nas.samplers import RegularizedEvolutionSampler
 
     s = study.search
     constraints = None
@@ -381,6 +472,14 @@ def _sampler(study: StudyConfig):
 
     if s.sampler == "random":
         return optuna.samplers.RandomSampler(seed=s.seed)
+    if s.sampler == "rea":
+        population = max(4, min(50, s.trials // 4))
+        return RegularizedEvolutionSampler(
+            population_size=population,
+            sample_size=max(2, population // 4),
+            seed=s.seed,
+            key=key,
+        )
     if s.sampler == "tpe":
         return optuna.samplers.TPESampler(
             seed=s.seed, multivariate=True, group=True, constraints_func=constraints
@@ -391,23 +490,21 @@ def _sampler(study: StudyConfig):
     )
 
 
-def run_trials(
-    setup: SearchSetup,
-    *,
-    on_trial: Callable[[], None] = lambda: None,
-    num_cpus: int | None = None,
-    candidates: Sequence[Candidate] = (),
-) -> tuple[float, list[str]]:
-    """Run the study's trials on Ray; returns the wall time in seconds and one line per
-    trial that raised (a failed trial does not stop the search).
+@dataclass(frozen=True)
+class _Plan:
+    """What both executors need: the Optuna storage, the define-by-run function, the
+    sampler, how many trials, and the metrics (with Tune's modes) the study optimises."""
 
-    ``candidates``: train exactly these networks, one trial each (queued on the Optuna
-    study), instead of sampling the study's space; ``search.trials`` is ignored.
-    """
+    storage: Any
+    define: _Define | _Candidates
+    sampler: Any
+    trials: int
+    metrics: tuple[str, ...]
+    modes: tuple[str, ...]
+
+
+def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     import optuna
-    import ray
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     study = setup.study
     s, obj = study.search, study.objective
@@ -420,31 +517,112 @@ def run_trials(
             field="search.storage",
             source=s.storage,
         ) from None
-    metrics = list(obj.metrics) if obj.mode == "pareto" else ["objective"]
-    modes = ["max" if d == "maximize" else "min" for d in obj.directions]
-
+    metrics = tuple(obj.metrics) if obj.mode == "pareto" else ("objective",)
+    modes = tuple("max" if d == "maximize" else "min" for d in obj.directions)
     if candidates:  # networks outside the space: fill their units while we can measure
         setup.predictor.predict_many([c.arch for c in candidates])
-    # The searcher gets a plain copy (picklable: no database handle, no measuring).
-    predictor = Predictor(setup.predictor.entries, setup.predictor.calibration)
-    define: _Define | _Candidates
-    if candidates:
-        define = _Candidates(tuple(candidates), predictor)
-        # Each candidate once: queued on the study, which `ask` serves before sampling.
-        queue = optuna.create_study(
-            study_name=study.name,
-            storage=storage,
-            directions=list(obj.directions),
-            load_if_exists=True,
-        )
-        for i in range(len(candidates)):
-            queue.enqueue_trial({"candidate": i})
-        sampler, trials = optuna.samplers.RandomSampler(seed=s.seed), len(candidates)
-    else:
+    predictor = setup.predictor
+    if isinstance(predictor, Predictor):
+        # The searcher gets a plain copy (picklable: no database handle, no measuring).
+        predictor = Predictor(predictor.entries, predictor.calibration)
+    if not candidates:
         define = _Define(setup.space, study.hyperparameters, predictor)
-        sampler, trials = _sampler(study), s.trials
+        key = _NetworkKey(setup.space, predictor)
+        return _Plan(storage, define, _sampler(study, key), s.trials, metrics, modes)
+    # Each candidate once: queued on the study, which `ask` serves before sampling.
+    queue = optuna.create_study(
+        study_name=study.name,
+        storage=storage,
+        directions=list(obj.directions),
+        load_if_exists=True,
+    )
+    for i in range(len(candidates)):
+        queue.enqueue_trial({"candidate": i})
+    sampler = optuna.samplers.RandomSampler(seed=s.seed)
+    define_c = _Candidates(tuple(candidates), predictor)
+    return _Plan(storage, define_c, sampler, len(candidates), metrics, modes)
+
+
+def run_inprocess(
+    setup: SearchSetup,
+    *,
+    on_trial: Callable[[], None] = lambda: None,
+    candidates: Sequence[Candidate] = (),
+    max_queries: int | None = None,
+) -> tuple[float, list[str]]:
+    """The study's trials one by one in this process (no Ray, no early stopping): the
+    same define-by-run sampling, reuse, lookup or training and recording as on Ray.
+
+    ``max_queries``: stop once this many trials were evaluated afresh (not reused);
+    ``search.trials`` still caps the number of trials. Returns as ``run_trials``.
+    """
+    import optuna
+
+    study, s = setup.study, setup.study.search
+    plan = _plan(setup, candidates)
+    o_study = optuna.create_study(
+        study_name=study.name,
+        storage=plan.storage,
+        sampler=plan.sampler,
+        directions=list(study.objective.directions),
+        load_if_exists=True,
+    )
+    errors: list[str] = []
+    queries = 0
+    start = time.perf_counter()
+    for _ in range(plan.trials):
+        if s.timeout_s and time.perf_counter() - start > s.timeout_s:
+            break
+        if max_queries is not None and queries >= max_queries:
+            break
+        trial = o_study.ask()
+        try:
+            config = plan.define(trial)
+            ev = _run_trial(
+                config,
+                study=study,
+                data=setup.data,
+                artifacts=str(setup.artifacts),
+                report=lambda _: None,
+            )
+        except Exception as err:  # a trial that raises is recorded as failed, not fatal
+            o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            errors.append((str(err).strip().splitlines() or [type(err).__name__])[-1])
+        else:
+            queries += ev.status != "rejected" and not ev.reason.startswith("reused")
+            values = _final_metrics(study, ev)
+            o_study.tell(trial, [values[m] for m in plan.metrics])
+        on_trial()
+    return time.perf_counter() - start, errors
+
+
+def run_trials(
+    setup: SearchSetup,
+    *,
+    on_trial: Callable[[], None] = lambda: None,
+    num_cpus: int | None = None,
+    candidates: Sequence[Candidate] = (),
+) -> tuple[float, list[str]]:
+    """Run the study's trials on Ray (or in this process when the study's executor is
+    ``inprocess``); returns the wall time in seconds and one line per trial that raised
+    (a failed trial does not stop the search).
+
+    ``candidates``: train exactly these networks, one trial each (queued on the Optuna
+    study), instead of sampling the study's space; ``search.trials`` is ignored.
+    """
+    study = setup.study
+    if study.search.executor == "inprocess":
+        return run_inprocess(setup, on_trial=on_trial, candidates=candidates)
+    import ray
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    s, obj = study.search, study.objective
+    plan = _plan(setup, candidates)
+    metrics, modes = list(plan.metrics), list(plan.modes)
+    storage, sampler, trials = plan.storage, plan.sampler, plan.trials
     searcher = OptunaSearch(
-        space=define,
+        space=plan.define,
         metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0],
         sampler=sampler,
@@ -568,28 +746,38 @@ def finish(
     note: Callable[[str], None] = lambda _: None,
 ) -> list[FrontMember]:
     """For each trained evaluation: its test accuracy (computed once, here), its latency
-    measured in isolation on the target when this machine is it, and its export."""
+    measured in isolation on the target when this machine is it, and its export.
+
+    A tabular evaluation's test accuracy and measured latency come from the table, and
+    its export is the network's source and JSON only (it was never trained here)."""
     from nas.builder import load_weights
     from nas.export import export
     from nas.latency.workflow import measure_settled
     from nas.train import accuracy
 
-    try:
-        check_available(setup.target)
-        measurable = True
-    except NasError:
-        measurable = False
+    measurable = setup.target is not None
+    if setup.target is not None:
+        try:
+            check_available(setup.target)
+        except NasError:
+            measurable = False
     members = []
     for ev in evaluations:
         arch = ev.arch
+        name = f"{setup.study.name}_{arch.short_id}".replace("-", "_")
+        out = out_root / arch.short_id
+        if isinstance(setup.predictor, TableLatency):
+            found = setup.predictor.bench.lookup(arch.cell)
+            export(arch, out, name=name, formats=("py", "json"), overwrite=True)
+            members.append(FrontMember(ev, found.test_accuracy, found.latency_ms, str(out)))
+            continue
+        assert setup.data is not None and setup.target is not None
         model = load_weights(arch, ev.weights)
         test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
         timed = measure_settled(arch, setup.target) if measurable else None
         if measurable and timed is None:
             note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
         measured = timed[0].median_ms if timed else None
-        name = f"{setup.study.name}_{arch.short_id}".replace("-", "_")
-        out = out_root / arch.short_id
         export(arch, out, model=model, name=name, overwrite=True)
         members.append(FrontMember(ev, test_acc, measured, str(out)))
     return members

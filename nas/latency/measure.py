@@ -79,7 +79,10 @@ class Measurement:
 
 
 class NoisyMeasurementError(NasError):
-    """The machine was too busy to give a stable figure, even after retries."""
+    """The machine was too busy to give a stable figure, even after retries. ``best``
+    is the least noisy attempt (for a caller that can use a rough figure)."""
+
+    best: Measurement | None = None
 
 
 def _timer(runner: Runner) -> Callable[[int], float]:
@@ -161,12 +164,14 @@ def measure_runner(
             if m.rel_iqr <= s.max_rel_iqr:
                 return m
     assert best is not None
-    raise NoisyMeasurementError(
+    err = NoisyMeasurementError(
         f"timings did not settle after {s.retries + 1} attempts (best spread: IQR "
         f"{100 * best.rel_iqr:.0f}% of the median {best.median_ms:.3f} ms, limit "
         f"{100 * s.max_rel_iqr:.0f}%); the machine is too busy for a trustworthy figure",
         field="latency",
     )
+    err.best = best
+    raise err
 
 
 def measure_module(

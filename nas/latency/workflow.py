@@ -345,10 +345,19 @@ def calibrate(
 def _filler(
     table: LatencyTable, fp_key: str, target: Target, eps: float
 ) -> Callable[[Unit], float]:
-    """Measure a unit the table lacks, store it, return its median ms."""
+    """Measure a unit the table lacks, store it, return its median ms.
+
+    A search must not die because the machine is busy (its own trials train beside
+    it): when the unit stays too noisy, its least noisy figure serves this prediction
+    but is not stored, so the table never holds a noisy entry and a later call measures
+    it again."""
 
     def fill(unit: Unit) -> float:
-        m = _patiently(lambda: _measure_unit(unit, target, None, eps))
+        try:
+            m = _patiently(lambda: _measure_unit(unit, target, None, eps), attempts=5)
+        except NoisyMeasurementError as err:
+            assert err.best is not None
+            return err.best.median_ms
         table.add_entry(fp_key, unit.key, m)
         return m.median_ms
 
