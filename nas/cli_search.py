@@ -15,7 +15,7 @@ def search_cmd(
     trials: int | None = typer.Option(None, "--trials", help="Number of trials."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs per trial."),
     timeout: float | None = typer.Option(None, "--timeout", help="Wall-clock budget (s)."),
-    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random | rea"),
+    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random | rea | ls"),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
     storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address."),

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MODES = ("pareto", "budget", "reward", "accuracy")
-SAMPLERS = ("nsga2", "tpe", "random", "rea")
+SAMPLERS = ("nsga2", "tpe", "random", "rea", "ls")
 #: How trials run: as Ray Tune trials (any cluster), or one by one in this process
 #: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
 EXECUTORS = ("ray", "inprocess")
@@ -235,9 +235,9 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+        if self.search.sampler in ("rea", "ls") and self.objective.mode == "pareto":
             raise NasError(
-                "rea (regularized evolution) is single-objective: use nsga2 or tpe for pareto",
+                f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",
             )
         if self.tabular.benchmark and self.hyperparameters:

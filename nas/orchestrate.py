@@ -460,7 +460,7 @@ class _NetworkKey:
 def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | None = None):
     import optuna
 
-    from nas.samplers import RegularizedEvolutionSampler
+    from nas.samplers import LocalSearchSampler, RegularizedEvolutionSampler
 
     s = study.search
     constraints = None
@@ -472,6 +472,8 @@ def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | 
 
     if s.sampler == "random":
         return optuna.samplers.RandomSampler(seed=s.seed)
+    if s.sampler == "ls":
+        return LocalSearchSampler(n_startup=10, n_restart=3, seed=s.seed, key=key)
     if s.sampler == "rea":
         population = max(4, min(50, s.trials // 4))
         return RegularizedEvolutionSampler(
