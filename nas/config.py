@@ -235,7 +235,7 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler in ("rea", "ls") and self.objective.mode == "pareto":
+        if self.search.sampler == "rea" and self.objective.mode == "pareto":
             raise NasError(
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",

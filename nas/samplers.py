@@ -81,10 +81,13 @@ class _CategoricalSampler(BaseSampler):
 
     # -- BaseSampler API --------------------------------------------------------
 
+    #: Whether the sampler handles several objectives.
+    multi_objective: bool = False
+
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        if len(study.directions) > 1:
+        if len(study.directions) > 1 and not self.multi_objective:
             raise NasError(
                 "multi-objective studies are not supported (use NSGA-II)",
                 field="directions",
@@ -318,9 +321,13 @@ class LocalSearchSampler(_CategoricalSampler):
     local optimum: a new run starts. The run of each trial is noted on it (``RUN_KEY``),
     so the state lives in the study: parallel workers and resumed studies follow it.
 
+    With several objectives it is Pareto local search (Paquete et al. 2004): after the
+    ``n_startup`` random trials, each trial is an unseen neighbour of a member of the
+    front of completed trials (a random member that still has unseen neighbours; a
+    random trial when none has).
+
     ``key`` as for :class:`RegularizedEvolutionSampler`; without one, params are their
     own key (a network reachable by two params dicts may then be evaluated twice).
-    Single-objective studies only.
     """
 
     def __init__(
@@ -338,7 +345,11 @@ class LocalSearchSampler(_CategoricalSampler):
         self.n_startup = n_startup
         self.n_restart = n_restart
 
+    multi_objective = True
+
     def _propose(self, study, trial, space, names, trials, complete, seen):  # type: ignore[override]
+        if len(study.directions) > 1:
+            return self._propose_pareto(study, trial, space, names, trials, complete, seen)
         runs = [t.system_attrs.get(RUN_KEY, 0) for t in trials if t.number != trial.number]
         run = max(runs, default=0)
         members = [
@@ -353,6 +364,24 @@ class LocalSearchSampler(_CategoricalSampler):
         if child is None:  # a local optimum: restart
             return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random", RUN_KEY: run + 1}
         return child, {ORIGIN_KEY: "neighbour", PARENT_KEY: best.number, RUN_KEY: run}
+
+    def _propose_pareto(self, study, trial, space, names, trials, complete, seen):  # type: ignore[no-untyped-def]
+        started = sum(t.number != trial.number for t in trials)
+        if started < self.n_startup or not complete:
+            return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random"}
+        signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
+        values = np.array([t.values for t in complete], dtype=float) * signs
+        # Non-dominated (all objectives turned to maximise); equal points all stay.
+        better_eq = (values[:, None, :] >= values[None, :, :]).all(axis=2)
+        strictly = (values[:, None, :] > values[None, :, :]).any(axis=2)
+        dominated = (better_eq & strictly).any(axis=0)
+        front = [complete[int(k)] for k in np.flatnonzero(~dominated)]
+        for k in self._rng.permutation(len(front)):
+            centre = front[int(k)]
+            child = self._neighbour_unseen(space, names, centre.params, seen)
+            if child is not None:
+                return child, {ORIGIN_KEY: "neighbour", PARENT_KEY: centre.number}
+        return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random"}
 
     def _neighbour_unseen(
         self,

@@ -311,3 +311,41 @@ def test_local_search_beats_random_search_on_the_table(table):
         for t in _search(table, LocalSearchSampler(seed=0, key=_cell_key), n=100).trials
     ]
     assert len(set(keys)) == len(keys)
+
+
+def _front(values: list[tuple[float, float]]) -> set[int]:
+    """Brute force: indices no other point beats (first maximised, second minimised)."""
+    return {
+        i
+        for i, (a, b) in enumerate(values)
+        if not any(
+            (c >= a and d <= b) and (c > a or d < b) for j, (c, d) in enumerate(values) if j != i
+        )
+    }
+
+
+def test_pareto_local_search_climbs_from_the_front():
+    def objective(trial):
+        x = [trial.suggest_categorical(n, CHOICES) for n in NAMES]
+        return float(sum(x)), float(x[0] * 2 + x[1])  # accuracy-like up, cost-like down
+
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=LocalSearchSampler(n_startup=6, seed=0)
+    )
+    study.optimize(objective, n_trials=80)
+    trials = study.trials
+    keys = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(keys)) == len(keys)
+    neighbours = 0
+    for t in trials[6:]:
+        if t.system_attrs[ORIGIN_KEY] != "neighbour":
+            continue
+        neighbours += 1
+        before = trials[: t.number]
+        parent = t.system_attrs[PARENT_KEY]
+        assert parent in _front([tuple(b.values) for b in before])
+        assert sum(trials[parent].params[n] != t.params[n] for n in NAMES) == 1
+    assert neighbours >= 60
+    # The true front of this toy: x0 = x1 = 0 costs nothing; the rest at 4 adds 8.
+    best = {tuple(t.values) for t in study.best_trials}
+    assert (8.0, 0.0) in best
