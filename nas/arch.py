@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from nas import nb201
 from nas.errors import NasError
 from nas.ops import OPTIONAL_FIELDS, BlockSpec, get_op
 from nas.ops.layers import ACTIVATIONS
@@ -127,7 +128,9 @@ class Stage:
         if self.stride not in (1, 2):
             raise NasError(f"stride must be 1 or 2, got {self.stride}", field="stride")
 
-    def block(self, cin: int, *, first: bool) -> BlockSpec:
+    def block(self, cin: int, *, first: bool, cell: str = "") -> BlockSpec:
+        """The stage's first block (or one of the others) on ``cin`` input channels;
+        ``cell`` (the architecture's) goes only to an op that reads it."""
         return BlockSpec(
             op=self.op,
             cin=cin,
@@ -138,6 +141,7 @@ class Stage:
             expansion=self.expansion,
             se_ratio=self.se_ratio,
             activation=self.activation,
+            cell=cell if get_op(self.op).reads_cell else "",
         )
 
     @property
@@ -190,7 +194,12 @@ class Stage:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A whole network: input, stem, stages, head. Plain data; ``nas.builder`` builds it."""
+    """A whole network: input, stem, stages, head. Plain data; ``nas.builder`` builds it.
+
+    ``cell`` is the NAS-Bench-201 cell (official arch string, see ``nas.nb201``) that
+    every block of a cell-reading op (``Op.reads_cell``, e.g. ``nb201``) uses: given
+    exactly when some stage has such an op, "" otherwise (one network, one description).
+    """
 
     resolution: int
     num_classes: int
@@ -202,9 +211,12 @@ class Architecture:
     drop_path: float = 0.0
     #: A label only: it is kept in the JSON but not in ``id`` (same network, same id).
     name: str = ""
+    #: The NAS-Bench-201 cell of the cell-op stages ("" when there are none).
+    cell: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
+        _check_cell(self)
         _as_float(self, "norm_eps", "drop_path")
         _positive(self.resolution, "resolution")
         _positive(self.num_classes, "num_classes")
@@ -219,9 +231,9 @@ class Architecture:
             cin = self.stem.channels if i == 0 else self.stages[i - 1].out_channels
             try:
                 op = get_op(stage.op)
-                op.validate(stage.block(cin, first=True))
+                op.validate(stage.block(cin, first=True, cell=self.cell))
                 if stage.repeats > 1:
-                    op.validate(stage.block(stage.out_channels, first=False))
+                    op.validate(stage.block(stage.out_channels, first=False, cell=self.cell))
             except NasError as err:
                 raise err.at(prefix=f"stages[{i}]") from None
 
@@ -232,7 +244,7 @@ class Architecture:
         cin = self.stem.channels
         for i, stage in enumerate(self.stages):
             for j in range(stage.repeats):
-                yield i, j, stage.block(cin, first=j == 0)
+                yield i, j, stage.block(cin, first=j == 0, cell=self.cell)
                 cin = stage.out_channels
 
     @property
@@ -246,7 +258,9 @@ class Architecture:
     # -- serialisation --------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain data; ``cell`` only when there is one (so the ids of architectures
+        without a cell are those they had before cells existed)."""
+        out = {
             "name": self.name,
             "resolution": self.resolution,
             "in_channels": self.in_channels,
@@ -257,6 +271,9 @@ class Architecture:
             "stages": [_plain(s) for s in self.stages],
             "head": _plain(self.head),
         }
+        if self.cell:
+            out["cell"] = self.cell
+        return out
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Canonical JSON: sorted keys, every field present; ``indent`` only for display."""
@@ -298,13 +315,49 @@ class Architecture:
         return cls.from_dict(data, source=source)
 
     def compact(self) -> str:
-        """The whole network on one line."""
+        """The whole network on one line; a cell as ``cell<op index per edge>`` (indices
+        into ``nas.nb201.OPS``, edges in the arch string's order) at the end."""
         stem = f"stem_k{self.stem.kernel}_s{self.stem.stride}_c{self.stem.channels}"
         head = f"head_c{self.head.channels}"
-        return " ".join([f"{self.resolution}px", stem, *(s.compact for s in self.stages), head])
+        parts = [f"{self.resolution}px", stem, *(s.compact for s in self.stages), head]
+        if self.cell:
+            parts.append("cell" + "".join(str(nb201.OPS.index(op)) for op in self.cell_ops))
+        return " ".join(parts)
+
+    @property
+    def cell_ops(self) -> tuple[str, ...]:
+        """The cell's 6 edge ops in ``nas.nb201.EDGES`` order (() without a cell)."""
+        return nb201.parse(self.cell) if self.cell else ()
 
     def replace(self, **changes: Any) -> Architecture:
         return replace(self, **changes)
+
+
+def _check_cell(arch: Architecture) -> None:
+    """A cell exactly when some stage reads one; stored as the official arch string."""
+    if not isinstance(arch.cell, str):
+        raise NasError(f"expected a string, got {type(arch.cell).__name__}", field="cell")
+    users = [i for i, s in enumerate(arch.stages) if get_op(s.op).reads_cell]
+    if arch.cell:
+        try:
+            ops = nb201.parse(arch.cell.strip())
+        except NasError as err:
+            raise NasError(
+                f"not a NAS-Bench-201 cell ('|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'): {err.reason}",
+                field="cell",
+            ) from None
+        object.__setattr__(arch, "cell", nb201.format_cell(ops))
+        if not users:
+            raise NasError(
+                "no stage uses a cell op (such as nb201): leave cell empty", field="cell"
+            )
+    elif users:
+        i = users[0]
+        raise NasError(
+            f"stages[{i}] uses op {arch.stages[i].op!r}, which needs a NAS-Bench-201 cell: "
+            "give cell as an arch string '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'",
+            field="cell",
+        )
 
 
 def _plain(obj: Any) -> dict[str, Any]:

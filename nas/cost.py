@@ -11,6 +11,10 @@ Conventions (those of the MobileNet/EfficientNet papers and of torch's FlopCount
 - Receptive field follows the convolution/pooling path: ``1 + sum_l (k_l - 1) * prod_{j<l} s_j``
   with a dilated kernel acting as ``d * (k - 1) + 1``; the global context of SE and the
   final global pooling is left out (otherwise every unit would see the whole image).
+- A NAS-Bench-201 cell (``nas.ops.cell``) is walked as the chain of its edges: its
+  parameters and MACs are exact (a dead edge's conv is a ``DeadLayer``: parameters, no
+  MACs), its receptive field (every edge's kernel added up) and live activations (a
+  layer's input and output only) are approximations.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from dataclasses import dataclass
 
 from nas.arch import Architecture
 from nas.ops import BlockSpec, get_op
-from nas.ops.base import ConvLayer, Layer, LinearLayer, PoolLayer, SELayer, ZeroLayer
+from nas.ops.base import (
+    ConvLayer,
+    DeadLayer,
+    Layer,
+    LinearLayer,
+    PoolLayer,
+    SELayer,
+    ZeroLayer,
+)
 
 __all__ = [
     "Cost",
@@ -51,6 +63,8 @@ def layer_params(layer: Layer) -> int:
             return (c * r + r) + (r * c + c)
         case LinearLayer(cin=cin, cout=cout):
             return cin * cout + cout
+        case DeadLayer(layer=inner):
+            return layer_params(inner)
         case _:
             return 0
 
@@ -76,7 +90,7 @@ def layer_output_shape(layer: Layer, shape: Shape) -> Shape:
             return c, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         case ZeroLayer(cout=cout, stride=s):
             return cout, conv_output_size(h, 1, s), conv_output_size(w, 1, s)
-        case SELayer():
+        case SELayer() | DeadLayer():
             return shape
         case LinearLayer(cout=cout):
             return cout, 1, 1
@@ -116,6 +130,8 @@ def describe(layer: Layer) -> str:
             return "zero" + (f" /{s}" if s > 1 else "")
         case LinearLayer():
             return "linear"
+        case DeadLayer(layer=inner):
+            return f"unused {describe(inner)}"
     raise TypeError(f"unknown layer {layer!r}")  # pragma: no cover
 
 

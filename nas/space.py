@@ -12,6 +12,14 @@ one network is one genotype (one ``id``). Everything else goes through that walk
   (numpy Generator) are ``walk`` followed by ``decode``;
 * ``dimensions`` and ``size`` read the same per-op branches the walker follows.
 
+A ``[cell]`` table gives the choices of each edge of a NAS-Bench-201 cell
+(``Architecture.cell``) under the labels of ``nas.nb201.PARAM_NAMES`` (``edge_1_0``
+...), so a sampler can map a trial's params to a cell with ``nb201.ops_from_params``.
+The walker visits them right after the top-level fields and assembles the arch string
+with ``nb201.format_cell``. A cell is always active: a space with a ``[cell]`` table
+needs a stage whose every op choice reads the cell (``Op.reads_cell``), and a stage
+with such an op needs the table.
+
 Labels are deterministic (``resolution``, ``stem_channels``, ``s2_kernel``,
 ``s2_dil_dilation``): a label always has the same choices in every trial, so Optuna's
 samplers (TPE included) see one distribution per name even in conditional spaces. Per-op
@@ -37,6 +45,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nas import nb201
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.bundled import bundled_tomls
 from nas.errors import NasError
@@ -89,11 +98,11 @@ def _spec(cls: type, exclude: Iterable[str] = ()) -> dict[str, tuple[type, Any]]
 
 
 # Derived from the genotype, so a field added there becomes searchable here.
-_TOP = _spec(Architecture, exclude=("name",))
+_TOP = _spec(Architecture, exclude=("name", "cell"))
 _STEM = _spec(Stem)
 _HEAD = _spec(Head)
 _STAGE = _spec(Stage, exclude=("op",))
-_META = ("name", "description", "stem", "head", "stages")
+_META = ("name", "description", "stem", "head", "stages", "cell")
 
 
 def _reads(op: Op, name: str) -> bool:
@@ -147,6 +156,8 @@ class _Plan:
     """The walker's map, derived once per space: every field as a Dimension, per op."""
 
     top: tuple[Dimension, ...]
+    #: The cell's edges in ``nb201.EDGES`` order (() without a ``[cell]`` table).
+    cell: tuple[Dimension, ...]
     stem: tuple[Dimension, ...]
     head: tuple[Dimension, ...]
     #: Per stage: the op dimension and, per op, the dimensions that op reads.
@@ -170,10 +181,14 @@ class SearchSpace:
     description: str = ""
     #: The file it was read from (named in every error); "" when built in code.
     source: str = ""
+    #: The ``[cell]`` table: each edge's op choices under its ``nb201.PARAM_NAMES``
+    #: label, in edge order; () when the space has no cell.
+    cell: Fields = ()
     _plan: _Plan = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
+        object.__setattr__(self, "cell", tuple(self.cell))
         try:
             if not isinstance(self.name, str) or not self.name.strip():
                 raise NasError("a space needs a non-empty name", field="name")
@@ -204,6 +219,8 @@ class SearchSpace:
 
         out: dict[str, Any] = {"name": self.name, "description": self.description}
         out.update({k: value(c) for k, c in self.top})
+        if self.cell:
+            out["cell"] = {k: value(c) for k, c in self.cell}
         out["stem"] = {k: value(c) for k, c in self.stem}
         out["head"] = {k: value(c) for k, c in self.head}
         out["stages"] = [
@@ -251,10 +268,13 @@ def _traverse(space: SearchSpace, visit: Callable[[Dimension], Any]) -> _Values:
     """THE conditional traversal: ``visit`` returns each field's value (constants too).
 
     Only the fields the chosen op of each stage reads are visited; the rest keep the
-    genotype's defaults. ``visit`` must return one of ``dim.choices``.
+    genotype's defaults. ``visit`` must return one of ``dim.choices``. The cell's edges
+    come right after the top-level fields and become ``top["cell"]`` (an arch string).
     """
     plan = space._plan
     top = {d.attr: visit(d) for d in plan.top}
+    if plan.cell:
+        top["cell"] = nb201.format_cell([visit(d) for d in plan.cell])
     stem = {d.attr: visit(d) for d in plan.stem}
     stages = []
     for op_dim, branches in plan.stages:
@@ -368,6 +388,8 @@ def sample_random(space: SearchSpace, rng: np.random.Generator | int | None = No
 
 
 def _read(arch: Architecture, d: Dimension) -> Any:
+    if d.field.startswith("cell."):
+        return arch.cell_ops[nb201.PARAM_NAMES.index(d.attr)]
     if d.stage is not None:
         return getattr(arch.stages[d.stage], d.attr)
     part, _, _ = d.field.rpartition(".")
@@ -382,6 +404,13 @@ def encode(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
             f"space {space.name!r} has {len(space.stages)} stages, "
             f"the architecture has {len(arch.stages)}",
             field="stages",
+        )
+    if bool(space.cell) != bool(arch.cell):
+        has = "has" if space.cell else "has no"
+        raise NasError(
+            f"space {space.name!r} {has} a cell, the architecture "
+            f"{'has' if arch.cell else 'has none'}",
+            field="cell",
         )
     params: dict[str, Any] = {}
 
@@ -415,6 +444,7 @@ def _all_fields(space: SearchSpace) -> Iterator[Dimension]:
     """Every field of every branch, constants included, each label once, in label order."""
     plan = space._plan
     yield from plan.top
+    yield from plan.cell
     yield from plan.stem
     order = {name: k for k, name in enumerate(_STAGE)}
     for op_dim, branches in plan.stages:
@@ -446,12 +476,15 @@ class SpaceChoices:
     stem: Mapping[str, Choices]
     head: Mapping[str, Choices]
     stages: tuple[Mapping[str, Mapping[str, Choices]], ...]
+    #: The cell's edges (``nb201.PARAM_NAMES`` labels, edge order); empty without a cell.
+    cell: Mapping[str, Choices] = field(default_factory=dict)
 
 
 def choices(space: SearchSpace) -> SpaceChoices:
     plan = space._plan
     return SpaceChoices(
         top={d.attr: d.choices for d in plan.top},
+        cell={d.attr: d.choices for d in plan.cell},
         stem={d.attr: d.choices for d in plan.stem},
         head={d.attr: d.choices for d in plan.head},
         stages=tuple(
@@ -463,9 +496,11 @@ def choices(space: SearchSpace) -> SpaceChoices:
 
 def size(space: SearchSpace) -> int:
     """The exact number of distinct architectures: the product of the global choice
-    counts times, per stage, the sum over ops of the product of that op's choice counts."""
+    counts (the cell's edges included) times, per stage, the sum over ops of the product
+    of that op's choice counts. Cells are counted as distinct genotypes, as NAS-Bench-201
+    counts them, even when ``nb201.canonical`` says two compute the same network."""
     plan = space._plan
-    n = math.prod(len(d.choices) for d in (*plan.top, *plan.stem, *plan.head))
+    n = math.prod(len(d.choices) for d in (*plan.top, *plan.cell, *plan.stem, *plan.head))
     for op_dim, branches in plan.stages:
         n *= sum(math.prod(len(d.choices) for d in branches[op]) for op in op_dim.choices)
     return n
@@ -547,10 +582,37 @@ def _parse(data: Mapping[str, Any], default_name: str) -> dict[str, Any]:
         name=name,
         description=description,
         top=_section({k: v for k, v in data.items() if k in _TOP}, _TOP, ""),
+        cell=_parse_cell(data["cell"]) if "cell" in data else (),
         stem=_section(data["stem"], _STEM, "stem"),
         head=_section(data.get("head", {}), _HEAD, "head"),
         stages=tuple(_parse_stage(s, i) for i, s in enumerate(stages)),
     )
+
+
+def _parse_cell(data: Any) -> Fields:
+    """``[cell]``: every edge of ``nb201.PARAM_NAMES``, each an op or a list of ops."""
+    if not isinstance(data, Mapping):
+        raise NasError("expected a table of edges (edge_1_0 = [...], ...)", field="cell")
+    for key in data:
+        if key not in nb201.PARAM_NAMES:
+            raise NasError(
+                f"unknown edge (known: {', '.join(nb201.PARAM_NAMES)})", field=f"cell.{key}"
+            )
+    out = []
+    for name in nb201.PARAM_NAMES:
+        if name not in data:
+            raise NasError(
+                f"missing edge: give its op or a list of ops ({_fmt(nb201.OPS)})",
+                field=f"cell.{name}",
+            )
+        ops = _choices(data[name], str, f"cell.{name}")
+        for op in ops:
+            if op not in nb201.OPS:
+                raise NasError(
+                    f"unknown cell op {op!r} (known: {_fmt(nb201.OPS)})", field=f"cell.{name}"
+                )
+        out.append((name, ops))
+    return tuple(out)
 
 
 def _parse_stage(data: Any, i: int) -> StageSpace:
@@ -628,6 +690,7 @@ def _parse_override(op: Op, data: Mapping[str, Any], where: str) -> dict[str, Ch
 
 def _make_plan(space: SearchSpace) -> _Plan:
     top = tuple(Dimension(k, c, k) for k, c in space.top)
+    cell = tuple(Dimension(k, c, f"cell.{k}") for k, c in space.cell)
     stem = tuple(Dimension(f"stem_{k}", c, f"stem.{k}") for k, c in space.stem)
     head = tuple(Dimension(f"head_{k}", c, f"head.{k}") for k, c in space.head)
     stages = []
@@ -660,12 +723,13 @@ def _make_plan(space: SearchSpace) -> _Plan:
                 dims.setdefault(label, Dimension(label, choices, f"stages[{i}].{name}", i, ops))
         branches = {o: tuple(dims[e[0]] for e in entries) for o, entries in reads.items()}
         stages.append((Dimension(f"s{i}_op", st.op, f"stages[{i}].op", i), branches))
-    return _Plan(top, stem, head, tuple(stages))
+    return _Plan(top, cell, stem, head, tuple(stages))
 
 
 def _check(space: SearchSpace) -> None:
     """Every choice the walker can take gives a valid genotype (errors name file fields)."""
     plan = space._plan
+    _check_cell(space)
     for part, cls, dims in (("stem", Stem, plan.stem), ("head", Head, plan.head)):
         for combo in itertools.product(*(d.choices for d in dims)):
             try:
@@ -686,6 +750,30 @@ def _check(space: SearchSpace) -> None:
     for d in plan.top:
         for value in d.choices[1:]:
             base.replace(**{d.attr: value})
+
+
+def _check_cell(space: SearchSpace) -> None:
+    """A ``[cell]`` table exactly when a stage always has a cell op (so the cell is always
+    active: no conditional cell, one genotype per network)."""
+    names = [nb201.PARAM_NAMES.index(k) for k, _ in space.cell]
+    if space.cell and names != list(range(len(nb201.PARAM_NAMES))):
+        raise NasError(f"expected the edges {', '.join(nb201.PARAM_NAMES)}", field="cell")
+    users = [i for i, st in enumerate(space.stages) if any(OPS[o].reads_cell for o in st.op)]
+    always = [i for i, st in enumerate(space.stages) if all(OPS[o].reads_cell for o in st.op)]
+    if space.cell and not always:
+        partly = f" (stages[{users[0]}] only sometimes)" if users else ""
+        raise NasError(
+            "unused: no stage has a cell op (such as nb201) as every op choice" + partly,
+            field="cell",
+        )
+    if users and not space.cell:
+        i = users[0]
+        ops = [o for o in space.stages[i].op if OPS[o].reads_cell]
+        raise NasError(
+            f"stages[{i}] can use op {ops[0]!r}, which needs a NAS-Bench-201 cell: add a "
+            f"[cell] table with the ops of each edge ({', '.join(nb201.PARAM_NAMES)})",
+            field="cell",
+        )
 
 
 def _variations(dims: tuple[Dimension, ...]) -> Iterator[tuple[Any, ...]]:

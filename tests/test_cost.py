@@ -11,6 +11,7 @@ from nas.cost import conv_output_size, cost, layer_macs, layer_params
 from nas.errors import NasError
 from nas.ops import OPS, BlockSpec
 from nas.ops.base import ConvLayer
+from nas.ops.cell import EXAMPLE_CELL
 from tests.oracles import counted_macs, counted_params
 
 
@@ -200,7 +201,10 @@ def every_op_arch() -> Architecture:
             except NasError:
                 continue  # e.g. skip cannot reduce resolution
             stages.append(Stage(name, out_channels=16, stride=stride, **kw))
-    return Architecture(resolution=64, num_classes=7, stem=Stem(16, stride=1), stages=tuple(stages))
+    cell = EXAMPLE_CELL if any(OPS[s.op].reads_cell for s in stages) else ""
+    return Architecture(
+        resolution=64, num_classes=7, stem=Stem(16, stride=1), stages=tuple(stages), cell=cell
+    )
 
 
 def test_every_op_costs_equal_counted():

@@ -22,6 +22,7 @@ from nas.builder import build
 from nas.errors import NasError
 from nas.export import FORMATS, export, export_name
 from nas.ops import OPS
+from nas.ops.cell import EXAMPLE_CELL
 from nas.ops.layers import ACTIVATIONS
 
 DRIVER = Path(__file__).with_name("_export_check.py")
@@ -212,6 +213,7 @@ def op_arch(op_name: str, index: int = 0) -> Architecture:
         norm_eps=1e-3,
         drop_path=0.1,
         name=f"op_{op_name}",
+        cell=EXAMPLE_CELL if op.reads_cell else "",
     )
 
 

@@ -10,6 +10,7 @@ import torch
 from nas.cost import block_output_shape, cost, layer_params
 from nas.errors import NasError
 from nas.ops import OPS, BlockSpec
+from nas.ops.cell import EXAMPLE_CELL
 from nas.ops.layers import ACTIVATIONS, make_activation
 
 
@@ -28,6 +29,8 @@ def variants(name: str) -> list[BlockSpec]:
             kw["se_ratio"] = 0.25 if stride == 1 else 0.0
         if "activation" in op.fields:
             kw["activation"] = ACTIVATIONS[(kernel + stride) % len(ACTIVATIONS)]
+        if op.reads_cell:
+            kw["cell"] = EXAMPLE_CELL
         block = BlockSpec(name, cin=8, cout=cout, stride=stride, **kw)
         try:
             op.validate(block)
@@ -123,5 +126,6 @@ def test_cost_model_runs_on_single_op_networks():
             num_classes=3,
             stem=Stem(8, stride=1),
             stages=(Stage(name, out_channels=block.cout, stride=block.stride, **kw),),
+            cell=block.cell,
         )
         assert cost(arch).params > 0

@@ -4,23 +4,28 @@ A unit is an op configuration at a given input shape; its ``key`` (in the style 
 Once-for-All's table, ``op-in:CxHxW-out:CxHxW-kernel-stride-expansion-...``) is what
 the table stores. ``units_of(arch)`` splits one network into units; ``space_units``
 lists every unit any architecture of a space can contain.
+
+A block of a cell op (``nb201``) is a unit of its *pruned* cell (``nas.nb201.prune``:
+dead edges set to none): the cell module computes exactly its pruned cell, so cells
+that differ only in dead edges are one unit, ``-cell<op index per edge>`` in its key.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from torch import nn
 
+from nas import nb201
 from nas.arch import Architecture, Stage
 from nas.cost import Shape, block_output_shape
 from nas.errors import NasError
 from nas.ops import BlockSpec, get_op
 from nas.ops.layers import Head
-from nas.space import SearchSpace, choices
+from nas.space import Choices, SearchSpace, choices
 
 __all__ = ["BlockUnit", "HeadUnit", "Unit", "cheapest", "space_units", "units_of"]
 
@@ -38,12 +43,38 @@ def _block_key(b: BlockSpec, in_shape: Shape) -> tuple[str, Shape]:
         f"{b.op}-in:{_shape(in_shape)}-out:{_shape(out)}-k{b.kernel}-s{b.stride}"
         f"-e{b.expansion}-d{b.dilation}-se{b.se_ratio:g}-{b.activation}"
     )
+    if b.cell:  # only cell ops have one: the keys of all other blocks are unchanged
+        key += "-cell" + _digits(b.cell)
     return key, out
+
+
+@functools.cache  # at most 5**6 cells
+def _digits(cell: str) -> str:
+    return "".join(str(nb201.OPS.index(op)) for op in nb201.parse(cell))
+
+
+@functools.cache
+def _pruned_cell(cell: str) -> str:
+    return nb201.format_cell(nb201.prune(nb201.parse(cell)))
+
+
+def _pruned(b: BlockSpec) -> BlockSpec:
+    """The block of the unit that measures ``b``: its cell pruned (same computation)."""
+    return replace(b, cell=_pruned_cell(b.cell)) if b.cell else b
+
+
+def _cells(edges: Mapping[str, Choices]) -> list[str]:
+    """The distinct pruned cells of a space's cell choices, in first-seen order."""
+    found: dict[tuple[str, ...], None] = {}
+    for ops in itertools.product(*(edges[name] for name in nb201.PARAM_NAMES)):
+        found.setdefault(nb201.prune(ops), None)
+    return [nb201.format_cell(ops) for ops in found]
 
 
 @dataclass(frozen=True)
 class BlockUnit:
-    """One block (the stem is a ``conv`` block) applied to an input of ``in_shape``."""
+    """One block (the stem is a ``conv`` block) applied to an input of ``in_shape``; a
+    cell block's cell is pruned (``units_of`` and ``space_units`` make them so)."""
 
     block: BlockSpec
     in_shape: Shape
@@ -95,7 +126,7 @@ def units_of(arch: Architecture) -> list[Unit]:
     shape: Shape = (arch.in_channels, arch.resolution, arch.resolution)
     units: list[Unit] = []
     for block in (first, *(b for _, _, b in arch.blocks())):
-        unit = BlockUnit(block, shape)
+        unit = BlockUnit(_pruned(block), shape)
         units.append(unit)
         shape = unit.out_shape
     units.append(HeadUnit(shape, arch.head.channels, arch.num_classes, arch.head.activation))
@@ -132,6 +163,7 @@ def _steps(space: SearchSpace) -> Iterator[_Step]:
         unit = BlockUnit(_stem_block(cin, width, kernel, stride, act), (cin, res, res))
         yield _Step(-1, None, unit, None, (1,), unit.out_shape)
         states.add(unit.out_shape)
+    cells = _cells(ch.cell) if ch.cell else [""]
     for i, branches in enumerate(ch.stages):
         nxt: set[Shape] = set()
         for op, fields in branches.items():
@@ -142,10 +174,12 @@ def _steps(space: SearchSpace) -> Iterator[_Step]:
                     stage = Stage(op=op, **kw)
                 except NasError as err:  # pragma: no cover - spaces are validated on load
                     raise err.at(prefix=f"stages[{i}]") from None
-                for shape in sorted(states):
-                    first = BlockUnit(stage.block(shape[0], first=True), shape)
+                for cell, shape in itertools.product(
+                    cells if get_op(op).reads_cell else [""], sorted(states)
+                ):
+                    first = BlockUnit(stage.block(shape[0], first=True, cell=cell), shape)
                     out = first.out_shape
-                    rest = BlockUnit(stage.block(out[0], first=False), out)
+                    rest = BlockUnit(stage.block(out[0], first=False, cell=cell), out)
                     yield _Step(i, shape, first, rest, tuple(fields["repeats"]), out)
                     nxt.add(out)
         states = nxt

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from nas.ops import conv, dilconv, dsconv, mbconv, pool, resblock, skip, zero  # noqa: F401  (registers)
+from nas.ops import (  # noqa: F401  (registers)
+    cell,
+    conv,
+    dilconv,
+    dsconv,
+    mbconv,
+    pool,
+    resblock,
+    skip,
+    zero,
+)
 from nas.ops.base import OPTIONAL_FIELDS, BlockSpec, Op
 from nas.ops.registry import OPS, get_op, register
 

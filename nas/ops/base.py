@@ -16,6 +16,7 @@ __all__ = [
     "OPTIONAL_FIELDS",
     "BlockSpec",
     "ConvLayer",
+    "DeadLayer",
     "Layer",
     "LinearLayer",
     "Op",
@@ -48,6 +49,10 @@ class BlockSpec:
     expansion: int = 1
     se_ratio: float = 0.0
     activation: str = "relu"
+    #: The architecture's NAS-Bench-201 cell (official arch string) for an op that reads
+    #: it (``Op.reads_cell``); "" for every other op, so their blocks (and unit keys) are
+    #: the same as before cells existed.
+    cell: str = ""
 
 
 # -- The layer description the analytic cost model reads (nas.cost) ---------------
@@ -108,7 +113,15 @@ class LinearLayer:
     cout: int
 
 
-Layer = ConvLayer | PoolLayer | SELayer | ZeroLayer | LinearLayer
+@dataclass(frozen=True)
+class DeadLayer:
+    """Weights a block holds but never applies (a NAS-Bench-201 cell's conv on a dead
+    edge): ``layer``'s parameters count, it costs no MACs and leaves the shape alone."""
+
+    layer: ConvLayer
+
+
+Layer = ConvLayer | PoolLayer | SELayer | ZeroLayer | LinearLayer | DeadLayer
 
 
 class Op(ABC):
@@ -125,6 +138,10 @@ class Op(ABC):
     dilations: ClassVar[tuple[int, ...]] = (1,)
     #: Short description for `nas space show` and docs.
     summary: ClassVar[str] = ""
+    #: Whether the op reads the architecture's cell (``Architecture.cell``, handed over
+    #: in ``BlockSpec.cell``): an architecture has a cell exactly when one of its stages
+    #: uses such an op.
+    reads_cell: ClassVar[bool] = False
 
     def validate(self, b: BlockSpec) -> None:
         """Raise NasError(field=...) when ``b`` is not a block this op can build."""
