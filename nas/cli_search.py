@@ -19,7 +19,9 @@ def search_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
     storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address."),
-    data_path: str | None = typer.Option(None, "--data-path", help="Dataset directory."),
+    data_path: str | None = typer.Option(
+        None, "--data-path", help="Dataset directory (a tabular study: its tables)."
+    ),
     latency_db: str | None = typer.Option(None, "--latency-db", help="Latency table URL."),
     export_dir: str | None = typer.Option(None, "--export-dir", help="Where the front goes."),
     space: str | None = typer.Option(None, "--space", help="Search space name or .toml path."),
@@ -52,6 +54,9 @@ def search_cmd(
         "tabular.device": device,
     }
     cfg = load_study(study, overrides)
+    if cfg.tabular.benchmark and data_path is not None:  # its data are the benchmark's tables
+        overrides["tabular.path"], overrides["data.path"] = data_path, None
+        cfg = load_study(study, overrides)
     with Progress(transient=False) as bar:
         task = bar.add_task(f"study {cfg.name}: trials", total=cfg.search.trials)
         result = search(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.bundled import bundled_tomls
+from nas.db import in_memory
 from nas.errors import NasError
 from nas.objectives import METRICS
 from nas.strict import from_plain
@@ -240,6 +241,11 @@ class StudyConfig:
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",
             )
+        if in_memory(self.search.storage) and self.search.executor != "inprocess":
+            raise NasError(
+                "an in-memory storage lives in one process: it needs executor = \"inprocess\"",
+                field="search.storage",
+            )
         if self.tabular.benchmark and self.hyperparameters:
             raise NasError(
                 "a tabular study looks results up: it has no training to search",
@@ -266,7 +272,13 @@ def list_studies() -> list[str]:
 
 def _absolute_sqlite(url: str, base_dir: str) -> str:
     prefix = "sqlite:///"
-    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == prefix + ":memory:":
+    if (
+        not url.startswith(prefix)
+        or url.startswith(prefix + "/")
+        or url == prefix + ":memory:"
+        or "mode=memory"
+        in url  # a named in-memory database (sqlite:///file:x?mode=memory&uri=true)
+    ):
         return url
     return prefix + str(Path(base_dir) / url[len(prefix) :])
 

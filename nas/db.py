@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, Operati
 
 from nas.errors import NasError
 
-__all__ = ["open_database", "transaction"]
+__all__ = ["in_memory", "open_database", "transaction"]
 
 
 def _reason(err: DatabaseError) -> str:
@@ -48,8 +48,22 @@ def _retry_locked(fn: Any, tries: int = 20) -> Any:
     return None  # pragma: no cover
 
 
+_ENGINES: dict[tuple[str, int], Engine] = {}
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (it lives in this process only:
+    ``sqlite:///:memory:`` or a named one, ``sqlite:///file:x?mode=memory&uri=true``)."""
+    return url == "sqlite:///:memory:" or (url.startswith("sqlite:") and "mode=memory" in url)
+
+
 def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:
-    """An engine for ``url`` with ``metadata``'s tables created if missing."""
+    """An engine for ``url`` with ``metadata``'s tables created if missing; one per URL
+    and process (a trial opens the store each time: engines and their pools are meant
+    to be long-lived, and an in-memory SQLite database lives as long as its engine)."""
+    cached = _ENGINES.get((url, id(metadata)))
+    if cached is not None:
+        return cached
     try:
         engine = create_engine(url)
     except (ArgumentError, ValueError) as err:
@@ -63,6 +77,7 @@ def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Eng
         _retry_locked(lambda: metadata.create_all(engine))
     except (OperationalError, DatabaseError) as err:
         raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
+    _ENGINES[url, id(metadata)] = engine
     return engine
 
 

@@ -27,6 +27,7 @@ from nas.arch import Architecture
 from nas.config import HyperParameter, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset, load_dataset
+from nas.db import in_memory
 from nas.errors import NasError
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
@@ -46,6 +47,7 @@ __all__ = [
     "SearchSetup",
     "finish",
     "member_row",
+    "optuna_storage",
     "prepare",
     "publish",
     "run_inprocess",
@@ -258,7 +260,10 @@ def _run_trial(
     obj = study.objective
     prior = store.lookup(arch.id, budget)
     if prior is not None:  # evaluated before under the same budget: reuse, do not train again
-        ev = dataclasses.replace(prior, study=study.name, reason=f"reused {prior.study}")
+        # The accuracy carries over; the latency is this study's (its target or device).
+        ev = dataclasses.replace(
+            prior, study=study.name, reason=f"reused {prior.study}", latency_ms=latency
+        )
     elif obj.mode == "budget" and latency > obj.latency_budget_ms:  # rejected before training
         ev = Evaluation(
             status="rejected",
@@ -460,7 +465,11 @@ class _NetworkKey:
 def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | None = None):
     import optuna
 
-    from nas.samplers import LocalSearchSampler, RegularizedEvolutionSampler
+    from nas.samplers import (
+        LocalSearchSampler,
+        PicklableNSGAIISampler,
+        RegularizedEvolutionSampler,
+    )
 
     s = study.search
     constraints = None
@@ -475,7 +484,8 @@ def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | 
     if s.sampler == "ls":
         return LocalSearchSampler(n_startup=10, n_restart=3, seed=s.seed, key=key)
     if s.sampler == "rea":
-        population = max(4, min(50, s.trials // 4))
+        # Short NAS budgets (tens to hundreds of trials) want a small population.
+        population = max(4, min(20, s.trials // 4))
         return RegularizedEvolutionSampler(
             population_size=population,
             sample_size=max(2, population // 4),
@@ -487,9 +497,22 @@ def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | 
             seed=s.seed, multivariate=True, group=True, constraints_func=constraints
         )
     population = max(4, min(50, s.trials // 4))
-    return optuna.samplers.NSGAIISampler(
+    return PicklableNSGAIISampler(
         population_size=population, seed=s.seed, constraints_func=constraints
     )
+
+
+_IN_MEMORY: dict[str, Any] = {}
+
+
+def optuna_storage(url: str) -> Any:
+    """The Optuna storage of a study's URL: an RDB, or for an in-memory URL Optuna's own
+    in-memory storage (one per URL and process; no SQL round trips per trial)."""
+    import optuna
+
+    if in_memory(url):
+        return _IN_MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
+    return optuna.storages.RDBStorage(url)
 
 
 @dataclass(frozen=True)
@@ -512,7 +535,7 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     s, obj = study.search, study.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
     try:
-        storage = optuna.storages.RDBStorage(s.storage)
+        storage = optuna_storage(s.storage)
     except Exception as err:
         raise NasError(
             f"invalid storage ({str(err).splitlines()[0]})",
@@ -807,7 +830,8 @@ def publish(study: StudyConfig, key: str, value: Any, path: Path) -> None:
     shows it) and as a JSON file, written atomically."""
     import optuna
 
-    optuna.load_study(study_name=study.name, storage=study.search.storage).set_user_attr(key, value)
+    storage = optuna_storage(study.search.storage)
+    optuna.load_study(study_name=study.name, storage=storage).set_user_attr(key, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(value, indent=2) + "\n")

@@ -8,13 +8,14 @@ Random search, TPE and NSGA-II come from ``optuna.samplers`` as they are.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler, NSGAIISampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -27,6 +28,7 @@ __all__ = [
     "PARENT_KEY",
     "RUN_KEY",
     "LocalSearchSampler",
+    "PicklableNSGAIISampler",
     "RegularizedEvolutionSampler",
 ]
 
@@ -403,3 +405,19 @@ class LocalSearchSampler(_CategoricalSampler):
             if seen is None or self._key_of(child) not in seen:
                 return child
         return None
+
+
+class PicklableNSGAIISampler(NSGAIISampler):
+    """Optuna's NSGA-II, picklable again: Ray Tune pickles its searcher (with the
+    sampler) when a Tuner starts, and Optuna 5.1's genetic samplers hold a
+    ``threading.Lock`` (``_thread_lock``) that pickle refuses. The lock guards a
+    per-process cache, so a copy gets a fresh one."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()

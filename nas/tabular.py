@@ -129,7 +129,10 @@ def open_benchmark(name: str, path: str, device: str) -> TabularBenchmark:
     try:
         return TabularBenchmark(_table(str(Path(path).resolve())), device)
     except NasError as err:
-        field = "tabular.device" if err.field == "device" else err.field or "tabular.path"
+        # The study's fields; a column of a table file keeps its own name (source: the file).
+        field = {"device": "tabular.device", "path": "tabular.path", "": "tabular.path"}.get(
+            err.field, err.field
+        )
         raise NasError(err.reason, field=field, source=err.source or path) from None
 
 

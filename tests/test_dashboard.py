@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,17 +11,59 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import optuna
 import pytest
 
 pytest.importorskip("optuna_dashboard")
 
+ROOT = Path(__file__).resolve().parents[1]
+NB201 = ROOT.parent / "shared" / "data" / "nasbench201"
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dashboard(study_file) -> Iterator[Callable[[str], dict]]:
+    """`nas dashboard STUDY` started for real; yields a GET of its JSON API."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "dashboard", str(study_file), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                get("studies")
+                break
+            except OSError:
+                assert time.time() < deadline, "optuna-dashboard did not come up"
+                time.sleep(0.5)
+        yield get
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out
+
+
+def trials_of(get: Callable[[str], dict], name: str) -> list[dict]:
+    (summary,) = [s for s in get("studies")["study_summaries"] if s["study_name"] == name]
+    return get(f"studies/{summary['study_id']}")["trials"]
 
 
 def test_dashboard_shows_the_study(tmp_path):
@@ -34,37 +77,37 @@ def test_dashboard_shows_the_study(tmp_path):
         study.tell(trial, [0.9 + k / 100, 1.0 - k / 10])
     study_file = tmp_path / "dash.toml"
     study_file.write_text(f'name = "dash"\n[search]\nstorage = "{storage}"\n')
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "dashboard", str(study_file), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    with dashboard(study_file) as get:
+        trials = trials_of(get, "dash")
+    assert len(trials) == 3
+    assert {a["value"] for t in trials for a in t["user_attrs"]} == {"arch0", "arch1", "arch2"}
+
+
+@pytest.mark.skipif(not NB201.is_dir(), reason=f"NAS-Bench-201 tables not found at {NB201}")
+def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
+    """`nas search` of the hardware-aware NB201 study through Ray Tune, then its trials,
+    with their architectures and both objectives, in the running dashboard."""
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study_file = tmp_path / "nb201.toml"
+    study_file.write_text(
+        (ROOT / "studies" / "nb201_pixel3.toml")
+        .read_text()
+        .replace("../shared/data/nasbench201", str(NB201))
+        .replace("sqlite:///nas_studies.db", storage)
+        .replace("trials = 300", "trials = 16")
     )
-    try:
-        deadline = time.time() + 60
-        body = None
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    body = json.loads(r.read())
-                break
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, "optuna-dashboard did not come up"
-        (summary,) = [s for s in body["study_summaries"] if s["study_name"] == "dash"]
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=5
-        ) as r:
-            detail = json.loads(r.read())
-        assert len(detail["trials"]) == 3
-        assert {a["value"] for t in detail["trials"] for a in t["user_attrs"]} == {
-            "arch0",
-            "arch1",
-            "arch2",
-        }
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/" in out
+    done = subprocess.run(
+        [sys.executable, "-m", "nas", "search", str(study_file)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "study nb201_pixel3: 16 evaluations" in done.stdout or "evaluations" in done.stdout
+    with dashboard(study_file) as get:
+        trials = trials_of(get, "nb201_pixel3")
+    assert len(trials) == 16
+    assert all(t["state"] == "Complete" and len(t["values"]) == 2 for t in trials)
+    attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials]
+    assert all("cell" in a["arch"] for a in attrs)

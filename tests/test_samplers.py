@@ -349,3 +349,24 @@ def test_pareto_local_search_climbs_from_the_front():
     # The true front of this toy: x0 = x1 = 0 costs nothing; the rest at 4 adds 8.
     best = {tuple(t.values) for t in study.best_trials}
     assert (8.0, 0.0) in best
+
+
+def test_nsga2_pickles_for_ray_tune_and_its_copy_samples_the_same():
+    """Ray Tune pickles the searcher (sampler included) when a Tuner starts."""
+    import pickle
+
+    from nas.samplers import PicklableNSGAIISampler
+
+    def objective(trial):
+        x = [trial.suggest_categorical(n, CHOICES) for n in NAMES]
+        return float(sum(x)), float(x[0])
+
+    runs = []
+    for copy in (False, True):
+        sampler = PicklableNSGAIISampler(population_size=6, seed=3)
+        if copy:
+            sampler = pickle.loads(pickle.dumps(sampler))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.optimize(objective, n_trials=20)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
