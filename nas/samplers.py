@@ -320,7 +320,14 @@ class LocalSearchSampler(_CategoricalSampler):
     A run starts with ``n_startup`` random trials (the first run) or ``n_restart`` (each
     later one); then each trial is an unseen neighbour (one parameter changed) of the
     run's best trial so far. When the run's best has no unseen neighbour left, it is a
-    local optimum: a new run starts. The run of each trial is noted on it (``RUN_KEY``),
+    local optimum: a new run starts.
+
+    ``guided``: which neighbour first? The one a ridge regression on the one-hot
+    encoded parameters of the completed trials (values clipped below at their 10th
+    percentile, so failed networks do not dominate the fit) predicts best; ties in
+    random order. Without it, a random unseen neighbour. On NAS-Bench-201 guidance
+    took the mean test accuracy at 50 queries from 94.19 to about 94.23
+    (benchmarks/README.md). The run of each trial is noted on it (``RUN_KEY``),
     so the state lives in the study: parallel workers and resumed studies follow it.
 
     With several objectives it is Pareto local search (Paquete et al. 2004): after the
@@ -340,12 +347,18 @@ class LocalSearchSampler(_CategoricalSampler):
         seed: int | None = None,
         key: Callable[[Mapping[str, Any]], Hashable] | None = None,
         max_retries: int = 100,
+        guided: bool = True,
+        ridge: float = 1.0,
     ) -> None:
         _check_int("n_startup", n_startup, 1, self._name)
         _check_int("n_restart", n_restart, 1, self._name)
+        if not ridge > 0:
+            raise NasError(f"must be positive, got {ridge!r}", field="ridge", source=self._name)
         super().__init__(seed=seed, key=key or _params_key, max_retries=max_retries)
         self.n_startup = n_startup
         self.n_restart = n_restart
+        self.guided = guided
+        self.ridge = ridge
 
     multi_objective = True
 
@@ -362,7 +375,8 @@ class LocalSearchSampler(_CategoricalSampler):
         if len(members) < needed or not done:
             return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random", RUN_KEY: run}
         best = self._best(done, study.direction)
-        child = self._neighbour_unseen(space, names, best.params, seen)
+        score = self._surrogate(space, names, complete, study.direction) if self.guided else None
+        child = self._neighbour_unseen(space, names, best.params, seen, score)
         if child is None:  # a local optimum: restart
             return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random", RUN_KEY: run + 1}
         return child, {ORIGIN_KEY: "neighbour", PARENT_KEY: best.number, RUN_KEY: run}
@@ -391,20 +405,50 @@ class LocalSearchSampler(_CategoricalSampler):
         names: Sequence[str],
         centre: Mapping[str, Any],
         seen: set[Hashable] | None,
+        score: Callable[[Params], float] | None = None,
     ) -> Params | None:
-        """A random neighbour of ``centre`` (one parameter changed) whose key is unseen;
-        None when there is none (without a key: never None while one parameter varies)."""
+        """A neighbour of ``centre`` (one parameter changed) whose key is unseen: the
+        best by ``score`` (higher first), else a random one; None when there is none."""
         neighbours = []
         for n in names:
             current = space[n].to_internal_repr(centre[n])
             for k, value in enumerate(space[n].choices):
                 if k != current:
                     neighbours.append({**{m: centre[m] for m in names}, n: value})
-        for k in self._rng.permutation(len(neighbours)):
-            child = neighbours[int(k)]
+        order = [neighbours[int(k)] for k in self._rng.permutation(len(neighbours))]
+        if score is not None:
+            order.sort(key=score, reverse=True)  # stable: ties keep the random order
+        for child in order:
             if seen is None or self._key_of(child) not in seen:
                 return child
         return None
+
+    def _surrogate(
+        self,
+        space: Mapping[str, CategoricalDistribution],
+        names: Sequence[str],
+        complete: Sequence[FrozenTrial],
+        direction: StudyDirection,
+    ) -> Callable[[Params], float]:
+        """Ridge regression of the (direction-signed) value on one-hot parameters."""
+        offsets, width = {}, 0
+        for n in names:
+            offsets[n] = width
+            width += len(space[n].choices)
+
+        def encode(params: Mapping[str, Any]) -> np.ndarray:
+            x = np.zeros(width)
+            for n in names:
+                x[offsets[n] + space[n].to_internal_repr(params[n])] = 1.0
+            return x
+
+        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+        X = np.array([encode(t.params) for t in complete])
+        y = sign * np.array([float(t.value) for t in complete])
+        y = np.maximum(y, np.quantile(y, 0.1))
+        y = y - y.mean()
+        w = np.linalg.solve(X.T @ X + self.ridge * np.eye(width), X.T @ y)
+        return lambda params: float(encode(params) @ w)
 
 
 class PicklableNSGAIISampler(NSGAIISampler):

