@@ -70,7 +70,7 @@ def _run(study_file: str, sampler: str, seed: int, args, *, queries: int, cap: i
 
 
 def _mean_std(xs: list[float]) -> str:
-    return f"{statistics.fmean(xs):.2f} +- {statistics.pstdev(xs):.2f}"
+    return f"{statistics.fmean(xs):.3f} +- {statistics.pstdev(xs):.2f}"
 
 
 def single_objective(table: nb201.Table, args) -> None:
@@ -79,7 +79,7 @@ def single_objective(table: nb201.Table, args) -> None:
     print(
         f"\nsingle objective, CIFAR-10: test accuracy of the best-validation choice, {args.seeds} seeds"
     )
-    print(f"{'sampler':8} " + " ".join(f"{b:>16}" for b in budgets) + "   queries/s")
+    print(f"{'sampler':8} " + " ".join(f"{b:>17}" for b in budgets) + "   queries/s")
     for sampler in args.samplers:
         got = {b: [] for b in budgets}
         start, n = time.perf_counter(), 0
@@ -92,7 +92,7 @@ def single_objective(table: nb201.Table, args) -> None:
         rate = n / (time.perf_counter() - start)
         print(
             f"{sampler:8} "
-            + " ".join(f"{_mean_std(got[b]):>16}" for b in budgets)
+            + " ".join(f"{_mean_std(got[b]):>17}" for b in budgets)
             + f"   {rate:9.0f}",
             flush=True,
         )
