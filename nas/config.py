@@ -224,8 +224,8 @@ class StudyConfig:
     #: The file it came from (named in errors).
     source: str = ""
     #: Relative paths resolve against this directory: the study file's own for a file
-    #: given by path, the working directory for a bundled study (its file lives inside
-    #: the installed package, no place for data or exports).
+    #: given by path, the working directory for a bundled study, named or given by its
+    #: path (its file lives inside the installed package, no place for data or exports).
     base_dir: str = ""
 
     def __post_init__(self) -> None:
@@ -243,7 +243,7 @@ class StudyConfig:
             )
         if in_memory(self.search.storage) and self.search.executor != "inprocess":
             raise NasError(
-                "an in-memory storage lives in one process: it needs executor = \"inprocess\"",
+                'an in-memory storage lives in one process: it needs executor = "inprocess"',
                 field="search.storage",
             )
         if self.tabular.benchmark and self.hyperparameters:
@@ -301,6 +301,11 @@ def load_study(
     if isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text:
         source = str(Path(text))
         base_dir = str(Path(text).resolve().parent)
+        # A bundled study named by its path (`studies/mnist.toml`) is still that study:
+        # its relative paths mean the working directory's, as with `nas search mnist`.
+        bundled = {str(Path(str(f)).resolve()) for f in _bundled().values()}
+        if str(Path(text).resolve()) in bundled:
+            base_dir = os.getcwd()
         try:
             content = Path(text).read_text(encoding="utf-8")
         except OSError as err:

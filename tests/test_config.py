@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nas.config import SEARCHABLE, HyperParameter, load_study
@@ -98,3 +100,17 @@ def test_relative_sqlite_urls_become_absolute(tmp_path, monkeypatch):
     assert study.search.storage == f"sqlite:///{tmp_path / 'nas_studies.db'}"
     assert study.latency.db == f"sqlite:///{tmp_path / 'nas_latency.db'}"
     assert load_study("cifar10").search.storage.startswith("postgresql+psycopg://")
+
+
+def test_a_bundled_study_given_by_path_resolves_like_its_name(tmp_path, monkeypatch):
+    """`nas search studies/nb201_cifar10.toml` from the repository means what
+    `nas search nb201_cifar10` means; a copy elsewhere resolves against its own folder."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    by_path = load_study("studies/nb201_cifar10.toml")
+    by_name = load_study("nb201_cifar10")
+    assert by_path.base_dir == by_name.base_dir == str(root)
+    assert by_path.resolve(by_path.tabular.path) == str(root / "../shared/data/nasbench201")
+    copy = tmp_path / "mine.toml"
+    copy.write_text((root / "studies" / "nb201_cifar10.toml").read_text())
+    assert load_study(copy).base_dir == str(tmp_path)
