@@ -161,9 +161,10 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
                 source=study.source,
             ) from None
         note(f"building the latency table for {space.name} on {lat.target} (once; resumable)")
-        for _ in range(3):  # resumable: units the machine was too busy for are retried
+        for attempt in range(3):  # resumable: units the machine was too busy for are retried
             if not build_table(space, target, table).noisy:
                 break
+            time.sleep(2.0 * (attempt + 1))  # give a passing burst of load time to end
         else:
             raise NasError(
                 "the machine stayed too busy to measure the latency table; run again",

@@ -104,10 +104,26 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "study nb201_pixel3: 16 evaluations" in done.stdout or "evaluations" in done.stdout
+    assert "study nb201_pixel3: 16 evaluations" in done.stdout
+    # The CIFAR-10 study, named by its path in the repository (its tables path is then
+    # relative to the working directory, as for `nas search nb201_cifar10`), same storage.
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "nas", "search", "studies/nb201_cifar10.toml"),
+            *("--trials", "12", "--executor", "inprocess", "--storage", storage),
+            *("--export-dir", str(tmp_path / "exports")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
     with dashboard(study_file) as get:
         trials = trials_of(get, "nb201_pixel3")
-    assert len(trials) == 16
+        single = trials_of(get, "nb201_cifar10")
+    assert len(trials) == 16 and len(single) == 12
     assert all(t["state"] == "Complete" and len(t["values"]) == 2 for t in trials)
-    attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials]
+    assert all(t["state"] == "Complete" and len(t["values"]) == 1 for t in single)
+    attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials + single]
     assert all("cell" in a["arch"] for a in attrs)

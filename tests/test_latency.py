@@ -450,11 +450,12 @@ def test_build_is_resumable_and_predictions_validate(db, micro):
     target = Target("cpu")
     with pytest.raises(KeyboardInterrupt):
         build_table(micro, target, db, progress=_StopAfter(7))
-    assert len(db.entries(fingerprint(target).key)) == 7
+    # Units the (busy, shared) test machine could not time quietly are skipped, not stored.
+    stored = len(db.entries(fingerprint(target).key))
+    assert stored <= 7
     report = build_table(micro, target, db)
-    assert report.already == 7
-    # Units the (busy, shared) test machine could not time quietly are reported, not stored.
-    assert report.measured + len(report.noisy) == report.units - 7
+    assert report.already == stored
+    assert report.measured + len(report.noisy) == report.units - stored
     while report.noisy:
         report = build_table(micro, target, db)
     again = build_table(micro, target, db)

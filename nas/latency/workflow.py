@@ -137,6 +137,7 @@ def build_table(
     *,
     settings: MeasureSettings | None = None,
     progress: Progress | None = None,
+    retry_passes: int = 4,
 ) -> BuildReport:
     """Measure every unit of ``space`` the table lacks for this machine and ``target``."""
     check_available(target)
@@ -169,16 +170,22 @@ def build_table(
         except NoisyMeasurementError:
             noisy.append(unit)
         progress.advance()
-    # One more pass for units that were measured while the machine was busy.
-    still = []
-    for unit in noisy:
-        try:
-            measure(unit)
-        except NoisyMeasurementError:
-            still.append(unit.key)
+    # A few more passes, a growing pause apart, for units the machine was too busy for
+    # (a burst of load passes; a machine that stays busy gets them reported, not stored).
+    for attempt in range(retry_passes):
+        if not noisy:
+            break
+        time.sleep(0.5 * attempt)
+        still: list[Unit] = []
+        for unit in noisy:
+            try:
+                measure(unit)
+            except NoisyMeasurementError:
+                still.append(unit)
+        noisy = still
     return BuildReport(
-        fp.key, len(units), len(units) - len(missing), len(missing) - len(still), tuple(still),
-        time.perf_counter() - start,
+        fp.key, len(units), len(units) - len(missing), len(missing) - len(noisy),
+        tuple(u.key for u in noisy), time.perf_counter() - start,
     )  # fmt: skip
 
 
