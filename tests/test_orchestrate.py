@@ -13,6 +13,7 @@ from nas.cost import cost
 from nas.data import load_dataset
 from nas.results import EvaluationStore
 from nas.space import load_space, sample_random
+from tests.micro import write_micro_space
 
 
 @pytest.fixture
@@ -24,36 +25,8 @@ def reports(monkeypatch):
     return seen
 
 
-#: A small space for orchestration tests: its latency table is a handful of units (the
-#: tests are about Ray, Optuna and storage; `tiny`'s 3,126 units would take a minute).
-MICRO_SPACE = """
-name = "micro"
-resolution = [8, 12]
-in_channels = 1
-num_classes = 10
-[stem]
-channels = 8
-stride = 1
-[head]
-channels = [0, 16]
-[[stages]]
-op = ["conv", "ir"]
-out_channels = [8, 16]
-repeats = [1, 2]
-stride = 2
-kernel = [3, 5]
-expansion = [1, 3]
-[[stages]]
-op = ["ds", "conv"]
-out_channels = 16
-stride = 1
-kernel = 3
-"""
-
-
 def study_in(tmp_path, **overrides):
-    space = tmp_path / "micro.toml"
-    space.write_text(MICRO_SPACE)
+    space = write_micro_space(tmp_path)
     base = {
         "space": str(space),
         "search.storage": f"sqlite:///{tmp_path / 'studies.db'}",
@@ -145,7 +118,9 @@ def test_search_end_to_end_on_local_ray(tmp_path):
     for m in result.front:
         files = {p.suffix for p in (tmp_path / "exports" / m.evaluation.arch_id[:12]).iterdir()}
         assert {".py", ".pt", ".ts", ".onnx", ".json"} <= files
-        assert 0 <= m.test_accuracy <= 1 and m.measured_ms and m.measured_ms > 0
+        assert 0 <= m.test_accuracy <= 1
+        # Left empty (with a note) only when the shared test machine stayed too busy.
+        assert m.measured_ms is None or m.measured_ms > 0
     front = json.loads((tmp_path / "exports" / "front.json").read_text())
     assert {r["arch_id"] for r in front} == {m.evaluation.arch_id for m in result.front}
     stored = optuna.load_study(study_name="digits", storage=study.search.storage)

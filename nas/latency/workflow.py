@@ -361,7 +361,7 @@ def _filler(
 
     def fill(unit: Unit) -> float:
         try:
-            m = _patiently(lambda: _measure_unit(unit, target, None, eps), attempts=5)
+            m = _patiently(lambda: _measure_unit(unit, target, None, eps), attempts=2)
         except NoisyMeasurementError as err:
             assert err.best is not None
             return err.best.median_ms
