@@ -18,7 +18,6 @@ from nas.cost import cost
 from nas.errors import NasError
 from nas.family import ScaleConfig, grid_candidates
 from nas.scaling import scale
-from tests.micro import write_micro_space
 
 
 def small_net(resolution: int = 8) -> Architecture:
@@ -144,13 +143,11 @@ def scale_cli(tmp_path, base: Architecture, *args: str):
 
     arch_file = tmp_path / "base.json"
     arch_file.write_text(base.to_json())
-    write_micro_space(tmp_path)
     study_file = tmp_path / "study.toml"
     study_file.write_text(
         "\n".join(
             [
                 'name = "fam"',
-                'space = "micro.toml"',
                 'export_dir = "exports"',
                 "[data]",
                 'dataset = "digits"',
