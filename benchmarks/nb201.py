@@ -148,7 +148,9 @@ def full_stack(args) -> None:
             },
         )
         setup = prepare(study)
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False
+        )
         try:
             seconds, errors = run_trials(setup)
         finally:

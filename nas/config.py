@@ -143,7 +143,8 @@ class SearchConfig:
     timeout_s: float = 0.0
     seed: int = 0
     storage: str = "sqlite:///nas_studies.db"
-    #: Ray cluster address ("" starts a local Ray; "auto" joins the running one).
+    #: Ray cluster address ("auto": the cluster `ray start` runs on this machine; "": the
+    #: RAY_ADDRESS environment variable if set, else a private local Ray).
     ray_address: str = ""
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0

@@ -326,6 +326,14 @@ def _trainable(
     tune.report(_final_metrics(study, ev))
 
 
+def _ray_address(configured: str) -> str:
+    """Where ``ray.init`` connects: the study's address, else ``RAY_ADDRESS`` (set by
+    ``ray job submit``), else a private local instance. Never Ray's own default for no
+    address, which joins whichever cluster this machine started last (a ``ray start``
+    or another process's ``Cluster``) and dies with it."""
+    return configured or os.environ.get("RAY_ADDRESS", "") or "local"
+
+
 def _probe(address: str, timeout_s: float = 5.0) -> None:
     """Fail at once, clearly, when a ``host:port`` Ray address does not answer (ray.init
     itself waits minutes)."""
@@ -656,10 +664,11 @@ def run_trials(
         storage=storage,
     )
     if not ray.is_initialized():
+        address = _ray_address(s.ray_address)
         try:
             ray.init(
-                address=s.ray_address or None,
-                num_cpus=num_cpus if not s.ray_address else None,
+                address=address,
+                num_cpus=num_cpus if address == "local" else None,
                 include_dashboard=False,
                 log_to_driver=False,
                 configure_logging=False,
@@ -668,7 +677,7 @@ def run_trials(
             raise NasError(
                 f"cannot reach the Ray cluster ({str(err).splitlines()[0]})",
                 field="search.ray_address",
-                source=s.ray_address or "local",
+                source=address,
             ) from None
     cpus = ray.cluster_resources().get("CPU", 1.0)
     gpus = ray.cluster_resources().get("GPU", 0.0)

@@ -101,6 +101,17 @@ def test_diverging_trial_is_recorded_with_its_reason(tmp_path, reports):
     assert reports[-1]["accuracy"] == 0.0  # never on a front
 
 
+def test_ray_address_is_the_studys_then_ray_address_then_a_private_local_ray(monkeypatch):
+    from nas.orchestrate import _ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert _ray_address("") == "local"
+    assert _ray_address("auto") == "auto"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert _ray_address("") == "10.0.0.1:6379"
+    assert _ray_address("ray://head:10001") == "ray://head:10001"
+
+
 @pytest.mark.slow
 def test_search_end_to_end_on_local_ray(tmp_path):
     import ray
@@ -144,7 +155,7 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
-    from nas.orchestrate import prepare, search
+    from nas.orchestrate import _ray_address, prepare, search
 
     # The latency table first, on a quiet machine: three idle raylets make timings noisy.
     prepare(study_in(tmp_path))
@@ -159,10 +170,16 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     try:
         result = search(study)
         nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        ray.shutdown()
+        # Ray's own ray.init() would join this cluster (Cluster records its address the way
+        # `ray start` does) and die with it; a search without an address starts its own.
+        ray.init(address=_ray_address(""), num_cpus=1, include_dashboard=False)
+        private = [n for n in ray.nodes() if n["Alive"]]
     finally:
         ray.shutdown()
         cluster.shutdown()
     assert len(nodes) == 3
+    assert len(private) == 1 and private[0]["NodeID"] not in nodes
     trained_on = {e.node for e in result.evaluations if e.reason == ""}
     assert trained_on <= nodes and len(trained_on) >= 2
     assert len(result.evaluations) >= 3 and result.front
