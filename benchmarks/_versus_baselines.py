@@ -84,9 +84,16 @@ def _measure_together(archs: list[Architecture], target: Target, rounds: int) ->
 
 
 def one_seed(
-    study_name: str, seed: int, trials: int, epochs: int | None, rounds: int, data_path: str | None
+    study_name: str,
+    seed: int,
+    trials: int,
+    epochs: int | None,
+    rounds: int,
+    data_path: str | None,
+    space: str | None = None,
 ) -> dict:
     overrides = {
+        "space": space,
         "data.path": data_path,
         "name": f"{study_name}_seed{seed}",
         "search.trials": trials,
@@ -154,13 +161,14 @@ def main(
     parser.add_argument("--rounds", type=int, default=3, help="interleaved latency rounds")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--data-path", default=data_path, help="the dataset's directory")
+    parser.add_argument("--space", default=None, help="name or .toml path; default: the study's")
     args = parser.parse_args()
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
     os.chdir(args.workdir or tempfile.mkdtemp(prefix=f"nas-bench-{study_name}-"))
     print(f"workdir {os.getcwd()}")
     outcomes = [
-        one_seed(study_name, s, args.trials, args.epochs, args.rounds, args.data_path)
+        one_seed(study_name, s, args.trials, args.epochs, args.rounds, args.data_path, args.space)
         for s in range(args.seeds)
     ]
     print(f"\n== summary over {args.seeds} seeds (seeds where some front member dominates)")
