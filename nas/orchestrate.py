@@ -11,6 +11,7 @@ the evaluations table (nas.results), which is what dedup and the final front rea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -460,10 +461,13 @@ class _NetworkKey:
     space: SearchSpace
     predictor: Predictor | TableLatency
 
+    @functools.cached_property
+    def _labels(self) -> frozenset[str]:
+        return frozenset(d.label for d in dimensions(self.space))
+
     def __call__(self, params: Mapping[str, Any]) -> Hashable:
-        labels = {d.label for d in dimensions(self.space)}
         try:
-            arch = decode(self.space, {k: v for k, v in params.items() if k in labels})
+            arch = decode(self.space, {k: v for k, v in params.items() if k in self._labels})
         except NasError:
             return tuple(sorted(params.items()))
         if isinstance(self.predictor, TableLatency):
