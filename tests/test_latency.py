@@ -462,13 +462,34 @@ def test_build_is_resumable_and_predictions_validate(db, micro):
     assert again.measured == 0 and again.already == again.units
     cal = calibrate(micro, target, db, n=8)
     assert 4 <= cal.n_models <= 8  # a sample the busy machine could not time is skipped
-    result = validate(micro, target, db, n=10)
+    result = validate(micro, target, db, n=10, repeat=3)
     calibration_ids = set(db.models(fingerprint(target).key, "calibration"))
     assert calibration_ids.isdisjoint(db.models(fingerprint(target).key, "validation"))
     # Models the busy machine could not time are skipped, not counted.
     assert 5 <= result.n <= 10 and 0 <= result.within_10 <= 1
     assert result.speedup > 100  # a prediction is far cheaper than a measurement
-    assert db.validations(fingerprint(target).key)[-1]["n"] == result.n
+    stored = db.validations(fingerprint(target).key)[-1]
+    assert stored["n"] == result.n
+    assert 1 <= stored["repeat_n"] == result.repeat_n <= 3
+    assert result.repeat_within_5 <= result.repeat_within_10 == stored["repeat_within_10"]
+
+
+def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch, micro):
+    """Second figures 3%, 8% and 20% off the first (and one model the machine stayed too
+    busy for): 1 of 3 within 5%, 2 of 3 within 10%."""
+    from nas.latency import workflow
+
+    archs = [sample_random(micro, seed) for seed in range(4)]
+    first = np.array([1.0, 2.0, 4.0, 8.0])
+    second = iter([1.03, 2.16, None, 9.6])
+
+    def again(arch, target):
+        ms = next(second)
+        return None if ms is None else (Measurement(ms, 0.0, ms, 0.0, 9, 1, 0, 1, 0.1), 0.1)
+
+    monkeypatch.setattr(workflow, "measure_settled", again)
+    diffs = workflow._repeatability(archs, first, Target("cpu"), workflow._Silent())
+    assert diffs == pytest.approx([0.03, 0.08, 0.2])
 
 
 def test_validate_needs_a_calibration(db, micro):

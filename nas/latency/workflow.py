@@ -6,6 +6,7 @@ so any of them can be killed and run again to continue.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -88,13 +89,23 @@ class ValidationReport:
     calibration: dict[str, float]
     #: Canary speed during validation over its speed at the first build (1: no drift).
     drift: float = 0.0
+    #: The measurement against itself: ``repeat_n`` of the models timed again after the
+    #: others, and the share whose second figure is within 5% / 10% of the first. No
+    #: predictor can be checked more tightly than the machine repeats itself.
+    repeat_n: int = 0
+    repeat_within_5: float = math.nan
+    repeat_within_10: float = math.nan
 
     @property
     def speedup(self) -> float:
         return self.measure_s / (self.predict_us * 1e-6)
 
     def to_dict(self) -> dict[str, float | int | str | dict[str, float]]:
-        return {**asdict(self), "speedup": self.speedup}
+        d = {**asdict(self), "speedup": self.speedup}
+        if not self.repeat_n:  # JSON has no NaN
+            for key in ("repeat_n", "repeat_within_5", "repeat_within_10"):
+                del d[key]
+        return d
 
 
 def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = None) -> Fingerprint:
@@ -429,11 +440,14 @@ def validate(
     n: int = 200,
     seed: int = 0,
     fresh: bool = False,
+    repeat: int = 0,
     progress: Progress | None = None,
 ) -> ValidationReport:
     """Predict and measure ``n`` fresh architectures (never those used for calibration).
 
-    ``fresh`` measures them again instead of reusing stored measurements.
+    ``fresh`` measures them again instead of reusing stored measurements. ``repeat``
+    times that many of them a second time, after all the others: the noise floor the
+    prediction errors are read against.
     """
     progress = progress or _Silent()
     fp = fingerprint(target)
@@ -448,6 +462,12 @@ def validate(
     archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
     records = _measure_models(space, target, table, "validation", archs, progress)
     archs = [a for a in archs if a.id in records]  # n counts the models actually timed
+    if len(archs) < 2:
+        raise NasError(
+            f"only {len(archs)} fresh architecture(s) of {space.name} could be timed (need 2): "
+            "the space has few beyond the calibration models, or the machine was too busy",
+            field="n",
+        )
     # Fill any unit the table lacks first, so the timed pass below is pure prediction.
     eps = _eps(space)
     load_predictor(
@@ -462,6 +482,7 @@ def validate(
     costs = [records[a.id].cost_s for a in archs]
     pred = np.asarray(predicted)
     err = np.abs(pred - meas) / meas
+    again = _repeatability(archs[:repeat], meas[:repeat], target, progress)
     report = ValidationReport(
         space=space.name,
         n=len(archs),
@@ -473,6 +494,24 @@ def validate(
         measure_s=statistics.median(costs),
         calibration=predictor.calibration.to_dict(),
         drift=_drift(canaries, table.reference(fp.key)),
+        repeat_n=len(again),
+        repeat_within_5=float(np.mean(again <= 0.05)) if len(again) else math.nan,
+        repeat_within_10=float(np.mean(again <= 0.10)) if len(again) else math.nan,
     )
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
+
+
+def _repeatability(
+    archs: list[Architecture], first_ms: np.ndarray, target: Target, progress: Progress
+) -> np.ndarray:
+    """Relative difference of a second measurement from the first, per model (models the
+    machine stays too busy for are left out)."""
+    progress.start("measuring models again", len(archs))
+    diffs = []
+    for arch, first in zip(archs, first_ms, strict=True):
+        timed = measure_settled(arch, target)
+        progress.advance()
+        if timed is not None:
+            diffs.append(abs(timed[0].median_ms - first) / first)
+    return np.asarray(diffs)
