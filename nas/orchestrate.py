@@ -175,6 +175,13 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
         predictor = load_predictor(
             table, target, space=space.name, measure_missing=lat.measure_missing
         )
+    miss = predictor.calibration.fit_mape
+    if miss > 0.10:
+        note(
+            f"the latency calibration misses its own models by {100 * miss:.0f}% "
+            "on average (a busy machine while timing): latency figures are rough; run "
+            "`nas latency calibrate` when the machine is quieter"
+        )
     _check_budget(study, space, predictor)
     artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
     return SearchSetup(study, data, space, target, predictor, artifacts)

@@ -101,6 +101,27 @@ def test_diverging_trial_is_recorded_with_its_reason(tmp_path, reports):
     assert reports[-1]["accuracy"] == 0.0  # never on a front
 
 
+def test_a_loose_latency_calibration_is_said_at_the_start(tmp_path):
+    """A calibration that misses its own models by 20% (a busy machine while timing):
+    the search starts, and says its latency figures are rough."""
+    from nas.latency.lut import LatencyTable
+    from nas.latency.predictor import Calibration
+    from nas.latency.target import Target, fingerprint
+    from nas.orchestrate import prepare
+
+    study = study_in(tmp_path)
+    notes: list[str] = []
+    setup = prepare(study, note=notes.append)
+    said = any("misses its own models" in n for n in notes)
+    assert said == (setup.predictor.calibration.fit_mape > 0.10)  # the machine decides
+    notes.clear()
+    table = LatencyTable(study.latency.db)
+    key = fingerprint(Target(study.latency.target)).key
+    table.save_calibration(key, setup.space.name, Calibration(1.0, 0.0, 0.0, 40, 0.2).to_dict())
+    prepare(study, note=notes.append)
+    assert any("misses its own models by 20%" in n for n in notes)
+
+
 def test_ray_address_is_the_studys_then_ray_address_then_a_private_local_ray(monkeypatch):
     from nas.orchestrate import _ray_address
 
