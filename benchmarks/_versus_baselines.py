@@ -9,11 +9,16 @@ different times would compare the drift), and report for each baseline whether a
 member dominates it (accuracy >= and measured latency <=), on validation accuracy (what
 the search selects by) and on test accuracy (computed once, for the front). Searched
 training hyperparameters are dropped so that the recipe is the same for everyone.
+
+``--eval-seeds K`` (K > 1) scores every network, baselines and front members alike, by
+its mean accuracy over K fresh trainings (training seeds 1000 s + j): one training's test
+accuracy on a small split moves by an image or two with the seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -91,6 +96,7 @@ def one_seed(
     rounds: int,
     data_path: str | None,
     space: str | None = None,
+    eval_seeds: int = 1,
 ) -> dict:
     overrides = {
         "space": space,
@@ -113,22 +119,19 @@ def one_seed(
     front = list(result.front)
     archs = list(base.values()) + [m.evaluation.arch for m in front]
     ms = _measure_together(archs, target, rounds)
-    rows = [
-        Row(label, r.val_accuracy, r.test_accuracy, m, r.params)
-        for (label, r), m in zip(trained.items(), ms[: len(base)], strict=True)
-    ]
-    found = [
-        Row(
-            "found " + m.evaluation.arch_id[:12],
-            m.evaluation.val_accuracy,
-            m.test_accuracy,
-            t,
-            m.evaluation.params,
-        )
-        for m, t in zip(front, ms[len(base) :], strict=True)
-    ]
+    names = list(base) + ["found " + m.evaluation.arch_id[:12] for m in front]
+    if eval_seeds > 1:
+        scores = [_mean_scores(a, data, study.train, seed, eval_seeds) for a in archs]
+    else:
+        scores = [(r.val_accuracy, r.test_accuracy) for r in trained.values()]
+        scores += [(m.evaluation.val_accuracy, m.test_accuracy) for m in front]
+    params = [r.params for r in trained.values()] + [m.evaluation.params for m in front]
+    every = [Row(*row) for row in zip(names, *zip(*scores, strict=True), ms, params, strict=True)]
+    rows, found = every[: len(base)], every[len(base) :]
+    scored = f"mean of {eval_seeds} trainings" if eval_seeds > 1 else "one training"
     print(
         f"\n== seed {seed}: study {study.name}, {trials} trials x {study.train.epochs} epochs, "
+        f"accuracy from {scored}, "
         f"{len(result.evaluations)} evaluations, {result.seconds:.0f} s, "
         f"{len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test images"
     )
@@ -151,6 +154,18 @@ def one_seed(
     return verdicts
 
 
+def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
+    """Mean validation and test accuracy over ``k`` trainings (seeds 1000 seed + j)."""
+    runs = [
+        evaluate(arch, data, dataclasses.replace(train, seed=1000 * seed + j), test=True)
+        for j in range(k)
+    ]
+    return (
+        statistics.mean(r.val_accuracy for r in runs),
+        statistics.mean(r.test_accuracy for r in runs),
+    )
+
+
 def main(
     study_name: str, *, trials: int, epochs: int | None, seeds: int, data_path: str | None = None
 ) -> None:
@@ -162,13 +177,25 @@ def main(
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--data-path", default=data_path, help="the dataset's directory")
     parser.add_argument("--space", default=None, help="name or .toml path; default: the study's")
+    parser.add_argument(
+        "--eval-seeds", type=int, default=1, help="score every network by K fresh trainings"
+    )
     args = parser.parse_args()
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
     os.chdir(args.workdir or tempfile.mkdtemp(prefix=f"nas-bench-{study_name}-"))
     print(f"workdir {os.getcwd()}")
     outcomes = [
-        one_seed(study_name, s, args.trials, args.epochs, args.rounds, args.data_path, args.space)
+        one_seed(
+            study_name,
+            s,
+            args.trials,
+            args.epochs,
+            args.rounds,
+            args.data_path,
+            args.space,
+            args.eval_seeds,
+        )
         for s in range(args.seeds)
     ]
     print(f"\n== summary over {args.seeds} seeds (seeds where some front member dominates)")
