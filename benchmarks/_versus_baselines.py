@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.config import load_study
+from nas.cost import cost
 from nas.latency.target import Target
 from nas.latency.workflow import measure_settled
 from nas.orchestrate import prepare, search
@@ -114,7 +115,6 @@ def one_seed(
     setup = prepare(study)
     data, target = setup.data, setup.target
     base = baselines(data.in_channels, data.num_classes, data.resolution)
-    trained = {label: evaluate(a, data, study.train, test=True) for label, a in base.items()}
     result = search(study)
     front = list(result.front)
     archs = list(base.values()) + [m.evaluation.arch for m in front]
@@ -122,10 +122,10 @@ def one_seed(
     names = list(base) + ["found " + m.evaluation.arch_id[:12] for m in front]
     if eval_seeds > 1:
         scores = [_mean_scores(a, data, study.train, seed, eval_seeds) for a in archs]
-    else:
-        scores = [(r.val_accuracy, r.test_accuracy) for r in trained.values()]
+    else:  # the baselines' one training, and the front's own from the search
+        scores = [_mean_scores(a, data, study.train, seed, 1) for a in base.values()]
         scores += [(m.evaluation.val_accuracy, m.test_accuracy) for m in front]
-    params = [r.params for r in trained.values()] + [m.evaluation.params for m in front]
+    params = [cost(a).params for a in archs]
     every = [Row(*row) for row in zip(names, *zip(*scores, strict=True), ms, params, strict=True)]
     rows, found = every[: len(base)], every[len(base) :]
     scored = f"mean of {eval_seeds} trainings" if eval_seeds > 1 else "one training"
@@ -155,11 +155,10 @@ def one_seed(
 
 
 def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
-    """Mean validation and test accuracy over ``k`` trainings (seeds 1000 seed + j)."""
-    runs = [
-        evaluate(arch, data, dataclasses.replace(train, seed=1000 * seed + j), test=True)
-        for j in range(k)
-    ]
+    """Mean validation and test accuracy over ``k`` trainings (one: the study's seed;
+    more: seeds 1000 seed + j)."""
+    seeds = [seed] if k == 1 else [1000 * seed + j for j in range(k)]
+    runs = [evaluate(arch, data, dataclasses.replace(train, seed=s), test=True) for s in seeds]
     return (
         statistics.mean(r.val_accuracy for r in runs),
         statistics.mean(r.test_accuracy for r in runs),

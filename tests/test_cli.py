@@ -187,7 +187,8 @@ def test_export_weights_of_another_architecture(tmp_path, mobilenet_v2):
 
 # -- nas latency ---------------------------------------------------------------------
 
-MICRO_SPACE = """
+# Six architectures: conv at 4/8 channels, ir at 4/8 channels x expansion 1/3.
+SIX_NETWORKS = """
 name = "micro"
 resolution = 8
 in_channels = 1
@@ -206,7 +207,7 @@ expansion = [1, 3]
 
 def test_latency_build_predict_export_import(tmp_path):
     space = tmp_path / "micro.toml"
-    space.write_text(MICRO_SPACE)
+    space.write_text(SIX_NETWORKS)
     db = f"sqlite:///{tmp_path / 'lat.db'}"
     for _ in range(3):  # a unit the busy machine could not time quietly: run it again
         built = run("latency", "build", "--space", str(space), "--db", db, "--calibrate", "5")
@@ -278,9 +279,7 @@ db = "sqlite:///latency.db"
 
 def micro_study(tmp_path) -> str:
     (tmp_path / "micro.toml").write_text(
-        MICRO_SPACE.replace("in_channels = 1", "in_channels = 1").replace(
-            "num_classes = 4", "num_classes = 10"
-        )
+        SIX_NETWORKS.replace("num_classes = 4", "num_classes = 10")
     )
     path = tmp_path / "study.toml"
     path.write_text(MICRO_STUDY)

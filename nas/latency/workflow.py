@@ -6,7 +6,6 @@ so any of them can be killed and run again to continue.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -93,19 +92,15 @@ class ValidationReport:
     #: others, and the share whose second figure is within 5% / 10% of the first. No
     #: predictor can be checked more tightly than the machine repeats itself.
     repeat_n: int = 0
-    repeat_within_5: float = math.nan
-    repeat_within_10: float = math.nan
+    repeat_within_5: float | None = None
+    repeat_within_10: float | None = None
 
     @property
     def speedup(self) -> float:
         return self.measure_s / (self.predict_us * 1e-6)
 
-    def to_dict(self) -> dict[str, float | int | str | dict[str, float]]:
-        d = {**asdict(self), "speedup": self.speedup}
-        if not self.repeat_n:  # JSON has no NaN
-            for key in ("repeat_n", "repeat_within_5", "repeat_within_10"):
-                del d[key]
-        return d
+    def to_dict(self) -> dict[str, float | int | str | dict[str, float] | None]:
+        return {**asdict(self), "speedup": self.speedup}
 
 
 def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = None) -> Fingerprint:
@@ -495,8 +490,8 @@ def validate(
         calibration=predictor.calibration.to_dict(),
         drift=_drift(canaries, table.reference(fp.key)),
         repeat_n=len(again),
-        repeat_within_5=float(np.mean(again <= 0.05)) if len(again) else math.nan,
-        repeat_within_10=float(np.mean(again <= 0.10)) if len(again) else math.nan,
+        repeat_within_5=float(np.mean(again <= 0.05)) if len(again) else None,
+        repeat_within_10=float(np.mean(again <= 0.10)) if len(again) else None,
     )
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
