@@ -189,7 +189,9 @@ def test_scale_grows_a_trained_family_on_local_ray(tmp_path):
         [cur["macs"] / prev["macs"] for prev, cur in itertools.pairwise(members)]
     )
     for m in members:
-        assert 0 <= m["test_accuracy"] <= 1 and m["measured_ms"] > 0
+        assert 0 <= m["test_accuracy"] <= 1
+        # Left empty only when the shared test machine stayed too busy to time it.
+        assert m["measured_ms"] is None or m["measured_ms"] > 0
         files = {p.suffix for p in (tmp_path / "exports" / "family" / m["arch_id"][:12]).iterdir()}
         assert {".py", ".pt", ".onnx"} <= files
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
