@@ -13,6 +13,12 @@ training hyperparameters are dropped so that the recipe is the same for everyone
 ``--eval-seeds K`` (K > 1) scores every network, baselines and front members alike, by
 its mean accuracy over K fresh trainings (training seeds 1000 s + j): one training's test
 accuracy on a small split moves by an image or two with the seed.
+
+``--confirm K`` runs the study with ``[confirm] top = K`` (nas.confirm: the K best
+candidates trained again with the study's ``confirm.seeds`` more seeds, the front chosen by
+their mean validation accuracy, each member keeping its best training's weights). For the
+same budget, every baseline is then trained as often, with the same seeds, and scored
+the same way: mean validation accuracy, test accuracy of its best-validation training.
 """
 
 from __future__ import annotations
@@ -98,6 +104,7 @@ def one_seed(
     data_path: str | None,
     space: str | None = None,
     eval_seeds: int = 1,
+    confirm: int = 0,
 ) -> dict:
     overrides = {
         "space": space,
@@ -110,6 +117,7 @@ def one_seed(
         "train.epochs": epochs,
         "hyperparameters": [],
         "export_dir": f"exports/seed{seed}",
+        "confirm.top": confirm,
     }
     study = load_study(study_name, overrides)
     setup = prepare(study)
@@ -122,13 +130,20 @@ def one_seed(
     names = list(base) + ["found " + m.evaluation.arch_id[:12] for m in front]
     if eval_seeds > 1:
         scores = [_mean_scores(a, data, study.train, seed, eval_seeds) for a in archs]
-    else:  # the baselines' one training, and the front's own from the search
-        scores = [_mean_scores(a, data, study.train, seed, 1) for a in base.values()]
+    else:  # the baselines trained as the front was (once, or confirmed), the front's own
+        runs = 1 + (study.confirm.seeds if confirm else 0)
+        scores = [_confirmed_scores(a, data, study.train, runs) for a in base.values()]
         scores += [(m.evaluation.val_accuracy, m.test_accuracy) for m in front]
     params = [cost(a).params for a in archs]
     every = [Row(*row) for row in zip(names, *zip(*scores, strict=True), ms, params, strict=True)]
     rows, found = every[: len(base)], every[len(base) :]
-    scored = f"mean of {eval_seeds} trainings" if eval_seeds > 1 else "one training"
+    scored = (
+        f"mean of {eval_seeds} trainings"
+        if eval_seeds > 1
+        else f"confirmed top {confirm}"
+        if confirm
+        else "one training"
+    )
     print(
         f"\n== seed {seed}: study {study.name}, {trials} trials x {study.train.epochs} epochs, "
         f"accuracy from {scored}, "
@@ -155,14 +170,25 @@ def one_seed(
 
 
 def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
-    """Mean validation and test accuracy over ``k`` trainings (one: the study's seed;
-    more: seeds 1000 seed + j)."""
-    seeds = [seed] if k == 1 else [1000 * seed + j for j in range(k)]
+    """Mean validation and test accuracy over ``k`` fresh trainings (seeds 1000 seed + j)."""
+    seeds = [1000 * seed + j for j in range(k)]
     runs = [evaluate(arch, data, dataclasses.replace(train, seed=s), test=True) for s in seeds]
     return (
         statistics.mean(r.val_accuracy for r in runs),
         statistics.mean(r.test_accuracy for r in runs),
     )
+
+
+def _confirmed_scores(arch, data, train, runs: int) -> tuple[float, float]:
+    """As nas.confirm scores a confirmed network: trainings with seeds train.seed + j
+    (j < runs), the mean validation accuracy, the test accuracy of the best-validation
+    training (the first on ties). ``runs`` 1: the one training of the study's seed."""
+    done = [
+        evaluate(arch, data, dataclasses.replace(train, seed=train.seed + j), test=True)
+        for j in range(runs)
+    ]
+    vals = [r.val_accuracy for r in done]
+    return statistics.mean(vals), done[vals.index(max(vals))].test_accuracy
 
 
 def main(
@@ -179,6 +205,9 @@ def main(
     parser.add_argument(
         "--eval-seeds", type=int, default=1, help="score every network by K fresh trainings"
     )
+    parser.add_argument(
+        "--confirm", type=int, default=0, help="confirm the K best candidates (nas.confirm)"
+    )
     args = parser.parse_args()
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -194,6 +223,7 @@ def main(
             args.data_path,
             args.space,
             args.eval_seeds,
+            args.confirm,
         )
         for s in range(args.seeds)
     ]

@@ -41,6 +41,7 @@ def scale_cmd(
     from pathlib import Path
 
     from nas.config import load_study
+    from nas.confirm import final_evaluations
     from nas.errors import NasError
     from nas.family import ScaleConfig, scale_family
     from nas.orchestrate import winners
@@ -72,7 +73,8 @@ def scale_cmd(
         cfg_study = load_study(study, overrides)
     else:
         cfg_study = load_study(source, overrides)
-        found = winners(cfg_study, EvaluationStore(cfg_study.search.storage))
+        store = EvaluationStore(cfg_study.search.storage)
+        found = winners(cfg_study, final_evaluations(cfg_study, store))
         if not found:
             raise NasError(
                 f"study {cfg_study.name} has no trained winner in {cfg_study.search.storage}: "

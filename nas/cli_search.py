@@ -27,6 +27,9 @@ def search_cmd(
     space: str | None = typer.Option(None, "--space", help="Search space name or .toml path."),
     target: str | None = typer.Option(None, "--target", help="Latency target (nas latency)."),
     executor: str | None = typer.Option(None, "--executor", help="ray | inprocess"),
+    confirm: int | None = typer.Option(
+        None, "--confirm", help="Retrain the N best candidates with more seeds (0: off)."
+    ),
     device: str | None = typer.Option(
         None, "--device", help="Tabular studies: the table's latency device (e.g. pixel3)."
     ),
@@ -51,6 +54,7 @@ def search_cmd(
         "space": space,
         "latency.target": target,
         "search.executor": executor,
+        "confirm.top": confirm,
         "tabular.device": device,
     }
     cfg = load_study(study, overrides)
@@ -58,7 +62,9 @@ def search_cmd(
         overrides["tabular.path"], overrides["data.path"] = data_path, None
         cfg = load_study(study, overrides)
     with Progress(transient=False) as bar:
-        task = bar.add_task(f"study {cfg.name}: trials", total=cfg.search.trials)
+        confirming = cfg.confirm.top * cfg.confirm.seeds
+        total = cfg.search.trials + confirming
+        task = bar.add_task(f"study {cfg.name}: trials", total=total)
         result = search(
             cfg, note=lambda m: bar.console.print(m), on_trial=lambda: bar.advance(task)
         )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 __all__ = [
+    "ConfirmConfig",
     "DataConfig",
     "HyperParameter",
     "LatencyConfig",
@@ -178,6 +179,24 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ConfirmConfig:
+    """Before the front is fixed, train the ``top`` best candidates ``seeds`` more times
+    with other seeds and choose among them by mean validation accuracy (nas.confirm:
+    the networks a search keeps by one noisy score are partly the lucky ones)."""
+
+    #: Candidates to confirm (0: off, the front is read from the search's own trainings).
+    top: int = 0
+    #: Extra trainings per candidate, each with its own training seed.
+    seeds: int = 2
+
+    def __post_init__(self) -> None:
+        if self.top < 0:
+            raise NasError("must be an integer >= 0 (0: off)", field="top")
+        if self.seeds < 1:
+            raise NasError("must be a positive integer", field="seeds")
+
+
+@dataclass(frozen=True)
 class HyperParameter:
     """A training setting searched jointly with the architecture: either ``choices`` or a
     ``low``..``high`` range (``log`` for a log-uniform one)."""
@@ -220,6 +239,7 @@ class StudyConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     tabular: TabularConfig = field(default_factory=TabularConfig)
     hyperparameters: tuple[HyperParameter, ...] = ()
     #: The file it came from (named in errors).
@@ -246,6 +266,11 @@ class StudyConfig:
             raise NasError(
                 'an in-memory storage lives in one process: it needs executor = "inprocess"',
                 field="search.storage",
+            )
+        if self.tabular.benchmark and self.confirm.top:
+            raise NasError(
+                "a tabular study looks results up: there is no training to confirm",
+                field="confirm.top",
             )
         if self.tabular.benchmark and self.hyperparameters:
             raise NasError(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.arch import Architecture
-from nas.config import ObjectiveConfig, StudyConfig
+from nas.config import StudyConfig
 from nas.cost import cost
 from nas.errors import NasError
 from nas.latency.runtimes import check_available
@@ -39,6 +39,7 @@ from nas.orchestrate import (
     prepare,
     publish,
     run_trials,
+    sub_study,
 )
 from nas.results import Evaluation, EvaluationStore
 from nas.scaling import Coefficients, family_member, grid_by, scale
@@ -212,18 +213,6 @@ def grid_candidates(
     return points
 
 
-def _sub_study(study: StudyConfig, suffix: str) -> StudyConfig:
-    """A study of its own for a batch of fixed networks: accuracy only, every trial run
-    to the end (no early stopping), the same data, recipe, storage and cluster."""
-    return dataclasses.replace(
-        study,
-        name=f"{study.name}-{suffix}",
-        objective=ObjectiveConfig(mode="accuracy", metrics=("accuracy",)),
-        search=dataclasses.replace(study.search, early_stopping=False),
-        hyperparameters=(),
-    )
-
-
 def _train(
     setup: SearchSetup, sub: StudyConfig, candidates: list[Candidate], num_cpus: int | None
 ) -> dict[str, Evaluation]:
@@ -258,7 +247,7 @@ def train_networks(
     """Train fixed networks as trials of the study ``<study>-<suffix>`` (one each, on Ray,
     reusing any already trained under the same budget), then test, measure and export
     them like a front; in the order given."""
-    sub = _sub_study(setup.study, suffix)
+    sub = sub_study(setup.study, suffix)
     evals = _train(setup, sub, [Candidate(a) for a in archs], num_cpus)
     return finish(dataclasses.replace(setup, study=sub), [evals[a.id] for a in archs], out_root)
 
@@ -296,7 +285,7 @@ def scale_family(
     for p in points:
         c = p.coefficients
         note(f"  alpha {c.alpha:.2f} beta {c.beta:.2f} gamma {c.gamma:.2f}: x{p.ratio:.2f}")
-    scale_study = _sub_study(study, "scale")
+    scale_study = sub_study(study, "scale")
     trained = _train(
         setup,
         scale_study,

@@ -19,6 +19,7 @@ __all__ = [
     "hypervolume_2d",
     "mnasnet_reward",
     "pareto_front",
+    "pareto_ranks",
 ]
 
 #: Metric name -> direction. Accuracy is maximised, costs are minimised.
@@ -75,6 +76,19 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
         for i, p in enumerate(pts)
         if not any(dominates(q, p, directions) for j, q in enumerate(pts) if j != i)
     ]
+
+
+def pareto_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Non-dominated sorting: rank 0 is the front, rank 1 the front of what remains, ..."""
+    ranks = [-1] * len(points)
+    left = list(range(len(points)))
+    rank = 0
+    while left:
+        for k in pareto_front([points[i] for i in left], directions):
+            ranks[left[k]] = rank
+        left = [i for i in left if ranks[i] < 0]
+        rank += 1
+    return ranks
 
 
 def hypervolume_2d(

@@ -25,7 +25,7 @@ from typing import Any
 from ray import tune
 
 from nas.arch import Architecture
-from nas.config import HyperParameter, StudyConfig
+from nas.config import HyperParameter, ObjectiveConfig, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset, load_dataset
 from nas.db import in_memory
@@ -35,8 +35,8 @@ from nas.latency.predictor import Predictor
 from nas.latency.runtimes import check_available
 from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
-from nas.objectives import mnasnet_reward
-from nas.results import Evaluation, EvaluationStore, budget_key
+from nas.objectives import METRICS, mnasnet_reward, pareto_ranks
+from nas.results import Evaluation, EvaluationStore, budget_key, front_of
 from nas.space import SearchSpace, decode, dimensions, load_space, sample
 from nas.tabular import TableLatency, check_cell, open_benchmark
 from nas.train import TrainConfig, evaluate
@@ -124,7 +124,7 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
     predictor, and refuse a latency budget no architecture of the space can meet."""
     EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
     if study.search.executor == "ray":
-        _probe(study.search.ray_address)
+        _probe(_ray_address(study.search.ray_address))  # RAY_ADDRESS too
     if study.tabular.benchmark:
         setup = _prepare_tabular(study)
         _check_budget(study, setup.space, setup.predictor)
@@ -235,6 +235,11 @@ def _budget(study: StudyConfig, cfg: TrainConfig, resolution: int) -> str:
     if study.tabular.benchmark:
         return budget_key(benchmark=study.tabular.benchmark, split="cifar10-valid")
     return budget_key(data=study.data, train=cfg, resolution=resolution)
+
+
+def budget_of(study: StudyConfig, hp: Mapping[str, Any], resolution: int) -> str:
+    """The budget a network trains under with searched hyperparameters ``hp``."""
+    return _budget(study, _train_config(study, dict(hp)), resolution)
 
 
 def _run_trial(
@@ -441,6 +446,8 @@ class Candidate:
 
     arch: Architecture
     attrs: tuple[tuple[str, float], ...] = ()
+    #: Training settings of its own (the searched hyperparameters it was found with).
+    hp: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -456,7 +463,7 @@ class _Candidates:
         chosen = self.candidates[i]
         for key, value in chosen.attrs:
             trial.set_user_attr(key, value)
-        return _describe(trial, chosen.arch, {}, self.predictor)
+        return _describe(trial, chosen.arch, dict(chosen.hp), self.predictor)
 
 
 @dataclass(frozen=True)
@@ -586,6 +593,20 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     sampler = optuna.samplers.RandomSampler(seed=s.seed)
     define_c = _Candidates(tuple(candidates), predictor)
     return _Plan(storage, define_c, sampler, len(candidates), metrics, modes)
+
+
+def sub_study(study: StudyConfig, suffix: str, **changes: Any) -> StudyConfig:
+    """A study of its own for a batch of fixed networks (``run_trials(candidates=...)``):
+    accuracy only, every trial run to the end (no early stopping), the same data, recipe
+    (``changes`` aside), storage and cluster."""
+    return dataclasses.replace(
+        study,
+        name=f"{study.name}-{suffix}",
+        objective=ObjectiveConfig(mode="accuracy", metrics=("accuracy",)),
+        search=dataclasses.replace(study.search, early_stopping=False),
+        hyperparameters=(),
+        **changes,
+    )
 
 
 def run_inprocess(
@@ -767,21 +788,30 @@ class SearchResult:
     errors: tuple[str, ...] = ()
 
 
-def winners(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
-    """The study's front (pareto mode) or its best complete evaluation (the others)."""
+def ranked(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """The complete evaluations, best first: in pareto mode by non-dominated rank, then
+    accuracy; in the others by the objective (budget mode: those within the budget)."""
     obj = study.objective
-    if obj.mode == "pareto":
-        return store.front(study.name, obj.metrics)
-    done = [e for e in store.of_study(study.name) if e.status == "complete"]
+    done = [e for e in evaluations if e.status == "complete"]
     if obj.mode == "budget":
         done = [e for e in done if e.latency_ms <= obj.latency_budget_ms]
-    if not done:
-        return []
+    if obj.mode == "pareto":
+        points = [[e.metric(m) for m in obj.metrics] for e in done]
+        ranks = pareto_ranks(points, [METRICS[m] for m in obj.metrics])
+        order = sorted(range(len(done)), key=lambda i: (ranks[i], -done[i].val_accuracy))
+        return [done[i] for i in order]
 
     def objective(e: Evaluation) -> float:
         return trial_objective(study, e.val_accuracy, e.latency_ms, e.params, e.macs)["objective"]
 
-    return [max(done, key=objective)]
+    return sorted(done, key=objective, reverse=True)
+
+
+def winners(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
+    """The front of ``evaluations`` (pareto mode) or their best complete one (the others)."""
+    if study.objective.mode == "pareto":
+        return front_of(evaluations, study.objective.metrics)
+    return ranked(study, evaluations)[:1]
 
 
 def finish(
@@ -866,14 +896,20 @@ def search(
     on_trial: Callable[[], None] = lambda: None,
     num_cpus: int | None = None,
 ) -> SearchResult:
-    """Run a study end to end: trials, then for each front member the test accuracy
+    """Run a study end to end: trials, the confirmation of the best candidates (when the
+    study asks for it, nas.confirm), then for each front member the test accuracy
     (computed once, here), its latency measured in isolation, and its export."""
     start = time.perf_counter()
     setup = prepare(study, note=note)
+    from nas.confirm import confirm, final_evaluations
+
     _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
+    if study.confirm.top:
+        errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note)
     store = EvaluationStore(study.search.storage)
     out_root = Path(study.resolve(study.export_dir) or "exports")
-    members = finish(setup, winners(study, store), out_root, note=note)
+    chosen = winners(study, final_evaluations(study, store))
+    members = finish(setup, chosen, out_root, note=note)
     publish(study, "front", [member_row(m) for m in members], out_root / "front.json")
     return SearchResult(
         study.name,

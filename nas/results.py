@@ -36,7 +36,7 @@ from nas.arch import Architecture
 from nas.db import open_database, transaction
 from nas.objectives import METRICS, pareto_front
 
-__all__ = ["Evaluation", "EvaluationStore", "budget_key"]
+__all__ = ["Evaluation", "EvaluationStore", "budget_key", "front_of"]
 
 metadata = MetaData()
 evaluations = Table(
@@ -149,12 +149,17 @@ class EvaluationStore:
             return [_evaluation(r) for r in rows]
 
     def front(self, study: str, metrics: Sequence[str]) -> list[Evaluation]:
-        """The Pareto front over the study's *complete* evaluations (stopped, diverged,
-        failed and rejected ones never enter it)."""
-        done = [e for e in self.of_study(study) if e.status == "complete"]
-        directions = [METRICS[m] for m in metrics]
-        points = [[e.metric(m) for m in metrics] for e in done]
-        return [done[i] for i in pareto_front(points, directions)] if done else []
+        """The Pareto front over the study's complete evaluations (``front_of``)."""
+        return front_of(self.of_study(study), metrics)
+
+
+def front_of(evaluations: Sequence[Evaluation], metrics: Sequence[str]) -> list[Evaluation]:
+    """The Pareto front over the *complete* evaluations (stopped, diverged, failed and
+    rejected ones never enter it), in the order given."""
+    done = [e for e in evaluations if e.status == "complete"]
+    directions = [METRICS[m] for m in metrics]
+    points = [[e.metric(m) for m in metrics] for e in done]
+    return [done[i] for i in pareto_front(points, directions)] if done else []
 
 
 def _evaluation(row: Any) -> Evaluation:

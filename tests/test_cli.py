@@ -209,9 +209,10 @@ def test_latency_build_predict_export_import(tmp_path):
     space = tmp_path / "micro.toml"
     space.write_text(SIX_NETWORKS)
     db = f"sqlite:///{tmp_path / 'lat.db'}"
-    for _ in range(3):  # a unit the busy machine could not time quietly: run it again
+    for _ in range(3):  # what the busy machine could not time quietly: run it again
         built = run("latency", "build", "--space", str(space), "--db", db, "--calibrate", "5")
-        if "could not be measured quietly" not in built.output:
+        busy = ("could not be measured quietly", "the machine is too busy")
+        if not any(b in built.output for b in busy):
             break
     assert built.exit_code == 0, built.output
     assert "calibration on 5 models" in built.output

@@ -133,6 +133,15 @@ def test_ray_address_is_the_studys_then_ray_address_then_a_private_local_ray(mon
     assert _ray_address("ray://head:10001") == "ray://head:10001"
 
 
+def test_an_unreachable_ray_address_from_the_environment_fails_at_once(tmp_path, monkeypatch):
+    from nas.errors import NasError
+    from nas.orchestrate import prepare
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(NasError, match="cannot reach the Ray cluster at 127.0.0.1:9"):
+        prepare(study_in(tmp_path))
+
+
 @pytest.mark.slow
 def test_search_end_to_end_on_local_ray(tmp_path):
     import ray
