@@ -75,11 +75,11 @@ def test_pool_means_the_trainings_and_keeps_the_best_weights():
 def test_confirm_is_validated():
     from nas.errors import NasError
 
-    with pytest.raises(NasError, match="confirm.top: must be an integer >= 0"):
+    with pytest.raises(NasError, match=r"confirm\.top: must be an integer >= 0"):
         load_study("digits", {"confirm.top": -1})
-    with pytest.raises(NasError, match="confirm.seeds: must be a positive integer"):
+    with pytest.raises(NasError, match=r"confirm\.seeds: must be a positive integer"):
         load_study("digits", {"confirm.top": 2, "confirm.seeds": 0})
-    with pytest.raises(NasError, match="confirm.top: a tabular study"):
+    with pytest.raises(NasError, match=r"confirm\.top: a tabular study"):
         load_study("nb201_cifar10", {"confirm.top": 2})
 
 

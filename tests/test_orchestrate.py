@@ -138,7 +138,7 @@ def test_an_unreachable_ray_address_from_the_environment_fails_at_once(tmp_path,
     from nas.orchestrate import prepare
 
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens on the discard port
-    with pytest.raises(NasError, match="cannot reach the Ray cluster at 127.0.0.1:9"):
+    with pytest.raises(NasError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:9"):
         prepare(study_in(tmp_path))
 
 
