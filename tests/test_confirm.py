@@ -50,9 +50,7 @@ def test_ranked_orders_by_front_then_accuracy(tmp_path):
            ev("b", 0.8, 0.5), ev("d", 0.8, 1.5)]  # fmt: skip
     assert [e.arch_id for e in ranked(study, evs)] == ["a", "b", "c", "d"]
     assert {e.arch_id for e in winners(study, evs)} == {"a", "b"}
-    budget = load_study(
-        "digits", {"objective.mode": "budget", "objective.latency_budget_ms": 1.1}
-    )
+    budget = load_study("digits", {"objective.mode": "budget", "objective.latency_budget_ms": 1.1})
     assert [e.arch_id for e in ranked(budget, evs)] == ["a", "b"]  # c, d are over budget
     assert [e.arch_id for e in winners(budget, evs)] == ["a"]
 
