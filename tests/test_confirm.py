@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
+import optuna
 import pytest
 
 from nas.config import load_study
 from nas.confirm import _pool, final_evaluations
 from nas.objectives import METRICS, dominates, pareto_ranks
-from nas.orchestrate import ranked, search, winners
+from nas.orchestrate import budget_of, ranked, search, sub_study, winners
 from nas.results import Evaluation, EvaluationStore
 from tests.micro import write_micro_space
 
@@ -98,6 +100,7 @@ def test_a_search_confirms_its_best_candidates(tmp_path):
             "data.limit": 600,
             "confirm.top": 3,
             "confirm.seeds": 2,
+            "hyperparameters": [{"name": "lr", "choices": [0.03, 0.1]}],
         },
     )
     ticks: list[int] = []
@@ -105,13 +108,34 @@ def test_a_search_confirms_its_best_candidates(tmp_path):
     assert len(ticks) == 5 + 3 * 2  # the progress bar counts the confirmations
     store = EvaluationStore(study.search.storage)
     own = store.of_study(study.name)
-    best3 = [e.arch_id for e in ranked(study, own)][:3]
-    runs = {a: [e for e in own if e.arch_id == a] for a in best3}
+    firsts: dict[str, Evaluation] = {}
+    for e in ranked(study, own):  # a network found with two recipes counts once
+        firsts.setdefault(e.arch_id, e)
+    best3 = list(firsts)[:3]
+    runs = {a: [firsts[a]] for a in best3}
+    # Each confirmation trains with the learning rate its network was found with.
+    lr = {}
+    for t in optuna.load_study(study_name=study.name, storage=study.search.storage).trials:
+        if (
+            t.user_attrs["arch_id"] in best3
+            and budget_of(
+                study, {"lr": t.params["lr"]}, firsts[t.user_attrs["arch_id"]].arch.resolution
+            )
+            == firsts[t.user_attrs["arch_id"]].budget
+        ):
+            lr[t.user_attrs["arch_id"]] = t.params["lr"]
+    assert set(lr) == set(best3)
     for j in (1, 2):
         sub = store.of_study(f"{study.name}-confirm{j}")
         assert sorted(e.arch_id for e in sub) == sorted(best3)
-        assert all(e.budget not in {o.budget for o in own} for e in sub)  # another seed
+        again = sub_study(
+            study, f"confirm{j}", train=replace(study.train, seed=study.train.seed + j)
+        )
         for e in sub:
+            res = e.arch.resolution
+            assert e.budget == budget_of(again, {"lr": lr[e.arch_id]}, res)
+            assert e.budget != budget_of(again, {"lr": 0.13 - lr[e.arch_id]}, res)
+            assert e.budget != firsts[e.arch_id].budget  # another seed
             runs[e.arch_id].append(e)
     pooled = {e.arch_id: e for e in final_evaluations(study, store)}
     assert set(pooled) == set(best3)

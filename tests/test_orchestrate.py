@@ -34,6 +34,7 @@ def study_in(tmp_path, **overrides):
         "export_dir": str(tmp_path / "exports"),
         "train.epochs": 2,
         "data.limit": 600,
+        "confirm.top": 0,
     }
     return load_study("digits", {**base, **overrides})
 
@@ -148,13 +149,17 @@ def test_search_end_to_end_on_local_ray(tmp_path):
 
     from nas.orchestrate import search
 
-    study = study_in(tmp_path, **{"search.trials": 6, "train.epochs": 1})
+    confirm = {"confirm.top": 2, "confirm.seeds": 1}
+    study = study_in(tmp_path, **{"search.trials": 6, "train.epochs": 1, **confirm})
     ticks = []
     try:
         result = search(study, on_trial=lambda: ticks.append(1), num_cpus=2)
     finally:
         ray.shutdown()
-    assert len(ticks) == 6
+    assert len(ticks) == 6 + 2  # the trials, then the confirmation of the 2 best
+    confirmed = EvaluationStore(study.search.storage).of_study("digits-confirm1")
+    assert len(confirmed) == 2 and all(e.status == "complete" for e in confirmed)
+    assert {m.evaluation.arch_id for m in result.front} <= {e.arch_id for e in confirmed}
     assert result.front and all(m.evaluation.status == "complete" for m in result.front)
     for m in result.front:
         files = {p.suffix for p in (tmp_path / "exports" / m.evaluation.arch_id[:12]).iterdir()}
