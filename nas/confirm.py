@@ -90,7 +90,7 @@ def confirm(
         hp = recipes.get(e.arch_id, {})
         candidates.append(Candidate(e.arch, hp=tuple(sorted(hp.items()))))
     note(
-        f"confirming the {len(best)} best candidates: {c.seeds} more training(s) each, "
+        f"confirming the best {len(best)} candidate(s): {c.seeds} more training(s) each, "
         "the front chosen by their mean validation accuracy"
     )
     errors: list[str] = []

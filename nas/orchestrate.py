@@ -756,6 +756,10 @@ def run_trials(
             callbacks=[_Progress(key)],
         ),
     )
+    # Tune's newer console output prints a configuration box and result paths for every
+    # run even at verbose=0; the classic reporter honours verbose=0 (our progress bar and
+    # notes say enough). A user who wants Tune's own output sets RAY_AIR_NEW_OUTPUT=1.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     start = time.perf_counter()
     try:
         grid = tuner.fit()
