@@ -18,10 +18,13 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.config import StudyConfig
 from nas.results import Evaluation, EvaluationStore
+
+if TYPE_CHECKING:  # nas.orchestrate imports this module when it searches
+    from nas.orchestrate import SearchSetup
 
 __all__ = ["confirm", "final_evaluations"]
 
@@ -68,14 +71,14 @@ def _best_per_network(study: StudyConfig, evaluations: Sequence[Evaluation]) -> 
 
 
 def confirm(
-    setup: Any,
+    setup: SearchSetup,
     *,
     on_trial: Callable[[], None] = lambda: None,
     num_cpus: int | None = None,
     note: Callable[[str], None] = lambda _: None,
 ) -> list[str]:
-    """Train the study's ``confirm.top`` best candidates ``confirm.seeds`` more times
-    (``setup``: the search's ``SearchSetup``); returns one line per trial that raised."""
+    """Train the study's ``confirm.top`` best candidates ``confirm.seeds`` more times;
+    returns one line per trial that raised."""
     from nas.orchestrate import Candidate, run_trials
 
     study = setup.study
