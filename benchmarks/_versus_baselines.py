@@ -14,7 +14,8 @@ training hyperparameters are dropped so that the recipe is the same for everyone
 its mean accuracy over K fresh trainings (training seeds 1000 s + j): one training's test
 accuracy on a small split moves by an image or two with the seed.
 
-``--confirm K`` runs the study with ``[confirm] top = K`` (nas.confirm: the K best
+``--confirm K`` runs the study with ``[confirm] top = K`` (default: the study's own;
+0: off) (nas.confirm: the K best
 candidates trained again with the study's ``confirm.seeds`` more seeds, the front chosen by
 their mean validation accuracy, each member keeping its best training's weights). For the
 same budget, every baseline is then trained as often, with the same seeds, and scored
@@ -104,7 +105,7 @@ def one_seed(
     data_path: str | None,
     space: str | None = None,
     eval_seeds: int = 1,
-    confirm: int = 0,
+    confirm: int | None = None,
 ) -> dict:
     overrides = {
         "space": space,
@@ -131,7 +132,7 @@ def one_seed(
     if eval_seeds > 1:
         scores = [_mean_scores(a, data, study.train, seed, eval_seeds) for a in archs]
     else:  # the baselines trained as the front was (once, or confirmed), the front's own
-        runs = 1 + (study.confirm.seeds if confirm else 0)
+        runs = 1 + (study.confirm.seeds if study.confirm.top else 0)
         scores = [_confirmed_scores(a, data, study.train, runs) for a in base.values()]
         scores += [(m.evaluation.val_accuracy, m.test_accuracy) for m in front]
     params = [cost(a).params for a in archs]
@@ -140,8 +141,8 @@ def one_seed(
     scored = (
         f"mean of {eval_seeds} trainings"
         if eval_seeds > 1
-        else f"confirmed top {confirm}"
-        if confirm
+        else f"confirmed top {study.confirm.top}"
+        if study.confirm.top
         else "one training"
     )
     print(
@@ -206,7 +207,10 @@ def main(
         "--eval-seeds", type=int, default=1, help="score every network by K fresh trainings"
     )
     parser.add_argument(
-        "--confirm", type=int, default=0, help="confirm the K best candidates (nas.confirm)"
+        "--confirm",
+        type=int,
+        default=None,
+        help="confirm the K best candidates (default: the study's [confirm] top; 0: off)",
     )
     args = parser.parse_args()
     if args.workdir:
