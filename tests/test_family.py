@@ -21,6 +21,7 @@ from nas.family import ScaleConfig, grid_candidates
 from nas.latency.measure import Measurement
 from nas.latency.target import fingerprint
 from nas.scaling import scale
+from tests.micro import write_micro_space
 
 
 def small_net(resolution: int = 8) -> Architecture:
@@ -141,9 +142,12 @@ def test_an_unmeetable_constraint_is_refused():
 
 
 def scale_cli(tmp_path, base: Architecture, *args: str):
-    """`nas scale BASE.json --study STUDY.toml ARGS` on a 600-image digits study in tmp_path."""
+    """`nas scale BASE.json --study STUDY.toml ARGS` on a 600-image digits study in tmp_path.
+    Its space is the micro space: the latency table starts with its 9 units (tiny's 3,126
+    take minutes to time), and the family's own units are measured as they are needed."""
     import ray
 
+    space = write_micro_space(tmp_path)
     arch_file = tmp_path / "base.json"
     arch_file.write_text(base.to_json())
     study_file = tmp_path / "study.toml"
@@ -151,6 +155,7 @@ def scale_cli(tmp_path, base: Architecture, *args: str):
         "\n".join(
             [
                 'name = "fam"',
+                f'space = "{space}"',
                 'export_dir = "exports"',
                 "[data]",
                 'dataset = "digits"',
