@@ -170,10 +170,14 @@ def one_seed(
     return verdicts
 
 
+def _trainings(arch, data, train, seeds: list[int]) -> list:
+    """``arch`` trained once per seed with the study's recipe, each scored on val and test."""
+    return [evaluate(arch, data, dataclasses.replace(train, seed=s), test=True) for s in seeds]
+
+
 def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
     """Mean validation and test accuracy over ``k`` fresh trainings (seeds 1000 seed + j)."""
-    seeds = [1000 * seed + j for j in range(k)]
-    runs = [evaluate(arch, data, dataclasses.replace(train, seed=s), test=True) for s in seeds]
+    runs = _trainings(arch, data, train, [1000 * seed + j for j in range(k)])
     return (
         statistics.mean(r.val_accuracy for r in runs),
         statistics.mean(r.test_accuracy for r in runs),
@@ -184,10 +188,7 @@ def _confirmed_scores(arch, data, train, runs: int) -> tuple[float, float]:
     """As nas.confirm scores a confirmed network: trainings with seeds train.seed + j
     (j < runs), the mean validation accuracy, the test accuracy of the best-validation
     training (the first on ties). ``runs`` 1: the one training of the study's seed."""
-    done = [
-        evaluate(arch, data, dataclasses.replace(train, seed=train.seed + j), test=True)
-        for j in range(runs)
-    ]
+    done = _trainings(arch, data, train, [train.seed + j for j in range(runs)])
     vals = [r.val_accuracy for r in done]
     return statistics.mean(vals), done[vals.index(max(vals))].test_accuracy
 

@@ -903,10 +903,10 @@ def search(
     """Run a study end to end: trials, the confirmation of the best candidates (when the
     study asks for it, nas.confirm), then for each front member the test accuracy
     (computed once, here), its latency measured in isolation, and its export."""
+    from nas.confirm import confirm, final_evaluations  # it imports this module
+
     start = time.perf_counter()
     setup = prepare(study, note=note)
-    from nas.confirm import confirm, final_evaluations
-
     _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
     if study.confirm.top:
         errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note)

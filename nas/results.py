@@ -148,10 +148,6 @@ class EvaluationStore:
             )
             return [_evaluation(r) for r in rows]
 
-    def front(self, study: str, metrics: Sequence[str]) -> list[Evaluation]:
-        """The Pareto front over the study's complete evaluations (``front_of``)."""
-        return front_of(self.of_study(study), metrics)
-
 
 def front_of(evaluations: Sequence[Evaluation], metrics: Sequence[str]) -> list[Evaluation]:
     """The Pareto front over the *complete* evaluations (stopped, diverged, failed and

@@ -9,7 +9,7 @@ import pytest
 from nas.config import load_study
 from nas.errors import NasError
 from nas.objectives import dominates
-from nas.results import Evaluation, EvaluationStore, budget_key
+from nas.results import Evaluation, EvaluationStore, budget_key, front_of
 from nas.space import load_space, sample_random
 
 
@@ -58,7 +58,7 @@ def test_front_uses_complete_evaluations_only(store):
     ]
     for r in rows:
         store.record(r)
-    front = store.front("s", ["accuracy", "latency"])
+    front = front_of(store.of_study("s"), ["accuracy", "latency"])
     assert {e.arch_id for e in front} == {rows[0].arch_id, rows[1].arch_id}
     # Brute force: no complete evaluation of the study dominates a front member.
     complete = [r for r in rows[:3]]
