@@ -34,6 +34,7 @@ from pathlib import Path
 
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.config import load_study
+from nas.confirm import pooled
 from nas.cost import cost
 from nas.latency.target import Target
 from nas.latency.workflow import measure_settled
@@ -185,12 +186,12 @@ def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
 
 
 def _confirmed_scores(arch, data, train, runs: int) -> tuple[float, float]:
-    """As nas.confirm scores a confirmed network: trainings with seeds train.seed + j
-    (j < runs), the mean validation accuracy, the test accuracy of the best-validation
-    training (the first on ties). ``runs`` 1: the one training of the study's seed."""
+    """As nas.confirm scores a confirmed network (``pooled``): trainings with seeds
+    train.seed + j (j < runs), their mean validation accuracy and the test accuracy of
+    the best one. ``runs`` 1: the one training of the study's seed."""
     done = _trainings(arch, data, train, [train.seed + j for j in range(runs)])
-    vals = [r.val_accuracy for r in done]
-    return statistics.mean(vals), done[vals.index(max(vals))].test_accuracy
+    mean, top, _ = pooled([(r.status, r.val_accuracy) for r in done])
+    return mean, done[top].test_accuracy
 
 
 def main(

@@ -74,7 +74,10 @@ def scale_cmd(
     else:
         cfg_study = load_study(source, overrides)
         store = EvaluationStore(cfg_study.search.storage)
-        found = winners(cfg_study, final_evaluations(cfg_study, store))
+        found = winners(
+            cfg_study,
+            final_evaluations(cfg_study, store, note=lambda m: typer.echo(m, err=True)),
+        )
         if not found:
             raise NasError(
                 f"study {cfg_study.name} has no trained winner in {cfg_study.search.storage}: "

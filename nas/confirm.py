@@ -26,7 +26,7 @@ from nas.results import Evaluation, EvaluationStore
 if TYPE_CHECKING:  # nas.orchestrate imports this module when it searches
     from nas.orchestrate import SearchSetup
 
-__all__ = ["confirm", "final_evaluations"]
+__all__ = ["confirm", "final_evaluations", "pooled"]
 
 
 def _sub(study: StudyConfig, j: int) -> StudyConfig:
@@ -109,25 +109,37 @@ def confirm(
     return errors
 
 
+def pooled(runs: Sequence[tuple[str, float]]) -> tuple[float, int, list[float]]:
+    """The rule that scores a confirmed network from its trainings' (status, validation
+    accuracy): their mean, a training that did not complete counting 0; the index of the
+    best training (the first on ties), whose weights and test accuracy it keeps; the
+    scores."""
+    scores = [acc if status == "complete" else 0.0 for status, acc in runs]
+    return statistics.fmean(scores), scores.index(max(scores)), scores
+
+
 def _pool(first: Evaluation, again: Sequence[Evaluation]) -> Evaluation:
-    """One network's trainings as one evaluation: the mean validation accuracy (a
-    training that diverged counts as 0), the weights of the best one."""
+    """One network's trainings as one evaluation (``pooled``); a training that raised
+    ("failed") is not a training of the network and is left out."""
     runs = [first, *(e for e in again if e.status in ("complete", "diverged"))]
-    scores = [e.val_accuracy if e.status == "complete" else 0.0 for e in runs]
-    top = max(range(len(runs)), key=lambda i: scores[i])
+    mean, top, scores = pooled([(e.status, e.val_accuracy) for e in runs])
     listed = ", ".join(f"{s:.4f}" for s in scores)
     return dataclasses.replace(
         runs[top],
         study=first.study,
         status="complete",
-        val_accuracy=statistics.fmean(scores),
+        val_accuracy=mean,
         reason=f"confirmed: mean of {len(runs)} trainings ({listed}); weights of the best",
     )
 
 
-def final_evaluations(study: StudyConfig, store: EvaluationStore) -> list[Evaluation]:
+def final_evaluations(
+    study: StudyConfig, store: EvaluationStore, *, note: Callable[[str], None] = lambda _: None
+) -> list[Evaluation]:
     """What the front is chosen from: the study's evaluations, or, when it confirms its
-    candidates, those candidates with their trainings pooled (``_pool``)."""
+    candidates, those candidates with their trainings pooled (``_pool``). A study whose
+    stored search has no confirmation (interrupted before it, or searched before the
+    study asked for one) falls back to its single trainings, and says so."""
     own = store.of_study(study.name)
     if not study.confirm.top:
         return own
@@ -135,4 +147,11 @@ def final_evaluations(study: StudyConfig, store: EvaluationStore) -> list[Evalua
     for j in range(1, study.confirm.seeds + 1):
         for e in store.of_study(_sub(study, j).name):
             again.setdefault(e.arch_id, []).append(e)
+    if not again:
+        if own:
+            note(
+                f"study {study.name} has no confirmation runs in {study.search.storage}: "
+                "choosing among its single trainings"
+            )
+        return own
     return [_pool(e, again[e.arch_id]) for e in _best_per_network(study, own) if e.arch_id in again]

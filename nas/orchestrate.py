@@ -912,7 +912,7 @@ def search(
         errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note)
     store = EvaluationStore(study.search.storage)
     out_root = Path(study.resolve(study.export_dir) or "exports")
-    chosen = winners(study, final_evaluations(study, store))
+    chosen = winners(study, final_evaluations(study, store, note=note))
     members = finish(setup, chosen, out_root, note=note)
     publish(study, "front", [member_row(m) for m in members], out_root / "front.json")
     return SearchResult(

@@ -72,6 +72,29 @@ def test_pool_means_the_trainings_and_keeps_the_best_weights():
     )
 
 
+def test_a_study_never_confirmed_falls_back_to_its_single_trainings(tmp_path):
+    """An interrupted search (or one run before its study asked for confirmation) still
+    has a winner for `nas scale`, and the caller is told the front is unconfirmed."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = load_study("digits", {"search.storage": url})
+    assert study.confirm.top > 0
+    store = EvaluationStore(url)
+    for e in (ev("a", 0.9, 1.0), ev("b", 0.8, 0.5), ev("c", 0.85, 1.2)):
+        store.record(replace(e, study=study.name))
+    notes: list[str] = []
+    found = final_evaluations(study, store, note=notes.append)
+    assert sorted(e.arch_id for e in found) == ["a", "b", "c"]
+    assert {e.arch_id for e in winners(study, found)} == {"a", "b"}
+    assert notes == [
+        f"study {study.name} has no confirmation runs in {url}: choosing among its single trainings"
+    ]
+    # Once one confirmation is stored, only confirmed networks count.
+    store.record(replace(ev("b", 0.7, 0.5), study=f"{study.name}-confirm1"))
+    found = final_evaluations(study, store, note=notes.append)
+    assert [e.arch_id for e in found] == ["b"] and len(notes) == 1
+    assert found[0].val_accuracy == pytest.approx(0.75)
+
+
 def test_confirm_is_validated():
     from nas.errors import NasError
 
