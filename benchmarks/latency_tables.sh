@@ -8,6 +8,11 @@ DB=${1:-sqlite:///benchmarks/latency.db}
 N=${2:-200}
 nas=(python -m nas)
 
+echo "== how steady the machine is now (below 95% within +-10%, the goal cannot be checked)"
+for target in cpu onnxruntime-cpu; do
+  "${nas[@]}" latency noise --target "$target" --seconds 30 2>/dev/null
+done
+
 echo "== resumability: kill a build of a fresh table after 20 s, then run it again"
 RESUME_DB=sqlite:///benchmarks/latency-resume.db
 rm -f benchmarks/latency-resume.db

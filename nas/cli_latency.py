@@ -263,6 +263,61 @@ def measure_cmd(
     )
 
 
+@latency_app.command("noise")
+@handles_bad_input
+def noise_cmd(
+    target: str = TARGET,
+    seconds: float = typer.Option(30.0, "--seconds", help="How long to keep measuring."),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+    amp: bool | None = AMP,
+    channels_last: bool | None = CHANNELS_LAST,
+) -> None:
+    """How steady this machine is now: a reference network measured again and again.
+
+    Run it before building a table or validating a predictor: two measurements of one
+    model agree no better than these, so their agreement bounds what validation can show.
+    """
+    from nas.errors import NasError
+    from nas.latency.canary import steadiness
+
+    if not seconds > 0:
+        raise NasError(f"must be positive, got {seconds}", field="--seconds")
+    tgt = _target(target, threads, batch, dtype, amp, channels_last)
+    with BarProgress() as progress:
+        progress.start("measuring the canary", round(seconds))
+        done = [0]
+
+        def tick(elapsed: float) -> None:
+            step = min(round(seconds), int(elapsed)) - done[0]
+            if step > 0:
+                progress.advance(step)
+                done[0] += step
+
+        s = steadiness(tgt, seconds, on_reading=tick)
+        progress.advance(round(seconds) - done[0])
+    n = len(s.readings)
+    within = s.agreement(0.10)
+    typer.echo(
+        f"canary on {tgt.name}: {n} measurements in {s.seconds:.0f} s ({s.refused} refused as "
+        f"too noisy); median {s.quantile(0.5):.3f} ms, p10-p90 {s.quantile(0.1):.3f}-"
+        f"{s.quantile(0.9):.3f} ms ({s.quantile(0.9) / s.quantile(0.1):.2f}x); two measurements "
+        f"agree within +-5% for {100 * s.agreement(0.05):.0f}%, within +-10% for "
+        f"{100 * within:.0f}% of pairs"
+    )
+    if n < 2:
+        verdict = "too few measurements to judge: measure for longer"
+    elif within >= 0.95:
+        verdict = "steady enough to validate a predictor at +-10%"
+    else:
+        verdict = (
+            "too noisy to validate a predictor at +-10% (that needs >= 95%): other "
+            "work on this machine, or its neighbours, slow it down unevenly"
+        )
+    typer.echo(verdict)
+
+
 @latency_app.command("show")
 @handles_bad_input
 def show_cmd(db: str = DB) -> None:

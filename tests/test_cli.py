@@ -256,6 +256,24 @@ def test_latency_bad_inputs(tmp_path):
     )
 
 
+def test_latency_noise_reports_the_machines_steadiness():
+    import re
+
+    result = run("latency", "noise", "--seconds", "1")
+    assert result.exit_code == 0, result.output
+    line, verdict = result.stdout.strip().splitlines()
+    m = re.fullmatch(
+        r"canary on cpu: (\d+) measurements in \d+ s \((\d+) refused as too noisy\); "
+        r"median [\d.]+ ms, p10-p90 [\d.]+-[\d.]+ ms \([\d.]+x\); two measurements agree "
+        r"within \+-5% for (\d+)%, within \+-10% for (\d+)% of pairs",
+        line,
+    )
+    assert m, line
+    assert int(m[1]) + int(m[2]) >= 1 and int(m[3]) <= int(m[4]) <= 100
+    assert verdict.startswith(("steady enough", "too noisy", "too few"))
+    assert_one_line_error(run("latency", "noise", "--seconds", "0"), "--seconds", "positive")
+
+
 # -- nas search: bad input ------------------------------------------------------------
 
 MICRO_STUDY = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import time
 
 import numpy as np
@@ -509,15 +510,7 @@ def test_calibration_is_per_space(db, micro):
         load_predictor(db, Target("cpu"), space="c")
 
 
-# -- drift correction -----------------------------------------------------------------
-
-
-def test_normalise_scales_to_the_reference_speed():
-    from nas.latency.canary import normalise
-
-    # Measured while the machine ran 10% slow (canary 1.1 ms against 1.0): 2.2 ms -> 2.0 ms.
-    assert normalise(2.2, 1.1, 1.0) == pytest.approx(2.0)
-    assert normalise(2.2, 0.0, 1.0) == 2.2  # no reading: unchanged
+# -- drift and noise: the canary ------------------------------------------------------
 
 
 def test_reference_is_fixed_by_the_first_build(db):
@@ -537,6 +530,31 @@ def test_canary_reads_and_caches():
     first = canary.read()
     assert first > 0
     assert canary.read_every(3600) == first  # within the hour: the last reading
+
+
+def test_steadiness_agreement_counts_pairs_by_hand():
+    from nas.latency.canary import Steadiness
+
+    s = Steadiness((1.00, 1.04, 1.20, 0.96), refused=1, seconds=3.0)
+    # Pairs (earlier, later) and |later - earlier| / earlier:
+    # (1.00,1.04) 4%, (1.00,1.20) 20%, (1.00,0.96) 4%, (1.04,1.20) 15.4%,
+    # (1.04,0.96) 7.7%, (1.20,0.96) 20%
+    assert s.agreement(0.05) == pytest.approx(2 / 6)
+    assert s.agreement(0.10) == pytest.approx(3 / 6)
+    assert s.agreement(0.25) == 1.0
+    assert s.quantile(0.5) == pytest.approx((1.00 + 1.04) / 2)
+    assert s.quantile(0.0) == 0.96 and s.quantile(1.0) == 1.20
+    assert math.isnan(Steadiness((1.0,), 0, 1.0).agreement(0.1))
+
+
+def test_steadiness_measures_for_the_time_asked():
+    from nas.latency.canary import steadiness
+
+    ticks: list[float] = []
+    s = steadiness(Target("cpu"), 1.0, pause_s=0.05, on_reading=ticks.append)
+    assert len(s.readings) + s.refused == len(ticks) >= 2
+    assert ticks == sorted(ticks) and ticks[-2] < 1.0 <= ticks[-1] <= s.seconds
+    assert all(r > 0 for r in s.readings)
 
 
 def test_cheapest_is_the_brute_force_minimum(micro):
