@@ -12,7 +12,7 @@ import typer
 
 from nas.cli_latency import latency_app
 from nas.cli_scale import scale_cmd
-from nas.cli_search import dashboard_cmd, search_cmd
+from nas.cli_search import dashboard_cmd, report_cmd, search_cmd
 from nas.cli_util import handles_bad_input, human, table
 
 __all__ = ["app"]
@@ -30,6 +30,7 @@ app.add_typer(arch_app, name="arch")
 app.add_typer(latency_app, name="latency")
 app.command("search")(search_cmd)
 app.command("dashboard")(dashboard_cmd)
+app.command("report")(report_cmd)
 app.command("scale")(scale_cmd)
 
 # -- spaces ---------------------------------------------------------------------------

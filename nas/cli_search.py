@@ -1,12 +1,14 @@
-"""``nas search`` and ``nas dashboard``."""
+"""``nas search``, ``nas dashboard`` and ``nas report``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from nas.cli_util import handles_bad_input, table
 
-__all__ = ["dashboard_cmd", "search_cmd"]
+__all__ = ["dashboard_cmd", "report_cmd", "search_cmd"]
 
 
 @handles_bad_input
@@ -93,6 +95,12 @@ def search_cmd(
         typer.echo(f"{len(result.errors)} trial(s) raised (first: {result.errors[0]})", err=True)
     headers = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "export"]
     typer.echo(table(headers, rows, right={1, 2, 3, 4, 5, 6}))
+    if result.evaluations:
+        from nas.report import write_report
+
+        page = cfg.export_root / "report.html"
+        write_report(cfg, page)
+        typer.echo(f"report: {page}")
 
 
 @handles_bad_input
@@ -117,3 +125,39 @@ def dashboard_cmd(
         f"(storage {cfg.search.storage}; Ctrl-C stops it)"
     )
     optuna_dashboard.run_server(cfg.search.storage, host=host, port=port)
+
+
+@handles_bad_input
+def report_cmd(
+    study: str = typer.Argument("digits", help="Study name or .toml path."),
+    out: str | None = typer.Option(
+        None, "--out", help="HTML file to write (default: <export_dir>/report.html)."
+    ),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
+    watch: int = typer.Option(
+        0, "--watch", help="Rewrite it every N seconds until Ctrl-C (the page reloads itself)."
+    ),
+) -> None:
+    """Write the study as one self-contained HTML page of plotly figures: accuracy against
+    latency with the front, progress and hypervolume, ops, the front's table."""
+    import time
+
+    from nas.config import load_study
+    from nas.errors import NasError
+    from nas.report import write_report
+
+    if watch < 0:
+        raise NasError(f"must be >= 0 seconds, got {watch}", field="--watch")
+    cfg = load_study(study, {"search.storage": storage})
+    path = Path(out) if out else cfg.export_root / "report.html"
+    while True:
+        r = write_report(cfg, path, refresh_s=watch or None)
+        typer.echo(
+            f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} -> {path}"
+        )
+        if not watch:
+            return
+        try:
+            time.sleep(watch)
+        except KeyboardInterrupt:
+            return

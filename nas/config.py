@@ -284,6 +284,11 @@ class StudyConfig:
             return relative
         return str(Path(self.base_dir) / relative)
 
+    @property
+    def export_root(self) -> Path:
+        """Where the study's outputs go: the front, its report, the family, trial files."""
+        return Path(self.resolve(self.export_dir) or "exports")
+
 
 # -- loading --------------------------------------------------------------------------
 

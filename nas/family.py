@@ -321,7 +321,7 @@ def scale_family(
             )
         previous *= step
         sized.append((phi, arch.replace(name=f"{base.name or 'arch'}_phi{phi}"), eff))
-    out_root = Path(study.resolve(study.export_dir) or "exports") / "family"
+    out_root = study.export_root / "family"
     finished: dict[str, FrontMember] = {}
     if cfg.train:
         trained_members = train_networks(

@@ -114,7 +114,7 @@ def _prepare_tabular(study: StudyConfig) -> SearchSetup:
         raise NasError(
             f"{err.reason}; space {space.name} has none", field="space", source=study.source
         ) from None
-    artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
+    artifacts = study.export_root / ".trials"
     return SearchSetup(study, None, space, None, latency, artifacts)
 
 
@@ -183,7 +183,7 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
             "`nas latency calibrate` when the machine is quieter"
         )
     _check_budget(study, space, predictor)
-    artifacts = Path(study.resolve(study.export_dir) or "exports") / ".trials"
+    artifacts = study.export_root / ".trials"
     return SearchSetup(study, data, space, target, predictor, artifacts)
 
 
@@ -911,7 +911,7 @@ def search(
     if study.confirm.top:
         errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note)
     store = EvaluationStore(study.search.storage)
-    out_root = Path(study.resolve(study.export_dir) or "exports")
+    out_root = study.export_root
     chosen = winners(study, final_evaluations(study, store, note=note))
     members = finish(setup, chosen, out_root, note=note)
     publish(study, "front", [member_row(m) for m in members], out_root / "front.json")

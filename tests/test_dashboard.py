@@ -119,6 +119,9 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # Each search wrote its report beside its front (cells are blocks of the `cell` op).
+    for page in (tmp_path / "exports" / "nb201_pixel3", tmp_path / "exports"):
+        assert (page / "report.html").read_text().count("Plotly.newPlot") == 3
     with dashboard(study_file) as get:
         trials = trials_of(get, "nb201_pixel3")
         single = trials_of(get, "nb201_cifar10")

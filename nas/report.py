@@ -1,0 +1,295 @@
+"""A study as one self-contained HTML page of plotly figures: what the search explored,
+the front it kept, how the front grew, which ops won.
+
+optuna-dashboard shows trials as Optuna sees them; this report reads our own evaluations
+table (``nas.results``), which knows what Optuna does not: a trial Ray stopped early, a
+diverged one, a network reused from another study, the confirmation's pooled scores, the
+test accuracy and measured latency of the front. The page carries plotly's JavaScript
+inline (no CDN: it opens on an offline cluster node), and is written atomically, so
+``nas report --watch`` can rewrite it while a search runs and a browser reloads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import itertools
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.config import StudyConfig
+from nas.errors import NasError
+from nas.objectives import METRICS, hypervolume_2d
+from nas.results import Evaluation, EvaluationStore
+
+__all__ = ["Progress", "StudyReport", "gather", "op_shares", "progress", "render", "write_report"]
+
+_UP_DOWN = (METRICS["accuracy"], METRICS["latency"])
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """What the page shows, read from the storage at one moment."""
+
+    study: str
+    mode: str
+    #: The study's own evaluations, oldest first.
+    evaluations: tuple[Evaluation, ...]
+    #: What the front is chosen from (confirmed candidates pooled, when confirmed).
+    final: tuple[Evaluation, ...]
+    #: Whether ``final`` holds pooled confirmations (else it is ``evaluations``).
+    confirmed: bool
+    #: The front (pareto mode) or the best evaluation (the others).
+    front: tuple[Evaluation, ...]
+    #: front.json's rows as stored on the Optuna study by ``nas search`` (test accuracy,
+    #: measured latency, export); empty while the search runs.
+    members: tuple[Mapping[str, Any], ...]
+    latency_budget_ms: float | None
+    generated: str
+
+
+def gather(study: StudyConfig) -> StudyReport:
+    """Read the study's evaluations, front and published front members from its storage."""
+    from nas.confirm import final_evaluations
+    from nas.orchestrate import optuna_storage, winners
+
+    store = EvaluationStore(study.search.storage)
+    own = store.of_study(study.name)
+    if not own:
+        raise NasError(
+            f"study {study.name} has no evaluations in {study.search.storage}: run "
+            "`nas search` first",
+            field="study",
+            source=study.source,
+        )
+    final = final_evaluations(study, store)
+    members: tuple[Mapping[str, Any], ...] = ()
+    try:
+        import optuna
+
+        o_study = optuna.load_study(
+            study_name=study.name, storage=optuna_storage(study.search.storage)
+        )
+        members = tuple(o_study.user_attrs.get("front", ()))
+    except KeyError:  # evaluations without an Optuna study: nothing published
+        pass
+    obj = study.objective
+    return StudyReport(
+        study=study.name,
+        mode=obj.mode,
+        evaluations=tuple(own),
+        final=tuple(final),
+        confirmed=final != own,
+        front=tuple(winners(study, final)),
+        members=members,
+        latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The search over time: per complete evaluation (oldest first), its accuracy, the best
+    accuracy so far, and the hypervolume (accuracy up, latency down) of the front so far."""
+
+    accuracy: tuple[float, ...]
+    best: tuple[float, ...]
+    hypervolume: tuple[float, ...]
+    #: (accuracy, latency ms) the hypervolume is measured from: 0 and 1.1x the slowest.
+    reference: tuple[float, float]
+
+
+def progress(evaluations: Sequence[Evaluation]) -> Progress:
+    done = [e for e in evaluations if e.status == "complete"]
+    ref = (0.0, 1.1 * max((e.latency_ms for e in done), default=1.0))
+    acc = tuple(e.val_accuracy for e in done)
+    best = tuple(itertools.accumulate(acc, max))
+    points: list[tuple[float, float]] = []
+    hv = []
+    for e in done:
+        points.append((e.val_accuracy, e.latency_ms))
+        hv.append(hypervolume_2d(points, ref, _UP_DOWN))
+    return Progress(acc, best, tuple(hv), ref)
+
+
+def op_shares(evaluations: Sequence[Evaluation]) -> dict[str, float]:
+    """Share of all blocks (stems and heads aside) that use each op, over ``evaluations``."""
+    counts: Counter[str] = Counter()
+    for e in evaluations:
+        counts.update(b.op for _, _, b in e.arch.blocks())
+    total = sum(counts.values())
+    return {op: n / total for op, n in sorted(counts.items())} if total else {}
+
+
+def _hover(e: Evaluation) -> str:
+    a = e.arch
+    return (
+        f"{a.short_id} {html.escape(a.compact())}<br>val {e.val_accuracy:.4f}, "
+        f"{e.latency_ms:.3f} ms, {e.params:,} params, {e.macs:,} MACs<br>{e.status}"
+        + (f": {html.escape(e.reason[:120])}" if e.reason else "")
+    )
+
+
+def tradeoff_figure(r: StudyReport) -> Any:
+    """Validation accuracy against predicted latency: every evaluation, the front on top."""
+    import plotly.graph_objects as go
+
+    on_front = {e.arch_id for e in r.front}
+    fig = go.Figure()
+    groups = [
+        (
+            "explored",
+            [e for e in r.evaluations if e.status == "complete" and e.arch_id not in on_front],
+            "circle",
+            "#9aa5b1",
+        ),
+        (
+            "stopped early or diverged",
+            [e for e in r.evaluations if e.status in ("stopped", "diverged")],
+            "x",
+            "#d08c60",
+        ),
+    ]
+    if r.confirmed:
+        confirmed = [e for e in r.final if e.arch_id not in on_front]
+        groups.append(("confirmed, mean of trainings", confirmed, "diamond", "#5b8def"))
+    for name, evs, symbol, color in groups:
+        fig.add_trace(
+            go.Scatter(
+                x=[e.latency_ms for e in evs],
+                y=[e.val_accuracy for e in evs],
+                mode="markers",
+                name=f"{name} ({len(evs)})",
+                marker={"symbol": symbol, "color": color, "size": 7},
+                hovertext=[_hover(e) for e in evs],
+                hoverinfo="text",
+            )
+        )
+    front = sorted(r.front, key=lambda e: e.latency_ms)
+    fig.add_trace(
+        go.Scatter(
+            x=[e.latency_ms for e in front],
+            y=[e.val_accuracy for e in front],
+            mode="lines+markers",
+            line={"shape": "hv", "color": "#c0392b"},
+            marker={"size": 10, "color": "#c0392b"},
+            name=f"front ({len(front)})",
+            hovertext=[_hover(e) for e in front],
+            hoverinfo="text",
+        )
+    )
+    if r.latency_budget_ms is not None:
+        fig.add_vline(x=r.latency_budget_ms, line_dash="dash", annotation_text="latency budget")
+    fig.update_layout(
+        title="Accuracy against predicted latency",
+        xaxis_title="predicted latency (ms)",
+        yaxis_title="validation accuracy",
+    )
+    return fig
+
+
+def progress_figure(r: StudyReport) -> Any:
+    """Each complete evaluation's accuracy in order, the best so far, and the front's
+    hypervolume so far (right axis)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    p = progress(r.evaluations)
+    n = list(range(1, len(p.accuracy) + 1))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(x=n, y=p.accuracy, mode="markers", name="accuracy", marker={"color": "#9aa5b1"})
+    )
+    fig.add_trace(go.Scatter(x=n, y=p.best, mode="lines", name="best accuracy so far"))
+    fig.add_trace(
+        go.Scatter(x=n, y=p.hypervolume, mode="lines", name="hypervolume of the front so far"),
+        secondary_y=True,
+    )
+    fig.update_layout(title="Search progress", xaxis_title="complete evaluation")
+    fig.update_yaxes(title_text="validation accuracy", secondary_y=False)
+    fig.update_yaxes(
+        title_text=f"hypervolume (from accuracy 0, {p.reference[1]:.3f} ms)", secondary_y=True
+    )
+    return fig
+
+
+def ops_figure(r: StudyReport) -> Any:
+    """Which ops the explored networks and the front's networks are made of."""
+    import plotly.graph_objects as go
+
+    explored = op_shares([e for e in r.evaluations if e.status == "complete"])
+    front = op_shares(r.front)
+    ops = sorted(set(explored) | set(front))
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=ops, y=[explored.get(o, 0.0) for o in ops], name="explored"))
+    fig.add_trace(go.Bar(x=ops, y=[front.get(o, 0.0) for o in ops], name="front"))
+    fig.update_layout(
+        title="Share of blocks per op", barmode="group", yaxis_tickformat=".0%", xaxis_title="op"
+    )
+    return fig
+
+
+def members_table(r: StudyReport) -> str:
+    """The front as an HTML table, with what ``nas search`` published at its end (test
+    accuracy, measured latency, export) when it has."""
+    published = {m["arch_id"]: m for m in r.members}
+    header = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "network"]
+    rows = []
+    for e in sorted(r.front, key=lambda e: e.latency_ms):
+        m = published.get(e.arch_id, {})
+        test, meas = m.get("test_accuracy"), m.get("measured_ms")
+        cells = [
+            e.arch_id[:12],
+            f"{e.val_accuracy:.4f}",
+            "-" if test is None else f"{test:.4f}",
+            f"{e.latency_ms:.3f}",
+            "-" if meas is None else f"{meas:.3f}",
+            f"{e.params:,}",
+            f"{e.macs:,}",
+            e.arch.compact(),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in header)
+    return f'<table class="front"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
+    """The whole page; ``refresh_s`` makes the browser reload it that often."""
+    from plotly.offline import get_plotlyjs
+
+    figures = [tradeoff_figure(r), progress_figure(r), ops_figure(r)]
+    divs = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
+    counts = Counter(e.status for e in r.evaluations)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
+    title = html.escape(f"nas study {r.study}")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">{meta}<title>{title}</title>
+<script type="text/javascript">{get_plotlyjs()}</script>
+<style>body {{ font-family: sans-serif; margin: 1.5em; }}
+table.front {{ border-collapse: collapse; font-size: 0.9em; }}
+table.front td, table.front th {{ border: 1px solid #ccc; padding: 0.2em 0.5em; }}
+table.front td:nth-child(n+2):nth-child(-n+7) {{ text-align: right; }}
+table.front td:last-child {{ font-family: monospace; }}</style></head>
+<body><h1>{title}</h1>
+<p>mode {html.escape(r.mode)}; {len(r.evaluations)} evaluations ({html.escape(summary)});
+front of {len(r.front)}; written {r.generated}</p>
+<h2>The front</h2>
+{members_table(r)}
+{divs}
+</body></html>
+"""
+
+
+def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None) -> StudyReport:
+    """Gather and write the page to ``path`` atomically (a reader never sees half a page)."""
+    r = gather(study)
+    page = render(r, refresh_s=refresh_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return r

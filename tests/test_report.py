@@ -1,0 +1,210 @@
+"""The study report (nas.report): its numbers against hand-computed ones, the page's
+content against the stored evaluations, and the page rendered by a real Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from html.parser import HTMLParser
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from nas.arch import Architecture
+from nas.cli import app
+from nas.config import load_study
+from nas.report import gather, op_shares, progress, render, tradeoff_figure
+from nas.results import Evaluation, EvaluationStore
+from nas.space import load_space, sample_random
+
+TINY = load_space("tiny")
+
+
+def arch(seed: int) -> Architecture:
+    return sample_random(TINY, seed)
+
+
+def ev(study: str, seed: int, acc: float, ms: float, status: str = "complete", **kw) -> Evaluation:
+    a = arch(seed)
+    return Evaluation(
+        study, a.id, "b", status, acc, 2, 1.0, ms, 1000 + seed, 5000 + seed,
+        arch_json=a.to_json(), **kw,
+    )  # fmt: skip
+
+
+def test_progress_by_hand():
+    evs = [
+        ev("s", 0, 0.5, 2.0),
+        ev("s", 1, 0.8, 4.0),
+        ev("s", 2, 0.99, 0.1, status="diverged"),  # never counts
+        ev("s", 3, 0.6, 1.0),
+    ]
+    p = progress(evs)
+    assert p.accuracy == (0.5, 0.8, 0.6)
+    assert p.best == (0.5, 0.8, 0.8)
+    assert p.reference == (0.0, pytest.approx(4.4))  # 1.1x the slowest complete one
+    # Areas dominated up to the reference (accuracy 0, 4.4 ms):
+    # {A}: 0.5 * 2.4; {A, B}: 1.2 + 0.3 * 0.4; {D, B} (D dominates A): 0.6 * 3.4 + 0.2 * 0.4
+    assert p.hypervolume == pytest.approx((1.2, 1.32, 2.12))
+
+
+def test_op_shares_count_blocks():
+    a, b = arch(0), arch(1)
+    ops = [blk.op for x in (a, b) for _, _, blk in x.blocks()]
+    shares = op_shares([ev("s", 0, 0.5, 1.0), ev("s", 1, 0.5, 1.0)])
+    assert shares == {op: pytest.approx(ops.count(op) / len(ops)) for op in sorted(set(ops))}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert op_shares([]) == {}
+
+
+class _Tables(HTMLParser):
+    """The rows of the page's front table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._in = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and ("class", "front") in attrs:
+            self._in = True
+        elif self._in and tag == "tr":
+            self.rows.append([])
+        elif self._in and tag in ("td", "th"):
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """A pareto study's storage: an Optuna study with a published front, 6 evaluations of
+    its own (one stopped early, one diverged) and a confirmation of two of them."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = load_study("digits", {"search.storage": url, "export_dir": str(tmp_path / "x")})
+    store = EvaluationStore(url)
+    own = [
+        ev(study.name, 0, 0.90, 1.0),
+        ev(study.name, 1, 0.80, 0.5),
+        ev(study.name, 2, 0.85, 1.2),
+        ev(study.name, 3, 0.70, 0.4, status="stopped"),
+        ev(study.name, 4, 0.10, 0.3, status="diverged"),
+        ev(study.name, 5, 0.95, 2.0),
+    ]
+    for e in own:
+        store.record(e)
+    o_study = optuna.create_study(
+        study_name=study.name, storage=url, directions=["maximize", "minimize"]
+    )
+    return study, store, own, o_study
+
+
+def test_the_page_shows_the_stored_study(stored):
+    study, _, own, o_study = stored
+    # Published by `nas search` at its end: test accuracy and measured latency of a member.
+    o_study.set_user_attr(
+        "front", [{"arch_id": own[0].arch_id, "test_accuracy": 0.875, "measured_ms": 1.125}]
+    )
+    r = gather(study)
+    assert not r.confirmed and r.final == r.evaluations == tuple(own)
+    front = {own[i].arch_id for i in (0, 1, 5)}  # 2 (0.85, 1.2) is dominated by 0
+    assert {e.arch_id for e in r.front} == front
+    fig = tradeoff_figure(r)
+    traces = {t.name.split(" (")[0]: t for t in fig.data}
+    assert list(traces["front"].x) == [0.5, 1.0, 2.0]  # by latency
+    assert list(traces["front"].y) == [0.80, 0.90, 0.95]
+    assert list(traces["explored"].x) == [1.2]  # complete and not on the front
+    assert sorted(traces["stopped early or diverged"].y) == [0.10, 0.70]
+    assert "confirmed, mean of trainings" not in traces
+    page = render(r)
+    assert page.count("Plotly.newPlot") == 3
+    assert not re.search(r"<script[^>]*\bsrc=", page)  # plotly inline: opens offline
+    tables = _Tables()
+    tables.feed(page)
+    header, *rows = tables.rows
+    assert header[:5] == ["arch", "val acc", "test acc", "pred ms", "meas ms"]
+    assert [row[0] for row in rows] == [own[i].arch_id[:12] for i in (1, 0, 5)]
+    assert rows[1][1:5] == ["0.9000", "0.8750", "1.000", "1.125"]
+    assert rows[0][2:5] == ["-", "0.500", "-"]  # not published: no test, no measurement
+    assert rows[0][7] == arch(1).compact()
+
+
+def test_a_confirmed_study_shows_its_pooled_candidates(stored):
+    study, store, own, _ = stored
+    for e in (own[0], own[1]):  # trained again: the mean decides
+        store.record(replace(e, study=f"{study.name}-confirm1", val_accuracy=e.val_accuracy - 0.2))
+    for j in (2,):
+        store.record(replace(own[0], study=f"{study.name}-confirm{j}", val_accuracy=0.9))
+    r = gather(study)
+    assert r.confirmed
+    pooled = {e.arch_id: e.val_accuracy for e in r.final}
+    assert pooled == {
+        own[0].arch_id: pytest.approx((0.9 + 0.7 + 0.9) / 3),
+        own[1].arch_id: pytest.approx((0.8 + 0.6) / 2),
+    }
+    traces = {t.name.split(" (")[0]: t for t in tradeoff_figure(r).data}
+    assert list(traces["front"].y) == pytest.approx([0.7, (0.9 + 0.7 + 0.9) / 3])
+    assert "confirmed, mean of trainings" in traces  # every one is on the front here
+    assert list(traces["confirmed, mean of trainings"].x) == []
+
+
+def test_report_cli_and_its_bad_input(stored, tmp_path):
+    study, *_ = stored
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(
+        f'name = "{study.name}"\nspace = "tiny"\n[search]\nstorage = "{study.search.storage}"\n'
+    )
+    runner = CliRunner()
+    out = tmp_path / "r" / "report.html"
+    result = runner.invoke(app, ["report", str(study_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"study {study.name}: 6 evaluations, front of 3 -> {out}"
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert not list(out.parent.glob("*.tmp"))
+    empty = tmp_path / "empty.toml"
+    empty.write_text(f'name = "nobody"\n[search]\nstorage = "{study.search.storage}"\n')
+    result = runner.invoke(app, ["report", str(empty), "--out", str(tmp_path / "n.html")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {empty}: study: study nobody has no evaluations in {study.search.storage}: "
+        "run `nas search` first"
+    ]
+    assert not (tmp_path / "n.html").exists()
+    result = runner.invoke(app, ["report", str(study_file), "--watch", "-1"])
+    assert result.exit_code == 2 and "--watch: must be >= 0" in result.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_chromium_draws_every_evaluation(stored, tmp_path):
+    """The page opened offline in headless Chromium: plotly's inline script runs and draws
+    one marker per evaluation in the trade-off and progress plots, and the op bars."""
+    study, _, own, _ = stored
+    r = gather(study)
+    page = tmp_path / "report.html"
+    page.write_text(render(r))
+    dom = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert dom.count('class="main-svg"') == 3 * 3  # plotly's 3 layers per figure
+    scatter = len(own)  # each evaluation once in the trade-off plot...
+    complete = sum(e.status == "complete" for e in own)  # ...and the complete in progress
+    bars = 2 * len(op_shares(list(r.evaluations)))
+    assert len(re.findall(r'class="point"', dom)) == scatter + complete + bars
