@@ -183,6 +183,42 @@ def test_report_cli_and_its_bad_input(stored, tmp_path):
     assert result.exit_code == 2 and "--watch: must be >= 0" in result.stderr
 
 
+def test_report_watch_rewrites_the_page_until_interrupted(stored, tmp_path):
+    """`--watch 1` writes a self-reloading page, rewrites it as evaluations arrive, and
+    ends cleanly on Ctrl-C."""
+    import signal
+    import sys
+    import time
+
+    study, store, *_ = stored
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(f'name = "{study.name}"\n[search]\nstorage = "{study.search.storage}"\n')
+    out = tmp_path / "watch.html"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "report", str(study_file), "--out", str(out), "--watch", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not out.exists():
+            assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        assert '<meta http-equiv="refresh" content="1">' in out.read_text()
+        store.record(ev(study.name, 6, 0.99, 0.2))  # a new evaluation: the new front
+        while "7 evaluations" not in out.read_text():
+            assert time.time() < deadline, out.read_text()[:300]
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert lines[0].endswith(f"6 evaluations, front of 3 -> {out}")
+    assert lines[-1].endswith(f"7 evaluations, front of 1 -> {out}")
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
