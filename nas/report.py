@@ -116,10 +116,14 @@ def progress(evaluations: Sequence[Evaluation]) -> Progress:
 
 
 def op_shares(evaluations: Sequence[Evaluation]) -> dict[str, float]:
-    """Share of all blocks (stems and heads aside) that use each op, over ``evaluations``."""
+    """Share of all blocks (stems and heads aside) that use each op, over ``evaluations``;
+    a cell's block counts its edges' ops (NAS-Bench-201: which of its 5 ops won)."""
+    from nas import nb201
+
     counts: Counter[str] = Counter()
     for e in evaluations:
-        counts.update(b.op for _, _, b in e.arch.blocks())
+        for _, _, b in e.arch.blocks():
+            counts.update(nb201.parse(b.cell) if b.cell else (b.op,))
     total = sum(counts.values())
     return {op: n / total for op, n in sorted(counts.items())} if total else {}
 

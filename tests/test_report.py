@@ -58,6 +58,17 @@ def test_op_shares_count_blocks():
     assert shares == {op: pytest.approx(ops.count(op) / len(ops)) for op in sorted(set(ops))}
     assert sum(shares.values()) == pytest.approx(1.0)
     assert op_shares([]) == {}
+    # NAS-Bench-201: a cell block counts its six edges, a reduction block its op.
+    from nas import nb201
+
+    net = sample_random(load_space("nasbench201"), 4)
+    blocks = [blk for _, _, blk in net.blocks()]
+    cells = [blk for blk in blocks if blk.cell]
+    assert cells and len(cells) < len(blocks)
+    used = [o for b in blocks for o in (nb201.parse(b.cell) if b.cell else (b.op,))]
+    assert len(used) == 6 * len(cells) + len(blocks) - len(cells)
+    e = replace(ev("s", 0, 0.5, 1.0), arch_json=net.to_json())
+    assert op_shares([e]) == {op: pytest.approx(used.count(op) / len(used)) for op in set(used)}
 
 
 class _Tables(HTMLParser):
