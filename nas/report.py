@@ -49,33 +49,27 @@ class StudyReport:
     members: tuple[Mapping[str, Any], ...]
     latency_budget_ms: float | None
     generated: str
+    #: What `nas scale` published for this study (family.json's content), if it ran.
+    family: Mapping[str, Any] | None = None
 
 
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
     from nas.confirm import final_evaluations
-    from nas.orchestrate import optuna_storage, winners
+    from nas.orchestrate import sub_study, winners
 
     store = EvaluationStore(study.search.storage)
     own = store.of_study(study.name)
-    if not own:
+    family = _published(study, sub_study(study, "scale").name, "family")
+    if not own and not family:
         raise NasError(
             f"study {study.name} has no evaluations in {study.search.storage}: run "
-            "`nas search` first",
+            "`nas search` (or `nas scale`) first",
             field="study",
             source=study.source,
         )
     final = final_evaluations(study, store)
-    members: tuple[Mapping[str, Any], ...] = ()
-    try:
-        import optuna
-
-        o_study = optuna.load_study(
-            study_name=study.name, storage=optuna_storage(study.search.storage)
-        )
-        members = tuple(o_study.user_attrs.get("front", ()))
-    except KeyError:  # evaluations without an Optuna study: nothing published
-        pass
+    members = tuple(_published(study, study.name, "front") or ())
     obj = study.objective
     return StudyReport(
         study=study.name,
@@ -87,7 +81,22 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        family=family,
     )
+
+
+def _published(study: StudyConfig, name: str, key: str) -> Any:
+    """User attribute ``key`` of Optuna study ``name`` in the study's storage (what
+    ``orchestrate.publish`` recorded); None when that study or attribute is not there."""
+    import optuna
+
+    from nas.orchestrate import optuna_storage
+
+    try:
+        o_study = optuna.load_study(study_name=name, storage=optuna_storage(study.search.storage))
+    except KeyError:
+        return None
+    return o_study.user_attrs.get(key)
 
 
 @dataclass(frozen=True)
@@ -244,30 +253,109 @@ def members_table(r: StudyReport) -> str:
     rows = []
     for e in sorted(r.front, key=lambda e: e.latency_ms):
         m = published.get(e.arch_id, {})
-        test, meas = m.get("test_accuracy"), m.get("measured_ms")
-        cells = [
-            e.arch_id[:12],
-            f"{e.val_accuracy:.4f}",
-            "-" if test is None else f"{test:.4f}",
-            f"{e.latency_ms:.3f}",
-            "-" if meas is None else f"{meas:.3f}",
-            f"{e.params:,}",
-            f"{e.macs:,}",
-            e.arch.compact(),
+        rows.append(
+            [
+                e.arch_id[:12],
+                f"{e.val_accuracy:.4f}",
+                _num(m.get("test_accuracy"), ".4f"),
+                f"{e.latency_ms:.3f}",
+                _num(m.get("measured_ms"), ".3f"),
+                f"{e.params:,}",
+                f"{e.macs:,}",
+                e.arch.compact(),
+            ]
+        )
+    return _table(header, rows)
+
+
+def family_figure(family: Mapping[str, Any]) -> Any:
+    """The compound-scaled family: accuracy against latency per phi when it was trained
+    (measured latency where there is one, else predicted), else its cost growth."""
+    import plotly.graph_objects as go
+
+    rows = family["members"]
+    labels = [f"phi={m['phi']}" for m in rows]
+    fig = go.Figure()
+    if all(m.get("val_accuracy") is not None for m in rows):
+        acc = [m["test_accuracy"] if m.get("test_accuracy") is not None else m["val_accuracy"]
+               for m in rows]  # fmt: skip
+        which = "test" if all(m.get("test_accuracy") is not None for m in rows) else "val"
+        for kind in ("predicted", "measured"):
+            xs = [m.get(f"{kind}_ms") for m in rows]
+            if any(x is None for x in xs):
+                continue
+            fig.add_trace(
+                go.Scatter(x=xs, y=acc, mode="lines+markers+text", text=labels,
+                           textposition="top left", name=f"{kind} latency")
+            )  # fmt: skip
+        fig.update_layout(xaxis_title="latency (ms)", yaxis_title=f"{which} accuracy")
+    else:
+        phis = [m["phi"] for m in rows]
+        fig.add_trace(go.Scatter(x=phis, y=[m["predicted_ms"] for m in rows], name="predicted ms"))
+        fig.add_trace(go.Bar(x=phis, y=[m["macs"] for m in rows], name="MACs", yaxis="y2"))
+        fig.update_layout(
+            xaxis_title="phi",
+            yaxis_title="predicted latency (ms)",
+            yaxis2={"title": "MACs", "overlaying": "y", "side": "right"},
+        )
+    c = family["coefficients"]
+    fig.update_layout(
+        title=f"Compound-scaled family (alpha {c['alpha']:.2f}, beta {c['beta']:.2f}, "
+        f"gamma {c['gamma']:.2f}; {family['mode']} mode)"
+    )
+    return fig
+
+
+def family_table(family: Mapping[str, Any]) -> str:
+    """The family's members as an HTML table."""
+    header = ["phi", "resolution", "depth", "width", "params", "MACs", "pred ms", "meas ms",
+              "val acc", "test acc", "network"]  # fmt: skip
+    rows = [
+        [
+            str(m["phi"]), str(m["resolution"]), f"{m['depth']:.2f}", f"{m['width']:.2f}",
+            f"{m['params']:,}", f"{m['macs']:,}", _num(m["predicted_ms"], ".3f"),
+            _num(m.get("measured_ms"), ".3f"), _num(m.get("val_accuracy"), ".4f"),
+            _num(m.get("test_accuracy"), ".4f"), m["arch"],
         ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in header)
-    return f'<table class="front"><tr>{head}</tr>{"".join(rows)}</table>'
+        for m in family["members"]
+    ]  # fmt: skip
+    return _table(header, rows)
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f'<table class="front"><tr>{head}</tr>{body}</table>'
 
 
 def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
     """The whole page; ``refresh_s`` makes the browser reload it that often."""
     from plotly.offline import get_plotlyjs
 
-    figures = [tradeoff_figure(r), progress_figure(r), ops_figure(r)]
-    divs = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
+    def plot(fig: Any) -> str:
+        return str(fig.to_html(full_html=False, include_plotlyjs=False))
+
+    sections = []
+    if r.evaluations:
+        sections += ["<h2>The front</h2>", members_table(r)]
+        sections += [plot(f) for f in (tradeoff_figure(r), progress_figure(r), ops_figure(r))]
+    if r.family:
+        sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
+        sections.append(plot(family_figure(r.family)))
+    body = "\n".join(sections)
     counts = Counter(e.status for e in r.evaluations)
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    summary = (
+        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); front of {len(r.front)}"
+        if r.evaluations
+        else "no search evaluations"
+    )
     meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     title = html.escape(f"nas study {r.study}")
     return f"""<!DOCTYPE html>
@@ -279,11 +367,8 @@ table.front td, table.front th {{ border: 1px solid #ccc; padding: 0.2em 0.5em; 
 table.front td:nth-child(n+2):nth-child(-n+7) {{ text-align: right; }}
 table.front td:last-child {{ font-family: monospace; }}</style></head>
 <body><h1>{title}</h1>
-<p>mode {html.escape(r.mode)}; {len(r.evaluations)} evaluations ({html.escape(summary)});
-front of {len(r.front)}; written {r.generated}</p>
-<h2>The front</h2>
-{members_table(r)}
-{divs}
+<p>{html.escape(summary)}; written {r.generated}</p>
+{body}
 </body></html>
 """
 

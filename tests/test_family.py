@@ -211,6 +211,10 @@ def test_scale_grows_a_trained_family_on_local_ray(tmp_path):
         if (p["alpha"], p["beta"], p["gamma"]) == (best["alpha"], best["beta"], best["gamma"])
     )
     assert "phi" in result.output and "alpha" in result.output
+    # The study's report shows the family (an architecture scaled without a search).
+    page = tmp_path / "exports" / "report.html"
+    assert f"report: {page}" in result.output
+    assert "The family (nas scale)" in page.read_text() and "The front" not in page.read_text()
 
 
 def modelled_latency(module, input_shape, target, settings=None) -> Measurement:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from nas.arch import Architecture
 from nas.cli import app
 from nas.config import load_study
-from nas.report import gather, op_shares, progress, render, tradeoff_figure
+from nas.report import family_figure, gather, op_shares, progress, render, tradeoff_figure
 from nas.results import Evaluation, EvaluationStore
 from nas.space import load_space, sample_random
 
@@ -168,6 +168,65 @@ def test_a_confirmed_study_shows_its_pooled_candidates(stored):
     assert list(traces["confirmed, mean of trainings"].x) == []
 
 
+def family_record(trained: bool) -> dict:
+    """What `nas scale` publishes (nas.family.family_record), two members, by hand."""
+    members = []
+    for phi, (ms, meas, acc) in enumerate([(1.0, 1.5, 0.9), (2.0, 2.5, 0.95)]):
+        m = {"phi": phi, "resolution": 28 + 4 * phi, "depth": 1.1**phi, "width": 1.2**phi,
+             "arch": arch(phi).compact(), "params": 100 * (phi + 1), "macs": 1000 * (phi + 1),
+             "predicted_ms": ms, "measured_ms": meas if trained else None}  # fmt: skip
+        if trained:
+            m.update(val_accuracy=acc - 0.01, test_accuracy=acc)
+        members.append(m)
+    coefficients = {"alpha": 1.1, "beta": 1.2, "gamma": 1.15}
+    return {"mode": "flops", "coefficients": coefficients, "members": members}
+
+
+@pytest.mark.parametrize("trained", [True, False])
+def test_the_family_from_nas_scale_is_shown(stored, trained):
+    study = stored[0]
+    scale = optuna.create_study(study_name=f"{study.name}-scale", storage=study.search.storage)
+    scale.set_user_attr("family", family_record(trained))
+    r = gather(study)
+    assert r.family == family_record(trained)
+    fig = family_figure(r.family)
+    assert fig.layout.title.text == (
+        "Compound-scaled family (alpha 1.10, beta 1.20, gamma 1.15; flops mode)"
+    )
+    if trained:  # accuracy against both latencies, each point named by its phi
+        assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [
+            ("predicted latency", [1.0, 2.0], [0.9, 0.95]),
+            ("measured latency", [1.5, 2.5], [0.9, 0.95]),
+        ]
+        assert list(fig.data[0].text) == ["phi=0", "phi=1"]
+    else:  # sized only: its cost growth
+        assert [(t.name, list(t.y)) for t in fig.data] == [
+            ("predicted ms", [1.0, 2.0]),
+            ("MACs", [1000, 2000]),
+        ]
+    tables = _Tables()
+    tables.feed(render(r))
+    family_rows = [row for row in tables.rows if row[0] in ("0", "1")]
+    assert family_rows[1][:8] == ["1", "32", "1.10", "1.20", "200", "2,000", "2.000",
+                                  "2.500" if trained else "-"]  # fmt: skip
+    assert family_rows[1][8:10] == (["0.9400", "0.9500"] if trained else ["-", "-"])
+    assert family_rows[1][10] == arch(1).compact()
+
+
+def test_a_family_without_a_search_is_a_report_of_its_own(tmp_path):
+    """`nas scale ARCH --study S` scales a network without searching: S's report is its
+    family alone."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = load_study("digits", {"search.storage": url})
+    scale = optuna.create_study(study_name=f"{study.name}-scale", storage=url)
+    scale.set_user_attr("family", family_record(True))
+    r = gather(study)
+    assert r.evaluations == () and r.front == ()
+    page = render(r)
+    assert "no search evaluations" in page and "The front" not in page
+    assert page.count("Plotly.newPlot") == 1
+
+
 def test_report_cli_and_its_bad_input(stored, tmp_path):
     study, *_ = stored
     study_file = tmp_path / "study.toml"
@@ -187,7 +246,7 @@ def test_report_cli_and_its_bad_input(stored, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {empty}: study: study nobody has no evaluations in {study.search.storage}: "
-        "run `nas search` first"
+        "run `nas search` (or `nas scale`) first"
     ]
     assert not (tmp_path / "n.html").exists()
     result = runner.invoke(app, ["report", str(study_file), "--watch", "-1"])
