@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -571,6 +572,16 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
         ) from None
     metrics = tuple(obj.metrics) if obj.mode == "pareto" else ("objective",)
     modes = tuple("max" if d == "maximize" else "min" for d in obj.directions)
+    o_study = optuna.create_study(
+        study_name=study.name,
+        storage=storage,
+        directions=list(obj.directions),
+        load_if_exists=True,
+    )
+    if o_study.metric_names != list(metrics):  # optuna-dashboard labels its axes by them
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            o_study.set_metric_names(list(metrics))
     if candidates:  # networks outside the space: fill their units while we can measure
         setup.predictor.predict_many([c.arch for c in candidates])
     predictor = setup.predictor
@@ -582,14 +593,8 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
         key = _NetworkKey(setup.space, predictor)
         return _Plan(storage, define, _sampler(study, key), s.trials, metrics, modes)
     # Each candidate once: queued on the study, which `ask` serves before sampling.
-    queue = optuna.create_study(
-        study_name=study.name,
-        storage=storage,
-        directions=list(obj.directions),
-        load_if_exists=True,
-    )
     for i in range(len(candidates)):
-        queue.enqueue_trial({"candidate": i})
+        o_study.enqueue_trial({"candidate": i})
     sampler = optuna.samplers.RandomSampler(seed=s.seed)
     define_c = _Candidates(tuple(candidates), predictor)
     return _Plan(storage, define_c, sampler, len(candidates), metrics, modes)

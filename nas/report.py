@@ -25,7 +25,16 @@ from nas.errors import NasError
 from nas.objectives import METRICS, hypervolume_2d
 from nas.results import Evaluation, EvaluationStore
 
-__all__ = ["Progress", "StudyReport", "gather", "op_shares", "progress", "render", "write_report"]
+__all__ = [
+    "Progress",
+    "StudyReport",
+    "gather",
+    "op_shares",
+    "progress",
+    "render",
+    "to_dashboard",
+    "write_report",
+]
 
 _UP_DOWN = (METRICS["accuracy"], METRICS["latency"])
 
@@ -373,12 +382,43 @@ table.front td:last-child {{ font-family: monospace; }}</style></head>
 """
 
 
+def to_dashboard(study: StudyConfig, r: StudyReport) -> bool:
+    """Save the page's figures into the study for optuna-dashboard (shown on the study's
+    page, each overwritten in place by the next call); False when optuna-dashboard is not
+    installed or the study has no Optuna study of its own (a family scaled alone)."""
+    try:
+        from optuna_dashboard import save_plotly_graph_object
+    except ImportError:
+        return False
+    import optuna
+
+    from nas.orchestrate import optuna_storage
+
+    try:
+        o_study = optuna.load_study(
+            study_name=study.name, storage=optuna_storage(study.search.storage)
+        )
+    except KeyError:
+        return False
+    figures = {}
+    if r.evaluations:
+        figures = {"nas-tradeoff": tradeoff_figure(r), "nas-progress": progress_figure(r),
+                   "nas-ops": ops_figure(r)}  # fmt: skip
+    if r.family:
+        figures["nas-family"] = family_figure(r.family)
+    for graph_id, fig in figures.items():
+        save_plotly_graph_object(o_study, fig, graph_object_id=graph_id)
+    return bool(figures)
+
+
 def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None) -> StudyReport:
-    """Gather and write the page to ``path`` atomically (a reader never sees half a page)."""
+    """Gather and write the page to ``path`` atomically (a reader never sees half a page),
+    and its figures into the study for optuna-dashboard (``to_dashboard``)."""
     r = gather(study)
     page = render(r, refresh_s=refresh_s)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
+    to_dashboard(study, r)
     return r

@@ -125,7 +125,18 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
     with dashboard(study_file) as get:
         trials = trials_of(get, "nb201_pixel3")
         single = trials_of(get, "nb201_cifar10")
+        ids = {s["study_name"]: s["study_id"] for s in get("studies")["study_summaries"]}
+        pixel3, cifar10 = (get(f"studies/{ids[n]}") for n in ("nb201_pixel3", "nb201_cifar10"))
     assert len(trials) == 16 and len(single) == 12
+    # The objectives by name, and the report's figures on the study's page.
+    assert pixel3["objective_names"] == ["accuracy", "latency"]
+    assert cifar10["objective_names"] == ["objective"]
+    graphs = {g["id"]: json.loads(g["graph_object"]) for g in pixel3["plotly_graph_objects"]}
+    assert set(graphs) == {"nas-tradeoff", "nas-progress", "nas-ops"}
+    # Its front (from our evaluations) is the one Optuna finds among the trials' values.
+    front = next(t for t in graphs["nas-tradeoff"]["data"] if t["name"].startswith("front"))
+    best = {(t["values"][1], t["values"][0]) for t in pixel3["best_trials"]}
+    assert set(zip(front["x"], front["y"], strict=True)) == best
     assert all(t["state"] == "Complete" and len(t["values"]) == 2 for t in trials)
     assert all(t["state"] == "Complete" and len(t["values"]) == 1 for t in single)
     attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials + single]
