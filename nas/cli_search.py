@@ -150,14 +150,17 @@ def report_cmd(
         raise NasError(f"must be >= 0 seconds, got {watch}", field="--watch")
     cfg = load_study(study, {"search.storage": storage})
     path = Path(out) if out else cfg.export_root / "report.html"
-    while True:
-        r = write_report(cfg, path, refresh_s=watch or None)
-        typer.echo(
-            f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} -> {path}"
-        )
-        if not watch:
-            return
-        try:
+    try:
+        while True:
+            r = write_report(cfg, path, refresh_s=watch or None)
+            typer.echo(
+                f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} "
+                f"-> {path}"
+            )
+            if not watch:
+                return
             time.sleep(watch)
-        except KeyboardInterrupt:
-            return
+    except KeyboardInterrupt:
+        if not watch:
+            raise
+        # Ctrl-C is how watching ends; the page on disk is whole (written atomically).

@@ -418,7 +418,10 @@ def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None
     page = render(r, refresh_s=refresh_s)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    finally:  # interrupted (Ctrl-C while watching): no half page left beside the whole one
+        tmp.unlink(missing_ok=True)
     to_dashboard(study, r)
     return r

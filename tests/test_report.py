@@ -284,9 +284,9 @@ def test_report_watch_rewrites_the_page_until_interrupted(stored, tmp_path):
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
-    lines = stdout.strip().splitlines()
-    assert lines[0].endswith(f"6 evaluations, front of 3 -> {out}")
-    assert lines[-1].endswith(f"7 evaluations, front of 1 -> {out}")
+    assert stdout.splitlines()[0].endswith(f"6 evaluations, front of 3 -> {out}")
+    assert "7 evaluations" in out.read_text()  # whole, wherever Ctrl-C landed
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
