@@ -384,20 +384,19 @@ table.front td:last-child {{ font-family: monospace; }}</style></head>
 
 def to_dashboard(study: StudyConfig, r: StudyReport) -> bool:
     """Save the page's figures into the study for optuna-dashboard (shown on the study's
-    page, each overwritten in place by the next call); False when optuna-dashboard is not
-    installed or the study has no Optuna study of its own (a family scaled alone)."""
+    page, each overwritten in place by the next call; a family scaled without a search on
+    its ``<study>-scale`` study's page); False when optuna-dashboard is not installed."""
     try:
         from optuna_dashboard import save_plotly_graph_object
     except ImportError:
         return False
     import optuna
 
-    from nas.orchestrate import optuna_storage
+    from nas.orchestrate import optuna_storage, sub_study
 
+    name = study.name if r.evaluations else sub_study(study, "scale").name
     try:
-        o_study = optuna.load_study(
-            study_name=study.name, storage=optuna_storage(study.search.storage)
-        )
+        o_study = optuna.load_study(study_name=name, storage=optuna_storage(study.search.storage))
     except KeyError:
         return False
     figures = {}

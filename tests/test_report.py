@@ -16,7 +16,15 @@ from typer.testing import CliRunner
 from nas.arch import Architecture
 from nas.cli import app
 from nas.config import load_study
-from nas.report import family_figure, gather, op_shares, progress, render, tradeoff_figure
+from nas.report import (
+    family_figure,
+    gather,
+    op_shares,
+    progress,
+    render,
+    to_dashboard,
+    tradeoff_figure,
+)
 from nas.results import Evaluation, EvaluationStore
 from nas.space import load_space, sample_random
 
@@ -225,6 +233,11 @@ def test_a_family_without_a_search_is_a_report_of_its_own(tmp_path):
     page = render(r)
     assert "no search evaluations" in page and "The front" not in page
     assert page.count("Plotly.newPlot") == 1
+    # optuna-dashboard shows it on the scale study's page (where the family was published).
+    assert to_dashboard(study, r)
+    storage = optuna.storages.RDBStorage(url)
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(f"{study.name}-scale"))
+    assert any(k.startswith("dashboard:plot_data:nas-family:") for k in attrs)
 
 
 def test_report_cli_and_its_bad_input(stored, tmp_path):
