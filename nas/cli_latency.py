@@ -318,6 +318,39 @@ def noise_cmd(
     typer.echo(verdict)
 
 
+@latency_app.command("report")
+@handles_bad_input
+def report_cmd(
+    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    target: str = TARGET,
+    db: str = DB,
+    resolution: int | None = RESOLUTION,
+    fingerprint_key: str | None = FINGERPRINT,
+    out: str | None = typer.Option(
+        None, "--out", help="HTML file to write (default: latency-<space>.html)."
+    ),
+    threads: int | None = THREADS,
+    batch: int | None = BATCH,
+    dtype: str | None = DTYPE,
+) -> None:
+    """Write measured against predicted latency of the stored calibration and validation
+    models as one offline HTML page (plotly), with the +-10% band."""
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import resolve_fingerprint, stored_predictions
+    from nas.report import latency_figure, latency_summary, page, write_page
+
+    tgt = _target(target, threads, batch, dtype, None, None)
+    sp = _space(space, resolution)
+    tab = LatencyTable(db)
+    fp = resolve_fingerprint(tab, tgt, fingerprint_key)
+    points = stored_predictions(tab, tgt, sp.name, fingerprint_key=fp.key)
+    summary = latency_summary(points["validation"])
+    body = latency_figure(points).to_html(full_html=False, include_plotlyjs=False)
+    path = Path(out or f"latency-{sp.name}.html")
+    write_page(path, page(f"nas latency: {sp.name} on {fp.describe()}", summary, body))
+    typer.echo(f"{sp.name} on {tgt.name}: {summary} -> {path}")
+
+
 @latency_app.command("show")
 @handles_bad_input
 def show_cmd(db: str = DB) -> None:

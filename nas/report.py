@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.arch import Architecture
 from nas.config import StudyConfig
 from nas.errors import NasError
 from nas.objectives import METRICS, hypervolume_2d
@@ -57,7 +58,6 @@ class StudyReport:
     #: measured latency, export); empty while the search runs.
     members: tuple[Mapping[str, Any], ...]
     latency_budget_ms: float | None
-    generated: str
     #: What `nas scale` published for this study (family.json's content), if it ran.
     family: Mapping[str, Any] | None = None
 
@@ -89,7 +89,6 @@ def gather(study: StudyConfig) -> StudyReport:
         front=tuple(winners(study, final)),
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         family=family,
     )
 
@@ -343,30 +342,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f'<table class="front"><tr>{head}</tr>{body}</table>'
 
 
-def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
-    """The whole page; ``refresh_s`` makes the browser reload it that often."""
+def _plot(fig: Any) -> str:
+    return str(fig.to_html(full_html=False, include_plotlyjs=False))
+
+
+def page(title: str, summary: str, body: str, *, refresh_s: int | None = None) -> str:
+    """A whole HTML page around ``body``, plotly's JavaScript inline (no CDN); with
+    ``refresh_s`` the browser reloads it that often."""
     from plotly.offline import get_plotlyjs
 
-    def plot(fig: Any) -> str:
-        return str(fig.to_html(full_html=False, include_plotlyjs=False))
-
-    sections = []
-    if r.evaluations:
-        sections += ["<h2>The front</h2>", members_table(r)]
-        sections += [plot(f) for f in (tradeoff_figure(r), progress_figure(r), ops_figure(r))]
-    if r.family:
-        sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
-        sections.append(plot(family_figure(r.family)))
-    body = "\n".join(sections)
-    counts = Counter(e.status for e in r.evaluations)
-    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    summary = (
-        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); front of {len(r.front)}"
-        if r.evaluations
-        else "no search evaluations"
-    )
     meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
-    title = html.escape(f"nas study {r.study}")
+    title = html.escape(title)
+    written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{meta}<title>{title}</title>
 <script type="text/javascript">{get_plotlyjs()}</script>
@@ -376,10 +363,88 @@ table.front td, table.front th {{ border: 1px solid #ccc; padding: 0.2em 0.5em; 
 table.front td:nth-child(n+2):nth-child(-n+7) {{ text-align: right; }}
 table.front td:last-child {{ font-family: monospace; }}</style></head>
 <body><h1>{title}</h1>
-<p>{html.escape(summary)}; written {r.generated}</p>
+<p>{html.escape(summary)}; written {written}</p>
 {body}
 </body></html>
 """
+
+
+def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
+    """The study's page; ``refresh_s`` makes the browser reload it that often."""
+    sections = []
+    if r.evaluations:
+        sections += ["<h2>The front</h2>", members_table(r)]
+        sections += [_plot(f) for f in (tradeoff_figure(r), progress_figure(r), ops_figure(r))]
+    if r.family:
+        sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
+        sections.append(_plot(family_figure(r.family)))
+    counts = Counter(e.status for e in r.evaluations)
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    summary = (
+        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); front of {len(r.front)}"
+        if r.evaluations
+        else "no search evaluations"
+    )
+    return page(f"nas study {r.study}", summary, "\n".join(sections), refresh_s=refresh_s)
+
+
+def latency_figure(points: Mapping[str, Sequence[tuple[Architecture, float, float]]]) -> Any:
+    """Measured against predicted latency per stored model (calibration and validation
+    models), with the diagonal and the +-10% band the issue's goal is stated in."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    every = [ms for pts in points.values() for _, p, m in pts for ms in (p, m)]
+    lo, hi = (min(every), max(every)) if every else (0.0, 1.0)
+    for factor, name in ((1.0, "measured = predicted"), (1.1, "+10%"), (0.9, "-10%")):
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi], y=[lo * factor, hi * factor], mode="lines", name=name,
+                line={"dash": "solid" if factor == 1.0 else "dot", "color": "#888"},
+                hoverinfo="skip",
+            )
+        )  # fmt: skip
+    colors = {"calibration": "#9aa5b1", "validation": "#5b8def"}
+    for purpose, pts in points.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[p for _, p, _ in pts],
+                y=[m for _, _, m in pts],
+                mode="markers",
+                name=f"{purpose} models ({len(pts)})",
+                marker={"color": colors.get(purpose, "#c0392b"), "size": 6},
+                hovertext=[
+                    f"{a.short_id} {html.escape(a.compact())}<br>predicted {p:.3f} ms, "
+                    f"measured {m:.3f} ms ({100 * (p - m) / m:+.1f}%)"
+                    for a, p, m in pts
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title="Measured against predicted latency",
+        xaxis_title="predicted (ms)",
+        yaxis_title="measured in isolation (ms)",
+        xaxis_type="log",
+        yaxis_type="log",
+    )
+    return fig
+
+
+def latency_summary(points: Sequence[tuple[Architecture, float, float]]) -> str:
+    """Validation's figures of merit, recomputed from the plotted points."""
+    from nas.latency.predictor import kendall_tau
+
+    if len(points) < 2:
+        return f"{len(points)} validation model(s): too few to judge (`nas latency validate`)"
+    pred = [p for _, p, _ in points]
+    meas = [m for _, _, m in points]
+    err = [abs(p - m) / m for p, m in zip(pred, meas, strict=True)]
+    return (
+        f"{len(points)} validation models: within +-5% {100 * sum(e <= 0.05 for e in err) / len(err):.1f}%, "
+        f"within +-10% {100 * sum(e <= 0.10 for e in err) / len(err):.1f}%, "
+        f"MAPE {100 * sum(err) / len(err):.2f}%, Kendall tau {kendall_tau(pred, meas):.3f}"
+    )
 
 
 def to_dashboard(study: StudyConfig, r: StudyReport) -> bool:
@@ -410,17 +475,22 @@ def to_dashboard(study: StudyConfig, r: StudyReport) -> bool:
     return bool(figures)
 
 
-def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None) -> StudyReport:
-    """Gather and write the page to ``path`` atomically (a reader never sees half a page),
-    and its figures into the study for optuna-dashboard (``to_dashboard``)."""
-    r = gather(study)
-    page = render(r, refresh_s=refresh_s)
+def write_page(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader (a browser reloading it) never sees
+    half a page, and an interrupted write leaves no partial file beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
-        tmp.write_text(page, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
-    finally:  # interrupted (Ctrl-C while watching): no half page left beside the whole one
+    finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None) -> StudyReport:
+    """Gather and write the study's page to ``path`` (``write_page``), and its figures into
+    the study for optuna-dashboard (``to_dashboard``)."""
+    r = gather(study)
+    write_page(path, render(r, refresh_s=refresh_s))
     to_dashboard(study, r)
     return r

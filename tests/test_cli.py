@@ -227,6 +227,17 @@ def test_latency_build_predict_export_import(tmp_path):
     assert "only 1 fresh architecture(s) of micro" in checked.stderr.strip().splitlines()[-1]
     shown = run("latency", "show", "--db", db)
     assert "calibrated" in shown.output and "micro" in shown.output
+    page = tmp_path / "latency.html"
+    reported = run("latency", "report", "--space", str(space), "--db", db, "--out", str(page))
+    assert reported.exit_code == 0, reported.output
+    assert reported.stdout.strip() == (
+        f"micro on cpu: 1 validation model(s): too few to judge (`nas latency validate`) -> {page}"
+    )
+    from nas.latency.lut import LatencyTable
+    from nas.latency.target import Target, fingerprint
+
+    stored = LatencyTable(db).models(fingerprint(Target("cpu")).key, "calibration")
+    assert f"calibration models ({len(stored)})" in page.read_text()
     moved = tmp_path / "table.json.gz"
     assert run("latency", "export", str(moved), "--db", db).exit_code == 0
     other = f"sqlite:///{tmp_path / 'other.db'}"

@@ -327,3 +327,31 @@ def test_chromium_draws_every_evaluation(stored, tmp_path):
     complete = sum(e.status == "complete" for e in own)  # ...and the complete in progress
     bars = 2 * len(op_shares(list(r.evaluations)))
     assert len(re.findall(r'class="point"', dom)) == scatter + complete + bars
+
+
+def test_latency_page_numbers_by_hand():
+    from scipy.stats import kendalltau
+
+    from nas.report import latency_figure, latency_summary
+
+    a = arch(0)
+    pred = [1.0, 1.04, 1.2, 0.5, 2.0]
+    meas = [1.0, 1.10, 1.0, 0.6, 1.9]
+    pts = [(a, p, m) for p, m in zip(pred, meas, strict=True)]
+    # |p - m| / m: 0, 5.45%, 20%, 16.67%, 5.26%
+    tau = kendalltau(pred, meas).statistic
+    assert latency_summary(pts) == (
+        f"5 validation models: within +-5% 20.0%, within +-10% 60.0%, MAPE 9.48%, "
+        f"Kendall tau {tau:.3f}"
+    )
+    assert latency_summary(pts[:1]).startswith("1 validation model(s): too few")
+    fig = latency_figure({"calibration": pts[:2], "validation": pts})
+    lines = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "lines"}
+    assert lines == {
+        "measured = predicted": ([0.5, 2.0], [0.5, 2.0]),
+        "+10%": ([0.5, 2.0], [pytest.approx(0.55), pytest.approx(2.2)]),
+        "-10%": ([0.5, 2.0], [pytest.approx(0.45), pytest.approx(1.8)]),
+    }
+    dots = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "markers"}
+    assert dots == {"calibration models (2)": (pred[:2], meas[:2]),
+                    "validation models (5)": (pred, meas)}  # fmt: skip

@@ -432,6 +432,25 @@ def load_predictor(
     )
 
 
+def stored_predictions(
+    table: LatencyTable, target: Target, space: str, *, fingerprint_key: str | None = None
+) -> dict[str, list[tuple[Architecture, float, float]]]:
+    """The space's stored whole-model measurements, per purpose ("calibration",
+    "validation"), as (architecture, predicted ms, measured ms), predicted with the table's
+    current calibration: what `nas latency report` plots."""
+    fp = resolve_fingerprint(table, target, fingerprint_key)
+    predictor = load_predictor(table, target, space=space, fingerprint_key=fp.key)
+    out = {}
+    for purpose in ("calibration", "validation"):
+        records = [r for r in table.models(fp.key, purpose).values() if r.space == space]
+        archs = [Architecture.from_json(r.arch_json) for r in records]
+        predicted = predictor.predict_many(archs)
+        out[purpose] = [
+            (a, p, r.median_ms) for a, p, r in zip(archs, predicted, records, strict=True)
+        ]
+    return out
+
+
 def validate(
     space: SearchSpace,
     target: Target,
