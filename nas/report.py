@@ -23,17 +23,21 @@ from typing import Any
 from nas.arch import Architecture
 from nas.config import StudyConfig
 from nas.errors import NasError
-from nas.objectives import METRICS, hypervolume_2d
+from nas.objectives import METRICS, dominates, hypervolume_2d
 from nas.results import Evaluation, EvaluationStore
 
 __all__ = [
     "Progress",
     "StudyReport",
     "gather",
+    "latency_figure",
+    "latency_summary",
     "op_shares",
+    "page",
     "progress",
     "render",
     "to_dashboard",
+    "write_page",
     "write_report",
 ]
 
@@ -124,11 +128,15 @@ def progress(evaluations: Sequence[Evaluation]) -> Progress:
     ref = (0.0, 1.1 * max((e.latency_ms for e in done), default=1.0))
     acc = tuple(e.val_accuracy for e in done)
     best = tuple(itertools.accumulate(acc, max))
-    points: list[tuple[float, float]] = []
-    hv = []
+    front: list[tuple[float, float]] = []  # kept small: the area needs only the front
+    hv: list[float] = []
     for e in done:
-        points.append((e.val_accuracy, e.latency_ms))
-        hv.append(hypervolume_2d(points, ref, _UP_DOWN))
+        p = (e.val_accuracy, e.latency_ms)
+        if hv and any(q == p or dominates(q, p, _UP_DOWN) for q in front):
+            hv.append(hv[-1])
+            continue
+        front = [q for q in front if not dominates(p, q, _UP_DOWN)] + [p]
+        hv.append(hypervolume_2d(front, ref, _UP_DOWN))
     return Progress(acc, best, tuple(hv), ref)
 
 

@@ -59,6 +59,27 @@ def test_progress_by_hand():
     assert p.hypervolume == pytest.approx((1.2, 1.32, 2.12))
 
 
+def test_progress_hypervolume_matches_the_area_of_every_point_so_far():
+    """The running front is kept incrementally; the area of all points so far (the
+    definition, via hypervolume_2d) is the oracle, ties and duplicates included."""
+    import random
+
+    from nas.objectives import hypervolume_2d
+
+    rng = random.Random(3)
+    evs = [
+        Evaluation("s", str(i), "b", rng.choice(["complete"] * 3 + ["stopped"]),
+                   rng.randint(0, 20) / 20, 1, 1.0, rng.randint(1, 30) / 10, 1, 1)
+        for i in range(300)
+    ]  # fmt: skip
+    p = progress(evs)
+    done = [(e.val_accuracy, e.latency_ms) for e in evs if e.status == "complete"]
+    assert len(p.hypervolume) == len(done)
+    for k in range(1, len(done) + 1):
+        exact = hypervolume_2d(done[:k], p.reference, ["maximize", "minimize"])
+        assert p.hypervolume[k - 1] == pytest.approx(exact, abs=1e-12)
+
+
 def test_op_shares_count_blocks():
     a, b = arch(0), arch(1)
     ops = [blk.op for x in (a, b) for _, _, blk in x.blocks()]
