@@ -153,6 +153,11 @@ def op_shares(evaluations: Sequence[Evaluation]) -> dict[str, float]:
     return {op: n / total for op, n in sorted(counts.items())} if total else {}
 
 
+def _kept(r: StudyReport) -> str:
+    """What the search keeps: a front (pareto mode) or its best network (the others)."""
+    return "front" if r.mode == "pareto" else "best network"
+
+
 def _hover(e: Evaluation) -> str:
     a = e.arch
     return (
@@ -205,7 +210,7 @@ def tradeoff_figure(r: StudyReport) -> Any:
             mode="lines+markers",
             line={"shape": "hv", "color": "#c0392b"},
             marker={"size": 10, "color": "#c0392b"},
-            name=f"front ({len(front)})",
+            name=f"{_kept(r)} ({len(front)})",
             hovertext=[_hover(e) for e in front],
             hoverinfo="text",
         )
@@ -381,7 +386,7 @@ def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
     """The study's page; ``refresh_s`` makes the browser reload it that often."""
     sections = []
     if r.evaluations:
-        sections += ["<h2>The front</h2>", members_table(r)]
+        sections += [f"<h2>The {_kept(r)}</h2>", members_table(r)]
         sections += [_plot(f) for f in (tradeoff_figure(r), progress_figure(r), ops_figure(r))]
     if r.family:
         sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
@@ -389,7 +394,7 @@ def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
     counts = Counter(e.status for e in r.evaluations)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     summary = (
-        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); front of {len(r.front)}"
+        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); {_kept(r)}: {len(r.front)}"
         if r.evaluations
         else "no search evaluations"
     )

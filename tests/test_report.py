@@ -178,6 +178,19 @@ def test_the_page_shows_the_stored_study(stored):
     assert rows[0][7] == arch(1).compact()
 
 
+def test_a_budget_study_keeps_its_best_network_within_the_budget(stored):
+    study, _, own, _ = stored
+    budget = replace(study, objective=replace(study.objective, mode="budget",
+                                              latency_budget_ms=1.1))  # fmt: skip
+    r = gather(budget)
+    assert [e.arch_id for e in r.front] == [own[0].arch_id]  # 0.90 at 1.0 ms; 0.95 is 2 ms
+    fig = tradeoff_figure(r)
+    assert [t.name for t in fig.data][-1] == "best network (1)"
+    assert fig.layout.shapes[0].x0 == 1.1  # the budget line
+    page = render(r)
+    assert "<h2>The best network</h2>" in page and "best network: 1" in page
+
+
 def test_a_confirmed_study_shows_its_pooled_candidates(stored):
     study, store, own, _ = stored
     for e in (own[0], own[1]):  # trained again: the mean decides
