@@ -28,6 +28,7 @@ BATCH = typer.Option(None, "--batch", help="Batch size (default 1).")
 DTYPE = typer.Option(None, "--dtype", help="float32 | float16 | bfloat16")
 AMP = typer.Option(None, "--amp/--no-amp", help="CUDA autocast.")
 CHANNELS_LAST = typer.Option(None, "--channels-last/--no-channels-last", help="CUDA NHWC.")
+SPACE = typer.Option(..., "--space", help="Space name or .toml path.")
 RESOLUTION = typer.Option(None, "--resolution", help="Fix the space's input resolution.")
 FINGERPRINT = typer.Option(
     None, "--fingerprint", help="Use the table with this key (another machine's)."
@@ -55,7 +56,7 @@ def _space(name: str, resolution: int | None):
 @latency_app.command("build")
 @handles_bad_input
 def build_cmd(
-    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    space: str = SPACE,
     target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,
@@ -99,7 +100,7 @@ def build_cmd(
 @latency_app.command("calibrate")
 @handles_bad_input
 def calibrate_cmd(
-    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    space: str = SPACE,
     target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,
@@ -136,7 +137,7 @@ def _print_calibration(cal) -> None:
 @latency_app.command("validate")
 @handles_bad_input
 def validate_cmd(
-    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    space: str = SPACE,
     target: str = TARGET,
     n: int = typer.Option(200, "--n", help="Fresh architectures to measure."),
     db: str = DB,
@@ -321,7 +322,7 @@ def noise_cmd(
 @latency_app.command("report")
 @handles_bad_input
 def report_cmd(
-    space: str = typer.Option(..., "--space", help="Space name or .toml path."),
+    space: str = SPACE,
     target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,

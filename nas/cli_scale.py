@@ -112,8 +112,7 @@ def scale_cmd(
     headers = ["phi", "phi'", "d/w/r", "px", "params", "MACs", "pred ms", "meas ms"]
     headers += ["val acc", "test acc", "export"]
     typer.echo(table(headers, rows, right=set(range(1, 10))))
-    from nas.report import write_report
+    from nas.report import report_path, write_report
 
-    page = cfg_study.export_root / "report.html"
-    write_report(cfg_study, page)
-    typer.echo(f"report: {page}")
+    write_report(cfg_study)
+    typer.echo(f"report: {report_path(cfg_study)}")

@@ -96,11 +96,10 @@ def search_cmd(
     headers = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "export"]
     typer.echo(table(headers, rows, right={1, 2, 3, 4, 5, 6}))
     if result.evaluations:
-        from nas.report import write_report
+        from nas.report import report_path, write_report
 
-        page = cfg.export_root / "report.html"
-        write_report(cfg, page)
-        typer.echo(f"report: {page}")
+        write_report(cfg)
+        typer.echo(f"report: {report_path(cfg)}")
 
 
 @handles_bad_input
@@ -144,12 +143,12 @@ def report_cmd(
 
     from nas.config import load_study
     from nas.errors import NasError
-    from nas.report import write_report
+    from nas.report import report_path, write_report
 
     if watch < 0:
         raise NasError(f"must be >= 0 seconds, got {watch}", field="--watch")
     cfg = load_study(study, {"search.storage": storage})
-    path = Path(out) if out else cfg.export_root / "report.html"
+    path = Path(out) if out else report_path(cfg)
     try:
         while True:
             r = write_report(cfg, path, refresh_s=watch or None)

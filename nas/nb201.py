@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import NasError
-from nas.objectives import hypervolume_2d
+from nas.objectives import ACCURACY_LATENCY, hypervolume_2d
 from nas.strict import is_int
 
 __all__ = [
@@ -491,8 +491,6 @@ def load_table(path: str | Path) -> Table:
 
 # ------------------------------------------------------- hardware-aware fronts
 
-_UP_DOWN = ("maximize", "minimize")
-
 
 def front_indices(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
     """Indices (ascending) of points no other point beats (accuracy up, latency down);
@@ -535,9 +533,9 @@ def hypervolume_ratio(
     rows = [table.index_of(i) for i in found]
     ref = reference_point(table, device, metric)
     front = true_front(table, device, metric)
-    best = hypervolume_2d([(acc[i], lat[i]) for i in front], ref, _UP_DOWN)
+    best = hypervolume_2d([(acc[i], lat[i]) for i in front], ref, ACCURACY_LATENCY)
     if best <= 0:  # no cell beats the median in both: nothing to find
         raise NasError(f"the true front on {device} has no hypervolume", field="device")
     mine = front_indices(acc[rows], lat[rows]) if rows else []
-    got = hypervolume_2d([(acc[rows[k]], lat[rows[k]]) for k in mine], ref, _UP_DOWN)
+    got = hypervolume_2d([(acc[rows[k]], lat[rows[k]]) for k in mine], ref, ACCURACY_LATENCY)
     return got / best

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from nas.errors import NasError
 
 __all__ = [
+    "ACCURACY_LATENCY",
     "METRICS",
     "Objective",
     "dominates",
@@ -29,6 +30,8 @@ METRICS: dict[str, str] = {
     "params": "minimize",
     "macs": "minimize",
 }
+#: The directions of (accuracy, latency): the two-objective trade-off fronts are drawn in.
+ACCURACY_LATENCY = (METRICS["accuracy"], METRICS["latency"])
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from typing import Any
 from nas.arch import Architecture
 from nas.config import StudyConfig
 from nas.errors import NasError
-from nas.objectives import METRICS, dominates, hypervolume_2d
+from nas.objectives import ACCURACY_LATENCY, dominates, hypervolume_2d
 from nas.results import Evaluation, EvaluationStore
 
 __all__ = [
     "Progress",
     "StudyReport",
+    "figures",
     "gather",
     "latency_figure",
     "latency_summary",
@@ -36,12 +37,11 @@ __all__ = [
     "page",
     "progress",
     "render",
+    "report_path",
     "to_dashboard",
     "write_page",
     "write_report",
 ]
-
-_UP_DOWN = (METRICS["accuracy"], METRICS["latency"])
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,12 @@ class StudyReport:
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
     from nas.confirm import final_evaluations
-    from nas.orchestrate import sub_study, winners
+    from nas.orchestrate import optuna_storage, sub_study, winners
 
     store = EvaluationStore(study.search.storage)
     own = store.of_study(study.name)
-    family = _published(study, sub_study(study, "scale").name, "family")
+    storage = optuna_storage(study.search.storage)
+    family = _published(storage, sub_study(study, "scale").name, "family")
     if not own and not family:
         raise NasError(
             f"study {study.name} has no evaluations in {study.search.storage}: run "
@@ -82,7 +83,7 @@ def gather(study: StudyConfig) -> StudyReport:
             source=study.source,
         )
     final = final_evaluations(study, store)
-    members = tuple(_published(study, study.name, "front") or ())
+    members = tuple(_published(storage, study.name, "front") or ())
     obj = study.objective
     return StudyReport(
         study=study.name,
@@ -97,18 +98,21 @@ def gather(study: StudyConfig) -> StudyReport:
     )
 
 
-def _published(study: StudyConfig, name: str, key: str) -> Any:
-    """User attribute ``key`` of Optuna study ``name`` in the study's storage (what
-    ``orchestrate.publish`` recorded); None when that study or attribute is not there."""
+def _optuna_study(storage: Any, name: str) -> Any:
+    """Optuna study ``name`` in ``storage``; None when it is not there."""
     import optuna
 
-    from nas.orchestrate import optuna_storage
-
     try:
-        o_study = optuna.load_study(study_name=name, storage=optuna_storage(study.search.storage))
+        return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    return o_study.user_attrs.get(key)
+
+
+def _published(storage: Any, name: str, key: str) -> Any:
+    """User attribute ``key`` of Optuna study ``name`` (what ``orchestrate.publish``
+    recorded); None when that study or attribute is not there."""
+    o_study = _optuna_study(storage, name)
+    return None if o_study is None else o_study.user_attrs.get(key)
 
 
 @dataclass(frozen=True)
@@ -132,11 +136,11 @@ def progress(evaluations: Sequence[Evaluation]) -> Progress:
     hv: list[float] = []
     for e in done:
         p = (e.val_accuracy, e.latency_ms)
-        if hv and any(q == p or dominates(q, p, _UP_DOWN) for q in front):
+        if hv and any(q == p or dominates(q, p, ACCURACY_LATENCY) for q in front):
             hv.append(hv[-1])
             continue
-        front = [q for q in front if not dominates(p, q, _UP_DOWN)] + [p]
-        hv.append(hypervolume_2d(front, ref, _UP_DOWN))
+        front = [q for q in front if not dominates(p, q, ACCURACY_LATENCY)] + [p]
+        hv.append(hypervolume_2d(front, ref, ACCURACY_LATENCY))
     return Progress(acc, best, tuple(hv), ref)
 
 
@@ -382,15 +386,30 @@ table.front td:last-child {{ font-family: monospace; }}</style></head>
 """
 
 
-def render(r: StudyReport, *, refresh_s: int | None = None) -> str:
-    """The study's page; ``refresh_s`` makes the browser reload it that often."""
+def figures(r: StudyReport) -> dict[str, Any]:
+    """The page's figures, by the id each carries on the study's optuna-dashboard page."""
+    out = {}
+    if r.evaluations:
+        out = {"nas-tradeoff": tradeoff_figure(r), "nas-progress": progress_figure(r),
+               "nas-ops": ops_figure(r)}  # fmt: skip
+    if r.family:
+        out["nas-family"] = family_figure(r.family)
+    return out
+
+
+def render(
+    r: StudyReport, *, refresh_s: int | None = None, figs: Mapping[str, Any] | None = None
+) -> str:
+    """The study's page (``figs``: ``figures(r)``, when the caller has them already);
+    ``refresh_s`` makes the browser reload it that often."""
+    figs = figures(r) if figs is None else figs
     sections = []
     if r.evaluations:
         sections += [f"<h2>The {_kept(r)}</h2>", members_table(r)]
-        sections += [_plot(f) for f in (tradeoff_figure(r), progress_figure(r), ops_figure(r))]
+        sections += [_plot(figs[k]) for k in ("nas-tradeoff", "nas-progress", "nas-ops")]
     if r.family:
         sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
-        sections.append(_plot(family_figure(r.family)))
+        sections.append(_plot(figs["nas-family"]))
     counts = Counter(e.status for e in r.evaluations)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     summary = (
@@ -460,32 +479,24 @@ def latency_summary(points: Sequence[tuple[Architecture, float, float]]) -> str:
     )
 
 
-def to_dashboard(study: StudyConfig, r: StudyReport) -> bool:
-    """Save the page's figures into the study for optuna-dashboard (shown on the study's
-    page, each overwritten in place by the next call; a family scaled without a search on
-    its ``<study>-scale`` study's page); False when optuna-dashboard is not installed."""
+def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool) -> bool:
+    """Save the page's figures (``figures``) into the study for optuna-dashboard (shown on
+    the study's page, each overwritten in place by the next call; a family scaled without
+    a search, ``searched`` False, on its ``<study>-scale`` study's page); False when
+    optuna-dashboard is not installed or that study is not there."""
     try:
         from optuna_dashboard import save_plotly_graph_object
     except ImportError:
         return False
-    import optuna
-
     from nas.orchestrate import optuna_storage, sub_study
 
-    name = study.name if r.evaluations else sub_study(study, "scale").name
-    try:
-        o_study = optuna.load_study(study_name=name, storage=optuna_storage(study.search.storage))
-    except KeyError:
+    name = study.name if searched else sub_study(study, "scale").name
+    o_study = _optuna_study(optuna_storage(study.search.storage), name)
+    if o_study is None:
         return False
-    figures = {}
-    if r.evaluations:
-        figures = {"nas-tradeoff": tradeoff_figure(r), "nas-progress": progress_figure(r),
-                   "nas-ops": ops_figure(r)}  # fmt: skip
-    if r.family:
-        figures["nas-family"] = family_figure(r.family)
-    for graph_id, fig in figures.items():
+    for graph_id, fig in figs.items():
         save_plotly_graph_object(o_study, fig, graph_object_id=graph_id)
-    return bool(figures)
+    return bool(figs)
 
 
 def write_page(path: Path, text: str) -> None:
@@ -500,10 +511,18 @@ def write_page(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_report(study: StudyConfig, path: Path, *, refresh_s: int | None = None) -> StudyReport:
-    """Gather and write the study's page to ``path`` (``write_page``), and its figures into
-    the study for optuna-dashboard (``to_dashboard``)."""
+def report_path(study: StudyConfig) -> Path:
+    """Where `nas search`, `nas scale` and `nas report` write the study's page."""
+    return study.export_root / "report.html"
+
+
+def write_report(
+    study: StudyConfig, path: Path | None = None, *, refresh_s: int | None = None
+) -> StudyReport:
+    """Gather and write the study's page to ``path`` (default ``report_path``; atomically,
+    ``write_page``), and its figures into the study for optuna-dashboard (``to_dashboard``)."""
     r = gather(study)
-    write_page(path, render(r, refresh_s=refresh_s))
-    to_dashboard(study, r)
+    figs = figures(r)
+    write_page(path or report_path(study), render(r, refresh_s=refresh_s, figs=figs))
+    to_dashboard(study, figs, searched=bool(r.evaluations))
     return r

@@ -18,6 +18,7 @@ from nas.cli import app
 from nas.config import load_study
 from nas.report import (
     family_figure,
+    figures,
     gather,
     op_shares,
     progress,
@@ -268,7 +269,7 @@ def test_a_family_without_a_search_is_a_report_of_its_own(tmp_path):
     assert "no search evaluations" in page and "The front" not in page
     assert page.count("Plotly.newPlot") == 1
     # optuna-dashboard shows it on the scale study's page (where the family was published).
-    assert to_dashboard(study, r)
+    assert to_dashboard(study, figures(r), searched=bool(r.evaluations))
     storage = optuna.storages.RDBStorage(url)
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(f"{study.name}-scale"))
     assert any(k.startswith("dashboard:plot_data:nas-family:") for k in attrs)
