@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from nas.cli_util import BarProgress, handles_bad_input, table
+
+if TYPE_CHECKING:
+    from nas.latency.target import Target
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["latency_app"]
 
@@ -35,12 +44,46 @@ FINGERPRINT = typer.Option(
 )
 
 
-def _target(name: str, threads, batch, dtype, amp, channels_last):
-    from nas.latency.target import parse_target
+_TARGET_OPTIONS = {  # name: (annotation, typer option)
+    "target": (str, TARGET),
+    "threads": (int | None, THREADS),
+    "batch": (int | None, BATCH),
+    "dtype": (str | None, DTYPE),
+    "amp": (bool | None, AMP),
+    "channels_last": (bool | None, CHANNELS_LAST),
+}
 
-    return parse_target(
-        name, threads=threads, batch=batch, dtype=dtype, amp=amp, channels_last=channels_last
-    )
+
+def takes_target(*, cuda: bool = True) -> Callable[[F], F]:
+    """Give a command the target options (``--target --threads --batch --dtype``, and
+    ``--amp --channels-last`` when ``cuda``) and hand it the parsed target as ``tgt``:
+    one definition for every ``nas latency`` command."""
+    names = [n for n in _TARGET_OPTIONS if cuda or n not in ("amp", "channels_last")]
+
+    def deco(fn: F) -> F:
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "tgt"]
+        added = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+            for n, (ann, opt) in _TARGET_OPTIONS.items()
+            if n in names
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            from nas.latency.target import parse_target
+
+            opts = {n: kwargs.pop(n) for n in names}
+            kwargs["tgt"] = parse_target(opts.pop("target"), **opts)
+            return fn(**kwargs)
+
+        wrapper.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {
+            **{k: v for k, v in fn.__annotations__.items() if k != "tgt"},
+            **{p.name: p.annotation for p in added},
+        }
+        return wrapper  # type: ignore[return-value]
+
+    return deco
 
 
 def _space(name: str, resolution: int | None):
@@ -55,20 +98,17 @@ def _space(name: str, resolution: int | None):
 
 @latency_app.command("build")
 @handles_bad_input
+@takes_target()
 def build_cmd(
     space: str = SPACE,
-    target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,
     calibrate_n: int = typer.Option(
         100, "--calibrate", help="Whole models measured to calibrate (0: skip)."
     ),
     seed: int = typer.Option(0, help="Seed of the calibration architectures."),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
-    amp: bool | None = AMP,
-    channels_last: bool | None = CHANNELS_LAST,
+    *,
+    tgt: Target,
 ) -> None:
     """Measure every op configuration of a space the table lacks, then calibrate.
 
@@ -77,7 +117,6 @@ def build_cmd(
     from nas.latency.lut import LatencyTable
     from nas.latency.workflow import build_table, calibrate
 
-    tgt = _target(target, threads, batch, dtype, amp, channels_last)
     sp = _space(space, resolution)
     tab = LatencyTable(db)
     with BarProgress() as progress:
@@ -99,9 +138,9 @@ def build_cmd(
 
 @latency_app.command("calibrate")
 @handles_bad_input
+@takes_target()
 def calibrate_cmd(
     space: str = SPACE,
-    target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,
     n: int = typer.Option(100, "--n", help="Whole models to measure."),
@@ -109,17 +148,13 @@ def calibrate_cmd(
     fresh: bool = typer.Option(
         True, "--fresh/--reuse", help="Measure new models (default) or reuse stored ones."
     ),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
-    amp: bool | None = AMP,
-    channels_last: bool | None = CHANNELS_LAST,
+    *,
+    tgt: Target,
 ) -> None:
     """Refit the table's correction for a space on freshly measured whole models (seconds)."""
     from nas.latency.lut import LatencyTable
     from nas.latency.workflow import calibrate
 
-    tgt = _target(target, threads, batch, dtype, amp, channels_last)
     sp = _space(space, resolution)
     with BarProgress() as progress:
         cal = calibrate(sp, tgt, LatencyTable(db), n=n, seed=seed, fresh=fresh, progress=progress)
@@ -136,9 +171,9 @@ def _print_calibration(cal) -> None:
 
 @latency_app.command("validate")
 @handles_bad_input
+@takes_target()
 def validate_cmd(
     space: str = SPACE,
-    target: str = TARGET,
     n: int = typer.Option(200, "--n", help="Fresh architectures to measure."),
     db: str = DB,
     resolution: int | None = RESOLUTION,
@@ -149,17 +184,13 @@ def validate_cmd(
     repeat: int = typer.Option(
         50, "--repeat", help="Models timed a second time: how well the machine repeats itself."
     ),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
-    amp: bool | None = AMP,
-    channels_last: bool | None = CHANNELS_LAST,
+    *,
+    tgt: Target,
 ) -> None:
     """Predict and measure fresh architectures; print and store the accuracy."""
     from nas.latency.lut import LatencyTable
     from nas.latency.workflow import validate
 
-    tgt = _target(target, threads, batch, dtype, amp, channels_last)
     sp = _space(space, resolution)
     with BarProgress() as progress:
         r = validate(
@@ -189,9 +220,9 @@ def validate_cmd(
 
 @latency_app.command("predict")
 @handles_bad_input
+@takes_target(cuda=False)
 def predict_cmd(
     arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
-    target: str = TARGET,
     db: str = DB,
     space: str | None = typer.Option(
         None, "--space", help="Whose calibration to use (needed when the table has several)."
@@ -202,9 +233,8 @@ def predict_cmd(
         "--measure-missing/--no-measure-missing",
         help="Measure units the table lacks (this machine's table only).",
     ),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
+    *,
+    tgt: Target,
 ) -> None:
     """Predicted latency of an architecture from the table."""
     from nas.latency.lut import LatencyTable
@@ -212,7 +242,6 @@ def predict_cmd(
     from nas.reference import load_arch
 
     a = load_arch(arch)
-    tgt = _target(target, threads, batch, dtype, None, None)
     predictor = load_predictor(
         LatencyTable(db),
         tgt,
@@ -234,14 +263,11 @@ def predict_cmd(
 
 @latency_app.command("measure")
 @handles_bad_input
+@takes_target()
 def measure_cmd(
     arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
-    target: str = TARGET,
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
-    amp: bool | None = AMP,
-    channels_last: bool | None = CHANNELS_LAST,
+    *,
+    tgt: Target,
     as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON."),
 ) -> None:
     """Measure an architecture's whole-model latency in isolation."""
@@ -249,7 +275,6 @@ def measure_cmd(
     from nas.reference import load_arch
 
     a = load_arch(arch)
-    tgt = _target(target, threads, batch, dtype, amp, channels_last)
     m, cost_s = measure_whole(a, tgt)
     if as_json:
         typer.echo(
@@ -266,14 +291,11 @@ def measure_cmd(
 
 @latency_app.command("noise")
 @handles_bad_input
+@takes_target()
 def noise_cmd(
-    target: str = TARGET,
     seconds: float = typer.Option(30.0, "--seconds", help="How long to keep measuring."),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
-    amp: bool | None = AMP,
-    channels_last: bool | None = CHANNELS_LAST,
+    *,
+    tgt: Target,
 ) -> None:
     """How steady this machine is now: a reference network measured again and again.
 
@@ -285,7 +307,6 @@ def noise_cmd(
 
     if not seconds > 0:
         raise NasError(f"must be positive, got {seconds}", field="--seconds")
-    tgt = _target(target, threads, batch, dtype, amp, channels_last)
     with BarProgress() as progress:
         progress.start("measuring the canary", round(seconds))
         done = [0]
@@ -321,18 +342,17 @@ def noise_cmd(
 
 @latency_app.command("report")
 @handles_bad_input
+@takes_target(cuda=False)
 def report_cmd(
     space: str = SPACE,
-    target: str = TARGET,
     db: str = DB,
     resolution: int | None = RESOLUTION,
     fingerprint_key: str | None = FINGERPRINT,
     out: str | None = typer.Option(
         None, "--out", help="HTML file to write (default: latency-<space>.html)."
     ),
-    threads: int | None = THREADS,
-    batch: int | None = BATCH,
-    dtype: str | None = DTYPE,
+    *,
+    tgt: Target,
 ) -> None:
     """Write measured against predicted latency of the stored calibration and validation
     models as one offline HTML page (plotly), with the +-10% band."""
@@ -340,7 +360,6 @@ def report_cmd(
     from nas.latency.workflow import resolve_fingerprint, stored_predictions
     from nas.report import latency_figure, latency_summary, page, write_page
 
-    tgt = _target(target, threads, batch, dtype, None, None)
     sp = _space(space, resolution)
     tab = LatencyTable(db)
     fp = resolve_fingerprint(tab, tgt, fingerprint_key)
@@ -375,18 +394,20 @@ def show_cmd(db: str = DB) -> None:
 
 @latency_app.command("export")
 @handles_bad_input
+@takes_target(cuda=False)
 def export_cmd(
     out: Path = typer.Argument(..., help="File to write (gzip JSON)."),
     db: str = DB,
     fingerprint_key: str | None = FINGERPRINT,
-    target: str = TARGET,
+    *,
+    tgt: Target,
 ) -> None:
     """Write one table (one fingerprint) to a single file."""
     from nas.latency.lut import LatencyTable, export_table
     from nas.latency.workflow import resolve_fingerprint
 
     tab = LatencyTable(db)
-    fp = resolve_fingerprint(tab, _target(target, None, None, None, None, None), fingerprint_key)
+    fp = resolve_fingerprint(tab, tgt, fingerprint_key)
     counts = export_table(tab, fp.key, out)
     typer.echo(f"wrote {out}: table {fp.key} ({fp.describe()}), {counts['entries']} units")
 
