@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -108,22 +109,20 @@ def dashboard_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8080, "--port"),
 ) -> None:
-    """Start optuna-dashboard on the study's storage (until Ctrl-C)."""
+    """Start optuna-dashboard on the study's storage (until Ctrl-C); a request per thread."""
     from nas.config import load_study
-    from nas.errors import NasError
+    from nas.dashboard import serve
 
     cfg = load_study(study)
-    try:
-        import optuna_dashboard
-    except ImportError:
-        raise NasError(
-            "optuna-dashboard is not installed: pip install 'nas[dashboard]'", field="dashboard"
-        ) from None
-    typer.echo(
-        f"optuna-dashboard for study {cfg.name}: http://{host}:{port}/ "
-        f"(storage {cfg.search.storage}; Ctrl-C stops it)"
-    )
-    optuna_dashboard.run_server(cfg.search.storage, host=host, port=port)
+    storage = cfg.search.storage
+
+    def ready(url: str) -> None:
+        typer.echo(
+            f"optuna-dashboard for study {cfg.name}: {url} (storage {storage}; Ctrl-C stops it)"
+        )
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
+        serve(storage, host, port, on_ready=ready)
 
 
 @handles_bad_input

@@ -43,7 +43,8 @@ def _recipes(study: StudyConfig, evaluations: Sequence[Evaluation]) -> dict[str,
         return {}
     import optuna
 
-    from nas.orchestrate import budget_of, optuna_storage
+    from nas.db import optuna_storage
+    from nas.orchestrate import budget_of
 
     by_arch = {e.arch_id: e for e in evaluations}
     names = [h.name for h in study.hyperparameters]

@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, Operati
 
 from nas.errors import NasError
 
-__all__ = ["in_memory", "open_database", "transaction"]
+__all__ = ["in_memory", "open_database", "optuna_storage", "transaction"]
 
 
 def _reason(err: DatabaseError) -> str:
@@ -79,6 +79,30 @@ def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Eng
         raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
     _ENGINES[url, id(metadata)] = engine
     return engine
+
+
+_IN_MEMORY: dict[str, Any] = {}
+
+
+def optuna_storage(url: str) -> Any:
+    """The Optuna storage of a study's URL: an RDB (its tables created if missing), or for
+    an in-memory URL Optuna's own in-memory storage (one per URL and process; no SQL round
+    trips per trial). Bad URLs and unreadable databases become one-line NasErrors."""
+    import optuna
+
+    if in_memory(url):
+        return _IN_MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (ArgumentError, ValueError) as err:
+        raise NasError(f"invalid database URL ({err})", field="storage", source=url) from None
+    except ImportError as err:
+        reason = err.__cause__ or err  # Optuna wraps the driver's own ImportError
+        raise NasError(f"database driver missing: {reason}", field="storage", source=url) from None
+    except DatabaseError as err:
+        raise NasError(
+            f"cannot open the storage: {_reason(err)}", field="storage", source=url
+        ) from None
 
 
 @contextmanager

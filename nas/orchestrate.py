@@ -29,7 +29,7 @@ from nas.arch import Architecture
 from nas.config import HyperParameter, ObjectiveConfig, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset, load_dataset
-from nas.db import in_memory
+from nas.db import optuna_storage
 from nas.errors import NasError
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
@@ -49,7 +49,6 @@ __all__ = [
     "SearchSetup",
     "finish",
     "member_row",
-    "optuna_storage",
     "prepare",
     "publish",
     "run_inprocess",
@@ -528,19 +527,6 @@ def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | 
     return PicklableNSGAIISampler(
         population_size=population, seed=s.seed, constraints_func=constraints
     )
-
-
-_IN_MEMORY: dict[str, Any] = {}
-
-
-def optuna_storage(url: str) -> Any:
-    """The Optuna storage of a study's URL: an RDB, or for an in-memory URL Optuna's own
-    in-memory storage (one per URL and process; no SQL round trips per trial)."""
-    import optuna
-
-    if in_memory(url):
-        return _IN_MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
-    return optuna.storages.RDBStorage(url)
 
 
 @dataclass(frozen=True)

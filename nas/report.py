@@ -69,7 +69,8 @@ class StudyReport:
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
     from nas.confirm import final_evaluations
-    from nas.orchestrate import optuna_storage, sub_study, winners
+    from nas.db import optuna_storage
+    from nas.orchestrate import sub_study, winners
 
     store = EvaluationStore(study.search.storage)
     own = store.of_study(study.name)
@@ -488,7 +489,8 @@ def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool)
         from optuna_dashboard import save_plotly_graph_object
     except ImportError:
         return False
-    from nas.orchestrate import optuna_storage, sub_study
+    from nas.db import optuna_storage
+    from nas.orchestrate import sub_study
 
     name = study.name if searched else sub_study(study, "scale").name
     o_study = _optuna_study(optuna_storage(study.search.storage), name)

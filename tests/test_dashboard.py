@@ -45,6 +45,8 @@ def dashboard(study_file) -> Iterator[Callable[[str], dict]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/{path}", timeout=5) as r:
             return json.loads(r.read())
 
+    get.port = port  # type: ignore[attr-defined]
+
     try:
         deadline = time.time() + 60
         while True:
@@ -141,3 +143,75 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
     assert all(t["state"] == "Complete" and len(t["values"]) == 1 for t in single)
     attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials + single]
     assert all("cell" in a["arch"] for a in attrs)
+
+
+def test_a_stalled_client_does_not_block_the_dashboard(tmp_path):
+    """A client that opened a connection and never finished its request (a laptop gone to
+    sleep) must not stall the others: optuna-dashboard's own server would hang here."""
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name="busy", storage=storage)
+    study_file = tmp_path / "busy.toml"
+    study_file.write_text(f'name = "busy"\n[search]\nstorage = "{storage}"\n')
+    with dashboard(study_file) as get:
+        stalled = []
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", get.port))  # type: ignore[attr-defined]
+            s.sendall(b"GET /api/studies HTTP/1.1\r\nHost: x\r\n")  # headers never end
+            stalled.append(s)
+        try:
+            names = [s["study_name"] for s in get("studies")["study_summaries"]]
+        finally:
+            for s in stalled:
+                s.close()
+    assert names == ["busy"]
+
+
+def test_the_wsgi_entry_serves_the_study_storage(tmp_path, monkeypatch):
+    """dashboard/wsgi.py (for gunicorn / uWSGI) is optuna-dashboard on the storage that
+    NAS_STUDY names, or on NAS_STORAGE when given."""
+    import runpy
+    from wsgiref.util import setup_testing_defaults
+
+    def studies(app) -> list[str]:
+        environ: dict = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET"}
+        setup_testing_defaults(environ)
+        status = []
+        body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
+        assert status[0].startswith("200")
+        return [s["study_name"] for s in json.loads(body)["study_summaries"]]
+
+    a, b = (f"sqlite:///{tmp_path / f'{n}.db'}" for n in "ab")
+    optuna.create_study(study_name="in-a", storage=a)
+    optuna.create_study(study_name="in-b", storage=b)
+    study_file = tmp_path / "s.toml"
+    study_file.write_text(f'name = "s"\n[search]\nstorage = "{a}"\n')
+    monkeypatch.setenv("NAS_STUDY", str(study_file))
+    monkeypatch.delenv("NAS_STORAGE", raising=False)
+    entry = str(ROOT / "dashboard" / "wsgi.py")
+    assert studies(runpy.run_path(entry)["application"]) == ["in-a"]
+    monkeypatch.setenv("NAS_STORAGE", b)
+    assert studies(runpy.run_path(entry)["application"]) == ["in-b"]
+
+
+@pytest.mark.parametrize(
+    ("storage", "says"),
+    [
+        ("sqlite:///{tmp}/notadb.db", "cannot open the storage: file is not a database"),
+        ("nosuch:///x", "invalid database URL"),
+    ],
+)
+def test_the_dashboard_refuses_a_bad_storage_in_one_line(tmp_path, storage, says):
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    junk = tmp_path / "notadb.db"
+    junk.write_bytes(b"not a database, and it must stay so\n")
+    url = storage.format(tmp=tmp_path)
+    study_file = tmp_path / "s.toml"
+    study_file.write_text(f'name = "s"\n[search]\nstorage = "{url}"\n')
+    result = CliRunner().invoke(app, ["dashboard", str(study_file), "--port", "0"])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {url}: storage: ") and says in line
+    assert junk.read_bytes() == b"not a database, and it must stay so\n"
