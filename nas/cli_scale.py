@@ -44,9 +44,9 @@ def scale_cmd(
     from nas.confirm import final_evaluations
     from nas.errors import NasError
     from nas.family import ScaleConfig, scale_family
-    from nas.orchestrate import winners
     from nas.reference import load_arch, reference_names
     from nas.results import EvaluationStore
+    from nas.selection import winners
 
     cfg = ScaleConfig(
         mode=mode,

@@ -30,7 +30,7 @@ __all__ = ["confirm", "final_evaluations", "pooled"]
 
 
 def _sub(study: StudyConfig, j: int) -> StudyConfig:
-    from nas.orchestrate import sub_study
+    from nas.selection import sub_study
 
     train = dataclasses.replace(study.train, seed=study.train.seed + j)
     return sub_study(study, f"confirm{j}", train=train)
@@ -44,7 +44,7 @@ def _recipes(study: StudyConfig, evaluations: Sequence[Evaluation]) -> dict[str,
     import optuna
 
     from nas.db import optuna_storage
-    from nas.orchestrate import budget_of
+    from nas.selection import budget_of
 
     by_arch = {e.arch_id: e for e in evaluations}
     names = [h.name for h in study.hyperparameters]
@@ -63,7 +63,7 @@ def _recipes(study: StudyConfig, evaluations: Sequence[Evaluation]) -> dict[str,
 def _best_per_network(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
     """``ranked`` evaluations, each network once (its best-ranked evaluation: with
     searched hyperparameters one network can have several recipes)."""
-    from nas.orchestrate import ranked
+    from nas.selection import ranked
 
     seen: dict[str, Evaluation] = {}
     for e in ranked(study, evaluations):

@@ -39,10 +39,10 @@ from nas.orchestrate import (
     prepare,
     publish,
     run_trials,
-    sub_study,
 )
 from nas.results import Evaluation, EvaluationStore
 from nas.scaling import Coefficients, family_member, grid_by, scale
+from nas.selection import sub_study
 
 __all__ = [
     "MODES",

@@ -26,7 +26,7 @@ from typing import Any
 from ray import tune
 
 from nas.arch import Architecture
-from nas.config import HyperParameter, ObjectiveConfig, StudyConfig
+from nas.config import HyperParameter, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset, load_dataset
 from nas.db import optuna_storage
@@ -36,11 +36,11 @@ from nas.latency.predictor import Predictor
 from nas.latency.runtimes import check_available
 from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
-from nas.objectives import METRICS, mnasnet_reward, pareto_ranks
-from nas.results import Evaluation, EvaluationStore, budget_key, front_of
+from nas.results import Evaluation, EvaluationStore
+from nas.selection import budget_of, train_config, trial_objective, winners
 from nas.space import SearchSpace, decode, dimensions, load_space, sample
 from nas.tabular import TableLatency, check_cell, open_benchmark
-from nas.train import TrainConfig, evaluate
+from nas.train import evaluate
 
 __all__ = [
     "Candidate",
@@ -54,8 +54,6 @@ __all__ = [
     "run_inprocess",
     "run_trials",
     "search",
-    "trial_objective",
-    "winners",
 ]
 
 
@@ -205,43 +203,6 @@ def _check_budget(
         )
 
 
-def trial_objective(
-    study: StudyConfig, accuracy: float, latency_ms: float, params: int, macs: int
-) -> dict[str, float]:
-    """The metrics a trial reports: the study's objective values under their names."""
-    obj = study.objective
-    values = {
-        "accuracy": accuracy,
-        "latency": latency_ms,
-        "params": float(params),
-        "macs": float(macs),
-    }
-    if obj.mode == "reward":
-        values["objective"] = mnasnet_reward(
-            accuracy, latency_ms, obj.latency_budget_ms, obj.reward_exponent
-        )
-    else:
-        values["objective"] = accuracy
-    return values
-
-
-def _train_config(study: StudyConfig, hp: dict[str, Any]) -> TrainConfig:
-    changes = {k: (int(v) if k == "batch_size" else float(v)) for k, v in hp.items()}
-    return dataclasses.replace(study.train, **changes)
-
-
-def _budget(study: StudyConfig, cfg: TrainConfig, resolution: int) -> str:
-    """What makes two evaluations of one architecture interchangeable."""
-    if study.tabular.benchmark:
-        return budget_key(benchmark=study.tabular.benchmark, split="cifar10-valid")
-    return budget_key(data=study.data, train=cfg, resolution=resolution)
-
-
-def budget_of(study: StudyConfig, hp: Mapping[str, Any], resolution: int) -> str:
-    """The budget a network trains under with searched hyperparameters ``hp``."""
-    return _budget(study, _train_config(study, dict(hp)), resolution)
-
-
 def _run_trial(
     config: dict[str, Any],
     *,
@@ -254,8 +215,8 @@ def _run_trial(
     (tabular) or train; record in the evaluations table. ``report`` gets the metrics
     after each epoch but the last (they feed ASHA)."""
     arch = Architecture.from_json(config["arch_json"])
-    cfg = _train_config(study, config.get("hp", {}))
-    budget = _budget(study, cfg, arch.resolution)
+    cfg = train_config(study, config.get("hp", {}))
+    budget = budget_of(study, config.get("hp", {}), arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency, params, macs = config["latency_ms"], config["params"], config["macs"]
     import ray
@@ -586,20 +547,6 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     return _Plan(storage, define_c, sampler, len(candidates), metrics, modes)
 
 
-def sub_study(study: StudyConfig, suffix: str, **changes: Any) -> StudyConfig:
-    """A study of its own for a batch of fixed networks (``run_trials(candidates=...)``):
-    accuracy only, every trial run to the end (no early stopping), the same data, recipe
-    (``changes`` aside), storage and cluster."""
-    return dataclasses.replace(
-        study,
-        name=f"{study.name}-{suffix}",
-        objective=ObjectiveConfig(mode="accuracy", metrics=("accuracy",)),
-        search=dataclasses.replace(study.search, early_stopping=False),
-        hyperparameters=(),
-        **changes,
-    )
-
-
 def run_inprocess(
     setup: SearchSetup,
     *,
@@ -781,32 +728,6 @@ class SearchResult:
     seconds: float
     #: One line per trial that raised.
     errors: tuple[str, ...] = ()
-
-
-def ranked(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    """The complete evaluations, best first: in pareto mode by non-dominated rank, then
-    accuracy; in the others by the objective (budget mode: those within the budget)."""
-    obj = study.objective
-    done = [e for e in evaluations if e.status == "complete"]
-    if obj.mode == "budget":
-        done = [e for e in done if e.latency_ms <= obj.latency_budget_ms]
-    if obj.mode == "pareto":
-        points = [[e.metric(m) for m in obj.metrics] for e in done]
-        ranks = pareto_ranks(points, [METRICS[m] for m in obj.metrics])
-        order = sorted(range(len(done)), key=lambda i: (ranks[i], -done[i].val_accuracy))
-        return [done[i] for i in order]
-
-    def objective(e: Evaluation) -> float:
-        return trial_objective(study, e.val_accuracy, e.latency_ms, e.params, e.macs)["objective"]
-
-    return sorted(done, key=objective, reverse=True)
-
-
-def winners(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    """The front of ``evaluations`` (pareto mode) or their best complete one (the others)."""
-    if study.objective.mode == "pareto":
-        return front_of(evaluations, study.objective.metrics)
-    return ranked(study, evaluations)[:1]
 
 
 def finish(

@@ -70,7 +70,7 @@ def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
     from nas.confirm import final_evaluations
     from nas.db import optuna_storage
-    from nas.orchestrate import sub_study, winners
+    from nas.selection import sub_study, winners
 
     store = EvaluationStore(study.search.storage)
     own = store.of_study(study.name)
@@ -490,7 +490,7 @@ def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool)
     except ImportError:
         return False
     from nas.db import optuna_storage
-    from nas.orchestrate import sub_study
+    from nas.selection import sub_study
 
     name = study.name if searched else sub_study(study, "scale").name
     o_study = _optuna_study(optuna_storage(study.search.storage), name)

@@ -13,8 +13,9 @@ import pytest
 from nas.config import load_study
 from nas.confirm import _pool, final_evaluations
 from nas.objectives import METRICS, dominates, pareto_ranks
-from nas.orchestrate import budget_of, ranked, search, sub_study, winners
+from nas.orchestrate import search
 from nas.results import Evaluation, EvaluationStore
+from nas.selection import budget_of, ranked, sub_study, winners
 from tests.micro import write_micro_space
 
 
