@@ -86,7 +86,15 @@ def scale_cmd(
                 source=cfg_study.source,
             )
         base = max(found, key=lambda e: e.val_accuracy).arch
-    family = scale_family(cfg_study, base, cfg, note=lambda m: typer.echo(m, err=True))
+    try:
+        family = scale_family(cfg_study, base, cfg, note=lambda m: typer.echo(m, err=True))
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: the trainings that finished are stored in "
+            f"{cfg_study.search.storage}; `nas scale` again reuses them",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     c = family.grid.best.coefficients
     typer.echo(
         f"study {family.study}: best grid point alpha {c.alpha:.2f} beta {c.beta:.2f} gamma "

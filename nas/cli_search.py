@@ -64,13 +64,21 @@ def search_cmd(
     if cfg.tabular.benchmark and data_path is not None:  # its data are the benchmark's tables
         overrides["tabular.path"], overrides["data.path"] = data_path, None
         cfg = load_study(study, overrides)
-    with Progress(transient=False) as bar:
-        confirming = cfg.confirm.top * cfg.confirm.seeds
-        total = cfg.search.trials + confirming
-        task = bar.add_task(f"study {cfg.name}: trials", total=total)
-        result = search(
-            cfg, note=lambda m: bar.console.print(m), on_trial=lambda: bar.advance(task)
-        )
+    resume = (
+        f"the study keeps what finished in {cfg.search.storage}: `nas search` again adds "
+        "more trials (networks already trained are reused), `nas report` shows it"
+    )
+    try:
+        with Progress(transient=False) as bar:
+            confirming = cfg.confirm.top * cfg.confirm.seeds
+            total = cfg.search.trials + confirming
+            task = bar.add_task(f"study {cfg.name}: trials", total=total)
+            result = search(
+                cfg, note=lambda m: bar.console.print(m), on_trial=lambda: bar.advance(task)
+            )
+    except KeyboardInterrupt:  # a second Ctrl-C, or one after the trials
+        typer.echo(f"interrupted: {resume}", err=True)
+        raise typer.Exit(130) from None
     rows = []
     for m in result.front:
         e = m.evaluation
@@ -101,6 +109,9 @@ def search_cmd(
 
         write_report(cfg)
         typer.echo(f"report: {report_path(cfg)}")
+    if result.interrupted:
+        typer.echo(f"interrupted before the search's end: {resume}", err=True)
+        raise typer.Exit(130)
 
 
 @handles_bad_input

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nas.config import StudyConfig
+from nas.interrupt import StopRequest
 from nas.results import Evaluation, EvaluationStore
 
 if TYPE_CHECKING:  # nas.orchestrate imports this module when it searches
@@ -77,9 +78,10 @@ def confirm(
     on_trial: Callable[[], None] = lambda: None,
     num_cpus: int | None = None,
     note: Callable[[str], None] = lambda _: None,
+    stop: StopRequest | None = None,
 ) -> list[str]:
     """Train the study's ``confirm.top`` best candidates ``confirm.seeds`` more times;
-    returns one line per trial that raised."""
+    returns one line per trial that raised. Once ``stop`` is set, nothing more starts."""
     from nas.orchestrate import Candidate, run_trials
 
     study = setup.study
@@ -99,12 +101,15 @@ def confirm(
     )
     errors: list[str] = []
     for j in range(1, c.seeds + 1):
+        if stop:
+            break
         sub = _sub(study, j)
         _, errs = run_trials(
             dataclasses.replace(setup, study=sub),
             candidates=candidates,
             on_trial=on_trial,
             num_cpus=num_cpus,
+            stop=stop,
         )
         errors += errs
     return errors

@@ -31,6 +31,7 @@ from nas.cost import cost
 from nas.data import Dataset, load_dataset
 from nas.db import optuna_storage
 from nas.errors import NasError
+from nas.interrupt import StopRequest, stop_on_interrupt
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
 from nas.latency.runtimes import check_available
@@ -348,6 +349,46 @@ class _Progress(tune.Callback):
         _ON_TRIAL.get(self.key, _nothing)()
 
 
+_STOP: dict[int, StopRequest] = {}
+
+
+class _StopWhenAsked(tune.Stopper):
+    """Ends the whole run once ``_STOP[key]`` is set (a Ctrl-C): Tune stops the running
+    trials through its usual path, so Optuna hears of each."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return bool(_STOP.get(self.key))
+
+
+def _abandon_unfinished(
+    storage: Any,
+    name: str,
+    first: int,
+    *,
+    running: bool = True,
+    why: str = "unfinished when its run ended (Ctrl-C or time budget)",
+) -> None:
+    """Mark FAIL the trials from number ``first`` on that a run left unfinished: queued
+    candidates it never started (the next run would take them for its own) and, with
+    ``running``, trials cut off by a second Ctrl-C (shown as running forever otherwise)."""
+    import optuna
+
+    left = (optuna.trial.TrialState.WAITING,) + (
+        (optuna.trial.TrialState.RUNNING,) if running else ()
+    )
+    o_study = optuna.load_study(study_name=name, storage=storage)
+    for t in o_study.get_trials(deepcopy=False, states=left):
+        if t.number >= first:
+            storage.set_trial_user_attr(t._trial_id, "abandoned", why)
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+
 def _describe(
     trial: Any, arch: Architecture, hp: dict[str, Any], predictor: Predictor | TableLatency
 ) -> dict[str, Any]:
@@ -420,7 +461,10 @@ class _Candidates:
     predictor: Predictor | TableLatency
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        i = trial.suggest_categorical("candidate", list(range(len(self.candidates))))
+        # An int, not a categorical: Optuna fixes a categorical's choices for the life of
+        # a study, and a sub-study run again (a confirmation after a longer search) has
+        # another number of candidates.
+        i = trial.suggest_int("candidate_index", 0, len(self.candidates) - 1)
         chosen = self.candidates[i]
         for key, value in chosen.attrs:
             trial.set_user_attr(key, value)
@@ -501,6 +545,8 @@ class _Plan:
     trials: int
     metrics: tuple[str, ...]
     modes: tuple[str, ...]
+    #: How many trials the Optuna study held before this run: those from here on are its.
+    first: int
 
 
 def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
@@ -529,6 +575,7 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             o_study.set_metric_names(list(metrics))
+    first = len(o_study.get_trials(deepcopy=False))
     if candidates:  # networks outside the space: fill their units while we can measure
         setup.predictor.predict_many([c.arch for c in candidates])
     predictor = setup.predictor
@@ -538,13 +585,15 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     if not candidates:
         define = _Define(setup.space, study.hyperparameters, predictor)
         key = _NetworkKey(setup.space, predictor)
-        return _Plan(storage, define, _sampler(study, key), s.trials, metrics, modes)
-    # Each candidate once: queued on the study, which `ask` serves before sampling.
+        return _Plan(storage, define, _sampler(study, key), s.trials, metrics, modes, first)
+    # Each candidate once: queued on the study, which `ask` serves before sampling; what
+    # an older run queued and never started belongs to its own list of candidates.
+    _abandon_unfinished(storage, study.name, 0, running=False, why="queued by an older run")
     for i in range(len(candidates)):
-        o_study.enqueue_trial({"candidate": i})
+        o_study.enqueue_trial({"candidate_index": i})
     sampler = optuna.samplers.RandomSampler(seed=s.seed)
     define_c = _Candidates(tuple(candidates), predictor)
-    return _Plan(storage, define_c, sampler, len(candidates), metrics, modes)
+    return _Plan(storage, define_c, sampler, len(candidates), metrics, modes, first)
 
 
 def run_inprocess(
@@ -553,6 +602,7 @@ def run_inprocess(
     on_trial: Callable[[], None] = lambda: None,
     candidates: Sequence[Candidate] = (),
     max_queries: int | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[float, list[str]]:
     """The study's trials one by one in this process (no Ray, no early stopping): the
     same define-by-run sampling, reuse, lookup or training and recording as on Ray.
@@ -574,29 +624,34 @@ def run_inprocess(
     errors: list[str] = []
     queries = 0
     start = time.perf_counter()
-    for _ in range(plan.trials):
-        if s.timeout_s and time.perf_counter() - start > s.timeout_s:
-            break
-        if max_queries is not None and queries >= max_queries:
-            break
-        trial = o_study.ask()
-        try:
-            config = plan.define(trial)
-            ev = _run_trial(
-                config,
-                study=study,
-                data=setup.data,
-                artifacts=str(setup.artifacts),
-                report=lambda _: None,
-            )
-        except Exception as err:  # a trial that raises is recorded as failed, not fatal
-            o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            errors.append((str(err).strip().splitlines() or [type(err).__name__])[-1])
-        else:
-            queries += ev.status != "rejected" and not ev.reason.startswith("reused")
-            values = _final_metrics(study, ev)
-            o_study.tell(trial, [values[m] for m in plan.metrics])
-        on_trial()
+    try:
+        for _ in range(plan.trials):
+            if s.timeout_s and time.perf_counter() - start > s.timeout_s:
+                break
+            if stop:
+                break
+            if max_queries is not None and queries >= max_queries:
+                break
+            trial = o_study.ask()
+            try:
+                config = plan.define(trial)
+                ev = _run_trial(
+                    config,
+                    study=study,
+                    data=setup.data,
+                    artifacts=str(setup.artifacts),
+                    report=lambda _: None,
+                )
+            except Exception as err:  # a trial that raises is recorded as failed, not fatal
+                o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                errors.append((str(err).strip().splitlines() or [type(err).__name__])[-1])
+            else:
+                queries += ev.status != "rejected" and not ev.reason.startswith("reused")
+                values = _final_metrics(study, ev)
+                o_study.tell(trial, [values[m] for m in plan.metrics])
+            on_trial()
+    finally:
+        _abandon_unfinished(plan.storage, study.name, plan.first)
     return time.perf_counter() - start, errors
 
 
@@ -606,6 +661,7 @@ def run_trials(
     on_trial: Callable[[], None] = lambda: None,
     num_cpus: int | None = None,
     candidates: Sequence[Candidate] = (),
+    stop: StopRequest | None = None,
 ) -> tuple[float, list[str]]:
     """Run the study's trials on Ray (or in this process when the study's executor is
     ``inprocess``); returns the wall time in seconds and one line per trial that raised
@@ -613,10 +669,12 @@ def run_trials(
 
     ``candidates``: train exactly these networks, one trial each (queued on the Optuna
     study), instead of sampling the study's space; ``search.trials`` is ignored.
+    ``stop``: once set (nas.interrupt), the running trials are ended and no new one
+    starts; what finished is stored.
     """
     study = setup.study
     if study.search.executor == "inprocess":
-        return run_inprocess(setup, on_trial=on_trial, candidates=candidates)
+        return run_inprocess(setup, on_trial=on_trial, candidates=candidates, stop=stop)
     import ray
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -669,6 +727,7 @@ def run_trials(
     # progress function in this process and give Tune only a key to it.
     key = id(on_trial)
     _ON_TRIAL[key] = on_trial
+    _STOP[key] = stop if stop is not None else StopRequest()
 
     setup.artifacts.mkdir(parents=True, exist_ok=True)
     trainable = tune.with_resources(
@@ -692,17 +751,24 @@ def run_trials(
             storage_path=str(Path(tempfile.gettempdir()) / f"nas-ray-{os.getuid()}"),
             verbose=0,
             callbacks=[_Progress(key)],
+            stop=_StopWhenAsked(key),
         ),
     )
     # Tune's newer console output prints a configuration box and result paths for every
     # run even at verbose=0; the classic reporter honours verbose=0 (our progress bar and
     # notes say enough). A user who wants Tune's own output sets RAY_AIR_NEW_OUTPUT=1.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ctrl-C is ours (nas.interrupt -> _StopWhenAsked): Tune's own handler would end the
+    # run without telling Optuna, leaving its trials RUNNING, and print how to resume
+    # through Tune's API, which is not how a study continues.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     start = time.perf_counter()
     try:
         grid = tuner.fit()
     finally:
         _ON_TRIAL.pop(key, None)
+        _STOP.pop(key, None)
+        _abandon_unfinished(storage, study.name, plan.first)
     errors = [(str(e).strip().splitlines() or [type(e).__name__])[-1] for e in grid.errors]
     return time.perf_counter() - start, errors
 
@@ -728,6 +794,8 @@ class SearchResult:
     seconds: float
     #: One line per trial that raised.
     errors: tuple[str, ...] = ()
+    #: Stopped by Ctrl-C: the front is chosen from what finished before it.
+    interrupted: bool = False
 
 
 def finish(
@@ -819,9 +887,12 @@ def search(
 
     start = time.perf_counter()
     setup = prepare(study, note=note)
-    _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus)
-    if study.confirm.top:
-        errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note)
+    with stop_on_interrupt(StopRequest()) as stop:
+        _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus, stop=stop)
+        if study.confirm.top and not stop:
+            errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note, stop=stop)
+    if stop:
+        note("interrupted (Ctrl-C): the front is chosen from the trainings that finished")
     store = EvaluationStore(study.search.storage)
     out_root = study.export_root
     chosen = winners(study, final_evaluations(study, store, note=note))
@@ -835,4 +906,5 @@ def search(
         tuple(members),
         time.perf_counter() - start,
         tuple(errors),
+        interrupted=bool(stop),
     )

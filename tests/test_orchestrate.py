@@ -4,6 +4,7 @@ search on a local Ray cluster end to end."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -218,3 +219,78 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     trained_on = {e.node for e in result.evaluations if e.reason == ""}
     assert trained_on <= nodes and len(trained_on) >= 2
     assert len(result.evaluations) >= 3 and result.front
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_search_with_the_front_of_what_finished(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during the
+    trials of `nas search` on Ray: the running trials end, no confirmation starts, the
+    front of what finished is scored, exported and reported, the Optuna study is left
+    with no trial running or queued, and the exit status says it was interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    space = write_micro_space(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study_file = tmp_path / "stopped.toml"
+    study_file.write_text(
+        f"""
+name = "stopped"
+space = "{space}"
+export_dir = "{tmp_path / "exports"}"
+[data]
+dataset = "digits"
+limit = 600
+[train]
+epochs = 2
+[objective]
+mode = "pareto"
+metrics = ["accuracy", "latency"]
+[latency]
+target = "cpu"
+db = "sqlite:///{tmp_path / "latency.db"}"
+[search]
+trials = 300
+storage = "{storage}"
+[confirm]
+top = 3
+seeds = 1
+"""
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "search", str(study_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while len(EvaluationStore(storage).of_study("stopped")) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "no trial finished in 300 s"
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        interrupted = time.time()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert time.time() - interrupted < 240
+    assert "interrupted before the search's end" in err and "nas search` again" in err
+    stored = optuna.load_study(study_name="stopped", storage=storage)
+    states = {t.state for t in stored.trials}
+    assert not states & {optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING}
+    assert len(stored.trials) < 300
+    evaluations = EvaluationStore(storage).of_study("stopped")
+    assert not EvaluationStore(storage).of_study("stopped-confirm1")  # never started
+    front = json.loads((tmp_path / "exports" / "front.json").read_text())
+    assert front and {r["arch_id"] for r in front} <= {e.arch_id for e in evaluations}
+    for r in front:
+        assert r["arch_id"][:12] in out
+        assert (Path(r["export"]) / f"stopped_{r['arch_id'][:12]}.py").exists()
+    assert (tmp_path / "exports" / "report.html").exists()
