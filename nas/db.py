@@ -103,6 +103,9 @@ def optuna_storage(url: str) -> Any:
         raise NasError(
             f"cannot open the storage: {_reason(err)}", field="storage", source=url
         ) from None
+    except RuntimeError as err:  # Optuna: a schema written by another Optuna version
+        reason = str(err).strip().splitlines()[0]
+        raise NasError(f"cannot open the storage: {reason}", field="storage", source=url) from None
 
 
 @contextmanager

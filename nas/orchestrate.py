@@ -555,14 +555,7 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     study = setup.study
     s, obj = study.search, study.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
-    try:
-        storage = optuna_storage(s.storage)
-    except Exception as err:
-        raise NasError(
-            f"invalid storage ({str(err).splitlines()[0]})",
-            field="search.storage",
-            source=s.storage,
-        ) from None
+    storage = optuna_storage(s.storage)
     metrics = tuple(obj.metrics) if obj.mode == "pareto" else ("objective",)
     modes = tuple("max" if d == "maximize" else "min" for d in obj.directions)
     o_study = optuna.create_study(
