@@ -69,8 +69,8 @@ def micro() -> SearchSpace:
 
 
 @pytest.fixture
-def db(tmp_path) -> LatencyTable:
-    return LatencyTable(f"sqlite:///{tmp_path / 'lat.db'}")
+def db(db_url) -> LatencyTable:
+    return LatencyTable(db_url)
 
 
 # -- the harness on latency known by construction -------------------------------------
@@ -278,8 +278,8 @@ def _other_machine(fp: Fingerprint, **changes) -> Fingerprint:
     return dataclasses.replace(fp, **{"processor": "Some Phone SoC", "cores": 8, **changes})
 
 
-def test_entries_are_keyed_by_fingerprint_and_persist(tmp_path):
-    url = f"sqlite:///{tmp_path / 't.db'}"
+def test_entries_are_keyed_by_fingerprint_and_persist(db_url):
+    url = db_url
     a = fingerprint(Target("cpu"))
     b = fingerprint(Target("onnxruntime-cpu"))
     t = LatencyTable(url)

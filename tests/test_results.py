@@ -14,8 +14,8 @@ from nas.space import load_space, sample_random
 
 
 @pytest.fixture
-def store(tmp_path) -> EvaluationStore:
-    return EvaluationStore(f"sqlite:///{tmp_path / 'studies.db'}")
+def store(db_url) -> EvaluationStore:
+    return EvaluationStore(db_url)
 
 
 def ev(
