@@ -38,7 +38,8 @@ from nas.confirm import pooled
 from nas.cost import cost
 from nas.latency.target import Target
 from nas.latency.workflow import measure_settled
-from nas.orchestrate import prepare, search
+from nas.orchestrate import search
+from nas.search_setup import prepare
 from nas.train import evaluate
 
 

@@ -34,8 +34,9 @@ from pathlib import Path
 
 from nas import nb201
 from nas.config import load_study
-from nas.orchestrate import prepare, run_inprocess, run_trials
+from nas.orchestrate import run_inprocess, run_trials
 from nas.results import EvaluationStore
+from nas.search_setup import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,9 @@ import ray
 import torch
 
 from nas.config import load_study
-from nas.orchestrate import prepare, run_trials
+from nas.orchestrate import run_trials
 from nas.results import EvaluationStore
+from nas.search_setup import prepare
 from nas.space import sample_random
 from nas.train import evaluate
 

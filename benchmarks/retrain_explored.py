@@ -24,7 +24,7 @@ from _versus_baselines import baselines
 
 from nas.config import load_study
 from nas.objectives import pareto_front
-from nas.orchestrate import prepare
+from nas.search_setup import prepare
 from nas.space import decode
 from nas.train import evaluate
 

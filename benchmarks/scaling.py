@@ -27,8 +27,8 @@ from nas.arch import Architecture, Head, Stage, Stem
 from nas.config import load_study
 from nas.cost import cost
 from nas.family import ScaleConfig, scale_family, train_networks
-from nas.orchestrate import prepare
 from nas.scaling import Multipliers, scale
+from nas.search_setup import prepare
 
 #: The base: a small MBConv network for 28 px digits (stem stride 2: 14, 7, 4 px stages).
 BASE = Architecture(

@@ -25,7 +25,7 @@ from nas.interrupt import StopRequest
 from nas.results import Evaluation, EvaluationStore
 
 if TYPE_CHECKING:  # nas.orchestrate imports this module when it searches
-    from nas.orchestrate import SearchSetup
+    from nas.search_setup import SearchSetup
 
 __all__ = ["confirm", "final_evaluations", "pooled"]
 

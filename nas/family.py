@@ -33,15 +33,14 @@ from nas.latency.workflow import measure_settled
 from nas.orchestrate import (
     Candidate,
     FrontMember,
-    SearchSetup,
     finish,
     member_row,
-    prepare,
     publish,
     run_trials,
 )
 from nas.results import Evaluation, EvaluationStore
 from nas.scaling import Coefficients, family_member, grid_by, scale
+from nas.search_setup import SearchSetup, prepare
 from nas.selection import sub_study
 
 __all__ = [

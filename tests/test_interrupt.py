@@ -11,8 +11,9 @@ import optuna
 import pytest
 
 from nas.interrupt import StopRequest, stop_on_interrupt
-from nas.orchestrate import Candidate, prepare, run_inprocess
+from nas.orchestrate import Candidate, run_inprocess
 from nas.results import EvaluationStore
+from nas.search_setup import prepare
 from nas.space import sample_random
 from tests.test_orchestrate import study_in
 

@@ -109,7 +109,7 @@ def test_a_loose_latency_calibration_is_said_at_the_start(tmp_path):
     from nas.latency.lut import LatencyTable
     from nas.latency.predictor import Calibration
     from nas.latency.target import Target, fingerprint
-    from nas.orchestrate import prepare
+    from nas.search_setup import prepare
 
     study = study_in(tmp_path)
     notes: list[str] = []
@@ -125,19 +125,19 @@ def test_a_loose_latency_calibration_is_said_at_the_start(tmp_path):
 
 
 def test_ray_address_is_the_studys_then_ray_address_then_a_private_local_ray(monkeypatch):
-    from nas.orchestrate import _ray_address
+    from nas.search_setup import ray_address
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert _ray_address("") == "local"
-    assert _ray_address("auto") == "auto"
+    assert ray_address("") == "local"
+    assert ray_address("auto") == "auto"
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
-    assert _ray_address("") == "10.0.0.1:6379"
-    assert _ray_address("ray://head:10001") == "ray://head:10001"
+    assert ray_address("") == "10.0.0.1:6379"
+    assert ray_address("ray://head:10001") == "ray://head:10001"
 
 
 def test_an_unreachable_ray_address_from_the_environment_fails_at_once(tmp_path, monkeypatch):
     from nas.errors import NasError
-    from nas.orchestrate import prepare
+    from nas.search_setup import prepare
 
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # nothing listens on the discard port
     with pytest.raises(NasError, match=r"cannot reach the Ray cluster at 127\.0\.0\.1:9"):
@@ -191,7 +191,8 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
-    from nas.orchestrate import _ray_address, prepare, search
+    from nas.orchestrate import search
+    from nas.search_setup import prepare, ray_address
 
     # The latency table first, on a quiet machine: three idle raylets make timings noisy.
     prepare(study_in(tmp_path))
@@ -209,7 +210,7 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
         ray.shutdown()
         # Ray's own ray.init() would join this cluster (Cluster records its address the way
         # `ray start` does) and die with it; a search without an address starts its own.
-        ray.init(address=_ray_address(""), num_cpus=1, include_dashboard=False)
+        ray.init(address=ray_address(""), num_cpus=1, include_dashboard=False)
         private = [n for n in ray.nodes() if n["Alive"]]
     finally:
         ray.shutdown()

@@ -13,8 +13,9 @@ from nas import nb201
 from nas.cli import app
 from nas.config import load_study
 from nas.errors import NasError
-from nas.orchestrate import prepare, run_inprocess
+from nas.orchestrate import run_inprocess
 from nas.results import EvaluationStore
+from nas.search_setup import prepare
 from nas.tabular import TabularBenchmark, open_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
