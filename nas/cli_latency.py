@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from nas.cli_util import BarProgress, handles_bad_input, table
+from nas.cli_util import PLOTLYJS_OPTION, BarProgress, handles_bad_input, table
 
 if TYPE_CHECKING:
     from nas.latency.target import Target
@@ -351,6 +351,7 @@ def report_cmd(
     out: str | None = typer.Option(
         None, "--out", help="HTML file to write (default: latency-<space>.html)."
     ),
+    plotlyjs: str = PLOTLYJS_OPTION,
     *,
     tgt: Target,
 ) -> None:
@@ -367,7 +368,8 @@ def report_cmd(
     summary = latency_summary(points["validation"])
     body = latency_figure(points).to_html(full_html=False, include_plotlyjs=False)
     path = Path(out or f"latency-{sp.name}.html")
-    write_page(path, page(f"nas latency: {sp.name} on {fp.describe()}", summary, body))
+    title = f"nas latency: {sp.name} on {fp.describe()}"
+    write_page(path, page(title, summary, body, plotlyjs=plotlyjs), plotlyjs=plotlyjs)
     typer.echo(f"{sp.name} on {tgt.name}: {summary} -> {path}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nas.cli_util import handles_bad_input, table
+from nas.cli_util import PLOTLYJS_OPTION, handles_bad_input, table
 
 __all__ = ["dashboard_cmd", "report_cmd", "search_cmd"]
 
@@ -146,6 +146,7 @@ def report_cmd(
     watch: int = typer.Option(
         0, "--watch", help="Rewrite it every N seconds until Ctrl-C (the page reloads itself)."
     ),
+    plotlyjs: str = PLOTLYJS_OPTION,
 ) -> None:
     """Write the study as one self-contained HTML page of plotly figures: accuracy against
     latency with the front, progress and hypervolume, ops, the front's table."""
@@ -153,15 +154,16 @@ def report_cmd(
 
     from nas.config import load_study
     from nas.errors import NasError
-    from nas.report import report_path, write_report
+    from nas.report import check_plotlyjs, report_path, write_report
 
     if watch < 0:
         raise NasError(f"must be >= 0 seconds, got {watch}", field="--watch")
+    check_plotlyjs(plotlyjs)
     cfg = load_study(study, {"search.storage": storage})
     path = Path(out) if out else report_path(cfg)
     try:
         while True:
-            r = write_report(cfg, path, refresh_s=watch or None)
+            r = write_report(cfg, path, refresh_s=watch or None, plotlyjs=plotlyjs)
             typer.echo(
                 f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} "
                 f"-> {path}"

@@ -10,9 +10,17 @@ import typer
 
 from nas.errors import NasError
 
-__all__ = ["BarProgress", "handles_bad_input", "human", "table"]
+__all__ = ["PLOTLYJS_OPTION", "BarProgress", "handles_bad_input", "human", "table"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: ``--plotlyjs`` of the commands that write report pages (nas.report.PLOTLYJS).
+PLOTLYJS_OPTION = typer.Option(
+    "inline",
+    "--plotlyjs",
+    help="inline (offline, ~4.8 MB a page) | directory (plotly.min.js beside it: small "
+    "pages, offline) | cdn (small pages, needs the network)",
+)
 
 
 def handles_bad_input(fn: F) -> F:

@@ -364,17 +364,48 @@ def _plot(fig: Any) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False))
 
 
-def page(title: str, summary: str, body: str, *, refresh_s: int | None = None) -> str:
-    """A whole HTML page around ``body``, plotly's JavaScript inline (no CDN); with
-    ``refresh_s`` the browser reloads it that often."""
-    from plotly.offline import get_plotlyjs
+#: Where a page gets plotly's JavaScript (``--plotlyjs``): inline (the default: the page
+#: opens anywhere, offline, but carries ~4.8 MB), in ``plotly.min.js`` beside the page
+#: (written once: small pages, still offline; for ``--watch``), or from plotly's CDN.
+PLOTLYJS = ("inline", "directory", "cdn")
+PLOTLYJS_FILE = "plotly.min.js"
 
+
+def check_plotlyjs(plotlyjs: str) -> str:
+    if plotlyjs not in PLOTLYJS:
+        raise NasError(
+            f"unknown choice {plotlyjs!r} (known: {', '.join(PLOTLYJS)})", field="--plotlyjs"
+        )
+    return plotlyjs
+
+
+def _plotly_script(plotlyjs: str) -> str:
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    if check_plotlyjs(plotlyjs) == "inline":
+        return f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    if plotlyjs == "directory":
+        return f'<script src="{PLOTLYJS_FILE}"></script>'
+    cdn = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+    return f'<script src="{cdn}" charset="utf-8"></script>'
+
+
+def page(
+    title: str,
+    summary: str,
+    body: str,
+    *,
+    refresh_s: int | None = None,
+    plotlyjs: str = "inline",
+) -> str:
+    """A whole HTML page around ``body`` with plotly's JavaScript as ``plotlyjs`` says
+    (``PLOTLYJS``); with ``refresh_s`` the browser reloads it that often."""
     meta = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     title = html.escape(title)
     written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{meta}<title>{title}</title>
-<script type="text/javascript">{get_plotlyjs()}</script>
+{_plotly_script(plotlyjs)}
 <style>body {{ font-family: sans-serif; margin: 1.5em; }}
 table.front {{ border-collapse: collapse; font-size: 0.9em; }}
 table.front td, table.front th {{ border: 1px solid #ccc; padding: 0.2em 0.5em; }}
@@ -399,10 +430,14 @@ def figures(r: StudyReport) -> dict[str, Any]:
 
 
 def render(
-    r: StudyReport, *, refresh_s: int | None = None, figs: Mapping[str, Any] | None = None
+    r: StudyReport,
+    *,
+    refresh_s: int | None = None,
+    figs: Mapping[str, Any] | None = None,
+    plotlyjs: str = "inline",
 ) -> str:
     """The study's page (``figs``: ``figures(r)``, when the caller has them already);
-    ``refresh_s`` makes the browser reload it that often."""
+    ``refresh_s`` makes the browser reload it that often; ``plotlyjs``: see ``page``."""
     figs = figures(r) if figs is None else figs
     sections = []
     if r.evaluations:
@@ -418,7 +453,8 @@ def render(
         if r.evaluations
         else "no search evaluations"
     )
-    return page(f"nas study {r.study}", summary, "\n".join(sections), refresh_s=refresh_s)
+    body = "\n".join(sections)
+    return page(f"nas study {r.study}", summary, body, refresh_s=refresh_s, plotlyjs=plotlyjs)
 
 
 def latency_figure(points: Mapping[str, Sequence[tuple[Architecture, float, float]]]) -> Any:
@@ -501,9 +537,7 @@ def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool)
     return bool(figs)
 
 
-def write_page(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a reader (a browser reloading it) never sees
-    half a page, and an interrupted write leaves no partial file beside it."""
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
@@ -513,18 +547,37 @@ def write_page(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_page(path: Path, text: str, *, plotlyjs: str = "inline") -> None:
+    """Write ``text`` to ``path`` atomically: a reader (a browser reloading it) never sees
+    half a page, and an interrupted write leaves no partial file beside it. A page made
+    with ``plotlyjs="directory"`` gets ``plotly.min.js`` beside it (written when missing
+    or from another plotly version)."""
+    if check_plotlyjs(plotlyjs) == "directory":
+        from plotly.offline import get_plotlyjs
+
+        bundle, js = get_plotlyjs(), path.parent / PLOTLYJS_FILE
+        if not js.exists() or js.stat().st_size != len(bundle.encode("utf-8")):
+            _write_atomically(js, bundle)
+    _write_atomically(path, text)
+
+
 def report_path(study: StudyConfig) -> Path:
     """Where `nas search`, `nas scale` and `nas report` write the study's page."""
     return study.export_root / "report.html"
 
 
 def write_report(
-    study: StudyConfig, path: Path | None = None, *, refresh_s: int | None = None
+    study: StudyConfig,
+    path: Path | None = None,
+    *,
+    refresh_s: int | None = None,
+    plotlyjs: str = "inline",
 ) -> StudyReport:
     """Gather and write the study's page to ``path`` (default ``report_path``; atomically,
     ``write_page``), and its figures into the study for optuna-dashboard (``to_dashboard``)."""
     r = gather(study)
     figs = figures(r)
-    write_page(path or report_path(study), render(r, refresh_s=refresh_s, figs=figs))
+    text = render(r, refresh_s=refresh_s, figs=figs, plotlyjs=plotlyjs)
+    write_page(path or report_path(study), text, plotlyjs=plotlyjs)
     to_dashboard(study, figs, searched=bool(r.evaluations))
     return r

@@ -25,6 +25,7 @@ from nas.report import (
     render,
     to_dashboard,
     tradeoff_figure,
+    write_page,
 )
 from nas.results import Evaluation, EvaluationStore
 from nas.space import load_space, sample_random
@@ -301,6 +302,37 @@ def test_report_cli_and_its_bad_input(stored, tmp_path):
     assert result.exit_code == 2 and "--watch: must be >= 0" in result.stderr
 
 
+def test_plotlyjs_beside_the_page_or_from_the_cdn(stored, tmp_path):
+    """`--plotlyjs directory` writes plotly's bundle once beside small pages; `cdn` links
+    the bundle of the installed plotly; a bad choice is one line and writes nothing."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    study, *_ = stored
+    study_file = tmp_path / "study.toml"
+    study_file.write_text(f'name = "{study.name}"\n[search]\nstorage = "{study.search.storage}"\n')
+    runner = CliRunner()
+    out, js = tmp_path / "d" / "report.html", tmp_path / "d" / "plotly.min.js"
+    args = ["report", str(study_file), "--out", str(out), "--plotlyjs", "directory"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first = js.stat().st_mtime_ns
+    assert runner.invoke(app, args).exit_code == 0
+    assert js.read_text() == get_plotlyjs() and js.stat().st_mtime_ns == first  # written once
+    text = out.read_text()
+    assert '<script src="plotly.min.js"></script>' in text and len(text) < 200_000
+    assert get_plotlyjs()[:2000] not in text
+    cdn = tmp_path / "c.html"
+    result = runner.invoke(app, ["report", str(study_file), "--out", str(cdn), "--plotlyjs", "cdn"])
+    assert result.exit_code == 0, result.output
+    assert f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js" in cdn.read_text()
+    bad = tmp_path / "b.html"
+    result = runner.invoke(app, ["report", str(study_file), "--out", str(bad), "--plotlyjs", "web"])
+    assert result.exit_code == 2 and not bad.exists()
+    assert result.stderr.strip() == (
+        "error: --plotlyjs: unknown choice 'web' (known: inline, directory, cdn)"
+    )
+
+
 def test_report_watch_rewrites_the_page_until_interrupted(stored, tmp_path):
     """`--watch 1` writes a self-reloading page, rewrites it as evaluations arrive, and
     ends cleanly on Ctrl-C."""
@@ -341,13 +373,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
-def test_chromium_draws_every_evaluation(stored, tmp_path):
-    """The page opened offline in headless Chromium: plotly's inline script runs and draws
-    one marker per evaluation in the trade-off and progress plots, and the op bars."""
+@pytest.mark.parametrize("plotlyjs", ["inline", "directory"])
+def test_chromium_draws_every_evaluation(stored, tmp_path, plotlyjs):
+    """The page opened offline in headless Chromium: plotly's script (inline, or the file
+    beside the page) runs and draws one marker per evaluation in the trade-off and
+    progress plots, and the op bars."""
     study, _, own, _ = stored
     r = gather(study)
     page = tmp_path / "report.html"
-    page.write_text(render(r))
+    write_page(page, render(r, plotlyjs=plotlyjs), plotlyjs=plotlyjs)
     dom = subprocess.run(
         [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
