@@ -119,21 +119,31 @@ def build_cmd(
 
     sp = _space(space, resolution)
     tab = LatencyTable(db)
-    with BarProgress() as progress:
-        report = build_table(sp, tgt, tab, progress=progress)
+    try:
+        with BarProgress() as progress:
+            report = build_table(sp, tgt, tab, progress=progress)
+    except KeyboardInterrupt:  # every unit is committed as it is measured
         typer.echo(
-            f"table {report.fingerprint}: {report.units} units, {report.already} were there, "
-            f"measured {report.measured} in {report.seconds:.0f} s"
+            f"interrupted: the units measured so far are stored in {db}; the same "
+            "command continues from there",
+            err=True,
         )
-        if report.noisy:
-            typer.echo(
-                f"error: {len(report.noisy)} unit(s) could not be measured quietly (first: "
-                f"{report.noisy[0]}); run the same command again on a quieter machine",
-                err=True,
-            )
-            raise typer.Exit(1)
-        if calibrate_n > 0:
-            _print_calibration(calibrate(sp, tgt, tab, n=calibrate_n, seed=seed, progress=progress))
+        raise typer.Exit(130) from None
+    typer.echo(
+        f"table {report.fingerprint}: {report.units} units, {report.already} were there, "
+        f"measured {report.measured} in {report.seconds:.0f} s"
+    )
+    if report.noisy:
+        typer.echo(
+            f"error: {len(report.noisy)} unit(s) could not be measured quietly (first: "
+            f"{report.noisy[0]}); run the same command again on a quieter machine",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if calibrate_n > 0:
+        with BarProgress() as progress:
+            cal = calibrate(sp, tgt, tab, n=calibrate_n, seed=seed, progress=progress)
+        _print_calibration(cal)
 
 
 @latency_app.command("calibrate")

@@ -8,6 +8,7 @@ scored, exported, reported. A second Ctrl-C raises ``KeyboardInterrupt`` at once
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -31,10 +32,11 @@ class StopRequest:
 
 
 @contextmanager
-def stop_on_interrupt(stop: StopRequest) -> Iterator[StopRequest]:
-    """Within: the first SIGINT sets ``stop`` and puts the previous handler back, so the
-    next one acts as it did before (KeyboardInterrupt by default). Signals reach only the
-    main thread: elsewhere this installs nothing."""
+def stop_on_interrupt(stop: StopRequest, message: str = "") -> Iterator[StopRequest]:
+    """Within: the first SIGINT sets ``stop``, writes ``message`` (if any) to stderr and
+    puts the previous handler back, so the next one acts as it did before
+    (KeyboardInterrupt by default). Signals reach only the main thread: elsewhere this
+    installs nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -43,6 +45,8 @@ def stop_on_interrupt(stop: StopRequest) -> Iterator[StopRequest]:
     def first(_sig: int, _frame: object) -> None:
         stop.set()
         signal.signal(signal.SIGINT, previous)
+        if message:  # os.write: safe wherever the signal interrupted the main thread
+            os.write(2, f"\n{message}\n".encode())
 
     signal.signal(signal.SIGINT, first)
     try:

@@ -703,7 +703,11 @@ def search(
 
     start = time.perf_counter()
     setup = prepare(study, note=note)
-    with stop_on_interrupt(StopRequest()) as stop:
+    stopping = (
+        "stopping: the running trials end, then the front of what finished is scored and "
+        "exported (Ctrl-C again to abort at once)"
+    )
+    with stop_on_interrupt(StopRequest(), stopping) as stop:
         _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus, stop=stop)
         if study.confirm.top and not stop:
             errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note, stop=stop)

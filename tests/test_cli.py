@@ -385,3 +385,41 @@ def test_search_on_a_target_this_machine_lacks_needs_an_imported_table(tmp_path)
         f"sqlite:///{tmp_path / 'l.db'}",
     )
     assert_one_line_error(result, "latency.target", "no CUDA device", "nas latency import")
+
+
+def test_ctrl_c_during_a_table_build_keeps_what_was_measured(tmp_path):
+    """Ctrl-C while `nas latency build` measures the `tiny` space (3,126 units): exit 130,
+    one line saying the same command continues, every unit measured so far stored."""
+    import os
+    import signal
+    import time
+
+    from nas.latency.lut import LatencyTable
+
+    db = f"sqlite:///{tmp_path / 'lat.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas", "latency", "build", "--space", "tiny", "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            fps = LatencyTable(db).fingerprints() if (tmp_path / "lat.db").exists() else []
+            if fps and len(LatencyTable(db).entries(fps[0].key)) >= 20:
+                break
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted: the units measured so far are stored in {db}; the same command "
+        "continues from there"
+    )
+    assert 20 <= len(LatencyTable(db).entries(fps[0].key)) < 3126
+    assert os.path.getsize(tmp_path / "lat.db") > 0

@@ -18,12 +18,13 @@ from nas.space import sample_random
 from tests.test_orchestrate import study_in
 
 
-def test_the_first_sigint_asks_the_second_aborts_and_the_handler_comes_back():
+def test_the_first_sigint_asks_the_second_aborts_and_the_handler_comes_back(capfd):
     before = signal.getsignal(signal.SIGINT)
-    with stop_on_interrupt(StopRequest()) as stop:
+    with stop_on_interrupt(StopRequest(), "stopping (Ctrl-C again to abort)") as stop:
         assert not stop
         os.kill(os.getpid(), signal.SIGINT)
         assert stop  # asked, nothing raised
+        assert capfd.readouterr().err == "\nstopping (Ctrl-C again to abort)\n"
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
