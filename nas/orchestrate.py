@@ -177,7 +177,8 @@ _STOP: dict[int, StopRequest] = {}
 
 class _StopWhenAsked(tune.Stopper):
     """Ends the whole run once ``_STOP[key]`` is set (a Ctrl-C): Tune stops the running
-    trials through its usual path, so Optuna hears of each."""
+    trials and returns from ``fit``; a trial it stopped before Optuna heard of its end is
+    then marked by ``_abandon_unfinished``."""
 
     def __init__(self, key: int) -> None:
         self.key = key
