@@ -36,12 +36,20 @@ def search_cmd(
     device: str | None = typer.Option(
         None, "--device", help="Tabular studies: the table's latency device (e.g. pixel3)."
     ),
+    live_report: float = typer.Option(
+        30.0,
+        "--live-report",
+        help="Rewrite report.html and the dashboard's figures at most every N s while it "
+        "runs (0: only at the end).",
+    ),
 ) -> None:
     """Search a study: Optuna trials distributed by Ray Tune; print the front, export it."""
     from rich.progress import Progress
 
     from nas.config import load_study
+    from nas.errors import NasError
     from nas.orchestrate import search
+    from nas.report import LiveReport
 
     overrides = {
         "search.trials": trials,
@@ -60,6 +68,8 @@ def search_cmd(
         "confirm.top": confirm,
         "tabular.device": device,
     }
+    if live_report < 0:
+        raise NasError(f"must be >= 0 seconds, got {live_report:g}", field="--live-report")
     cfg = load_study(study, overrides)
     if cfg.tabular.benchmark and data_path is not None:  # its data are the benchmark's tables
         overrides["tabular.path"], overrides["data.path"] = data_path, None
@@ -73,9 +83,14 @@ def search_cmd(
             confirming = cfg.confirm.top * cfg.confirm.seeds
             total = cfg.search.trials + confirming
             task = bar.add_task(f"study {cfg.name}: trials", total=total)
-            result = search(
-                cfg, note=lambda m: bar.console.print(m), on_trial=lambda: bar.advance(task)
-            )
+            live = LiveReport(cfg, every_s=live_report, note=bar.console.print)
+
+            def trial_done() -> None:
+                bar.advance(task)
+                if live_report > 0:
+                    live()
+
+            result = search(cfg, note=lambda m: bar.console.print(m), on_trial=trial_done)
     except KeyboardInterrupt:  # a second Ctrl-C, or one after the trials
         typer.echo(f"interrupted: {resume}", err=True)
         raise typer.Exit(130) from None

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import itertools
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from nas.objectives import ACCURACY_LATENCY, dominates, hypervolume_2d
 from nas.results import Evaluation, EvaluationStore
 
 __all__ = [
+    "LiveReport",
     "Progress",
     "StudyReport",
     "figures",
@@ -564,6 +566,44 @@ def write_page(path: Path, text: str, *, plotlyjs: str = "inline") -> None:
 def report_path(study: StudyConfig) -> Path:
     """Where `nas search`, `nas scale` and `nas report` write the study's page."""
     return study.export_root / "report.html"
+
+
+class LiveReport:
+    """The study's page and dashboard figures kept current while its search runs: called
+    after each trial, it rewrites them at most every ``every_s`` seconds (the page reloads
+    itself as often). Nothing to show yet is no error; a failure to write is said once
+    (``note``) and never stops the search."""
+
+    def __init__(
+        self,
+        study: StudyConfig,
+        *,
+        every_s: float = 30.0,
+        note: Callable[[str], None] = lambda _: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.study, self.every_s, self.note, self.clock = study, every_s, note, clock
+        self._last: float | None = None
+        self._broken = False
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if self._broken or (self._last is not None and now - self._last < self.every_s):
+            return
+        try:
+            write_report(self.study, refresh_s=max(1, round(self.every_s)))
+        except NasError as err:
+            if err.field == "study":  # no evaluation yet: try again after the next trial
+                return
+            self._fail(err)
+        except Exception as err:  # a page is never worth a search
+            self._fail(err)
+        self._last = now
+
+    def _fail(self, err: Exception) -> None:
+        self._broken = True
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        self.note(f"the live report stopped ({reason}); the search goes on")
 
 
 def write_report(

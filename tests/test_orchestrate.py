@@ -270,10 +270,13 @@ seeds = 1
     )
     try:
         deadline = time.time() + 300
-        while len(EvaluationStore(storage).of_study("stopped")) < 3:
+        page = tmp_path / "exports" / "report.html"
+        live = '<meta http-equiv="refresh" content="30">'
+        while len(EvaluationStore(storage).of_study("stopped")) < 3 or not page.exists():
             assert proc.poll() is None, proc.communicate()
             assert time.time() < deadline, "no trial finished in 300 s"
             time.sleep(0.5)
+        assert live in page.read_text()  # written while the search runs, reloading itself
         os.killpg(proc.pid, signal.SIGINT)
         interrupted = time.time()
         out, err = proc.communicate(timeout=240)
@@ -295,4 +298,4 @@ seeds = 1
     for r in front:
         assert r["arch_id"][:12] in out
         assert (Path(r["export"]) / f"stopped_{r['arch_id'][:12]}.py").exists()
-    assert (tmp_path / "exports" / "report.html").exists()
+    assert live not in page.read_text()  # the final page stays still

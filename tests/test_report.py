@@ -17,12 +17,14 @@ from nas.arch import Architecture
 from nas.cli import app
 from nas.config import load_study
 from nas.report import (
+    LiveReport,
     family_figure,
     figures,
     gather,
     op_shares,
     progress,
     render,
+    report_path,
     to_dashboard,
     tradeoff_figure,
     write_page,
@@ -331,6 +333,47 @@ def test_plotlyjs_beside_the_page_or_from_the_cdn(stored, tmp_path):
     assert result.stderr.strip() == (
         "error: --plotlyjs: unknown choice 'web' (known: inline, directory, cdn)"
     )
+
+
+def test_the_live_report_is_rewritten_at_most_every_n_seconds(stored, tmp_path):
+    """During a search: the first finished trial writes the page (reloading itself) and the
+    dashboard's figures; later ones rewrite them only once ``every_s`` has passed."""
+    study, store, _, o_study = stored
+    now = [0.0]
+    live = LiveReport(study, every_s=30, clock=lambda: now[0])
+    path = report_path(study)
+    live()
+    assert '<meta http-equiv="refresh" content="30">' in path.read_text()
+    assert "6 evaluations" in path.read_text()
+    from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+
+    attrs = o_study._storage.get_study_system_attrs(o_study._study_id)
+    assert set(get_plotly_graph_objects(attrs)) == {"nas-tradeoff", "nas-progress", "nas-ops"}
+    store.record(ev(study.name, 6, 0.99, 0.2))
+    now[0] = 29.0
+    live()
+    assert "6 evaluations" in path.read_text()  # too soon: not rewritten
+    now[0] = 30.5
+    live()
+    assert "7 evaluations" in path.read_text()
+
+
+def test_the_live_report_waits_for_evaluations_and_never_stops_a_search(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = load_study("digits", {"search.storage": url, "export_dir": str(tmp_path / "x")})
+    notes: list[str] = []
+    live = LiveReport(study, every_s=0, note=notes.append)
+    live()  # no evaluation yet: nothing to show, nothing said
+    assert not report_path(study).exists() and notes == []
+    EvaluationStore(url).record(ev(study.name, 0, 0.9, 1.0))
+    live()
+    assert report_path(study).exists()
+    (tmp_path / "x").rename(tmp_path / "gone")
+    (tmp_path / "x").write_text("a file where the export directory was")
+    live()  # cannot write: said once, no exception
+    live()
+    assert len(notes) == 1 and notes[0].startswith("the live report stopped (")
+    assert notes[0].endswith("); the search goes on")
 
 
 def test_report_watch_rewrites_the_page_until_interrupted(stored, tmp_path):
