@@ -26,6 +26,7 @@ from typing import Any
 from ray import tune
 
 from nas.arch import Architecture
+from nas.atomic import write_text
 from nas.config import HyperParameter, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset
@@ -684,10 +685,7 @@ def publish(study: StudyConfig, key: str, value: Any, path: Path) -> None:
 
     storage = optuna_storage(study.search.storage)
     optuna.load_study(study_name=study.name, storage=storage).set_user_attr(key, value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def search(

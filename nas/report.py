@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.arch import Architecture
+from nas.atomic import write_text
 from nas.config import StudyConfig
 from nas.errors import NasError
 from nas.objectives import ACCURACY_LATENCY, dominates, hypervolume_2d
@@ -539,16 +540,6 @@ def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool)
     return bool(figs)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_page(path: Path, text: str, *, plotlyjs: str = "inline") -> None:
     """Write ``text`` to ``path`` atomically: a reader (a browser reloading it) never sees
     half a page, and an interrupted write leaves no partial file beside it. A page made
@@ -559,8 +550,8 @@ def write_page(path: Path, text: str, *, plotlyjs: str = "inline") -> None:
 
         bundle, js = get_plotlyjs(), path.parent / PLOTLYJS_FILE
         if not js.exists() or js.stat().st_size != len(bundle.encode("utf-8")):
-            _write_atomically(js, bundle)
-    _write_atomically(path, text)
+            write_text(js, bundle)
+    write_text(path, text)
 
 
 def report_path(study: StudyConfig) -> Path:
