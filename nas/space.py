@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import os
 import tomllib
-import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,7 +47,19 @@ from nas import nb201
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.bundled import bundled_tomls
 from nas.errors import NasError
-from nas.ops import OPS, OPTIONAL_FIELDS, Op, get_op
+from nas.ops import OPS, get_op
+from nas.space_file import (
+    STAGE_FIELDS,
+    TOP_FIELDS,
+    Choices,
+    Fields,
+    StageSpace,
+    fmt_choices,
+    parse_choices,
+    parse_space,
+    plain_int,
+    reads_field,
+)
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -57,6 +67,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "Choices",
     "Dimension",
     "SearchSpace",
     "SpaceChoices",
@@ -74,45 +85,9 @@ __all__ = [
     "walk",
 ]
 
-#: The choices of one field, in file order (a fixed value is a 1-tuple).
-Choices = tuple[Any, ...]
-#: Field name -> choices, in genotype field order.
-Fields = tuple[tuple[str, Choices], ...]
-
 #: Beyond this many (combination x input width) checks per stage and op, load-time
 #: validation checks each choice on its own instead of every combination.
 _MAX_CHECKS = 200_000
-
-_KIND = {int: "an integer", float: "a number", str: "a string"}
-
-
-def _spec(cls: type, exclude: Iterable[str] = ()) -> dict[str, tuple[type, Any]]:
-    """Scalar fields of a genotype class as name -> (type, default or MISSING)."""
-    hints = typing.get_type_hints(cls)
-    out: dict[str, tuple[type, Any]] = {}
-    for f in fields(cls):
-        if f.name in exclude or hints[f.name] not in _KIND:
-            continue
-        out[f.name] = (hints[f.name], f.default)
-    return out
-
-
-# Derived from the genotype, so a field added there becomes searchable here.
-_TOP = _spec(Architecture, exclude=("name", "cell"))
-_STEM = _spec(Stem)
-_HEAD = _spec(Head)
-_STAGE = _spec(Stage, exclude=("op",))
-_META = ("name", "description", "stem", "head", "stages", "cell")
-
-
-def _reads(op: Op, name: str) -> bool:
-    """Whether ``op`` reads stage field ``name`` (out_channels, repeats, stride: always)."""
-    return name not in OPTIONAL_FIELDS or name in op.fields
-
-
-def _fmt(choices: Iterable[Any]) -> str:
-    return ", ".join(repr(c) if isinstance(c, str) else f"{c:g}" for c in choices)
-
 
 # -- value types ----------------------------------------------------------------------
 
@@ -136,19 +111,6 @@ class Dimension:
     def attr(self) -> str:
         """The genotype attribute name (last component of ``field``)."""
         return self.field.rsplit(".", 1)[-1]
-
-
-@dataclass(frozen=True)
-class StageSpace:
-    """One stage's choices: its ops, stage-level fields, and per-op override tables.
-
-    ``fields`` holds the stage-level choices of every field some op reads without an
-    override; ``overrides`` maps an op to the fields it takes from its own table.
-    """
-
-    op: Choices
-    fields: Fields
-    overrides: tuple[tuple[str, Fields], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +168,7 @@ class SearchSpace:
         ``name`` is the default for a file without a ``name`` key (its file stem).
         """
         try:
-            kwargs = _parse(data, name)
+            kwargs = parse_space(data, name)
         except NasError as err:
             raise err.at(source=source) from None
         return cls(source=source, **kwargs)
@@ -248,8 +210,8 @@ class SearchSpace:
                 if raw is not None:
                     items = list(raw) if isinstance(raw, list | tuple) else [raw]
                     # Datasets often report sizes as numpy integers.
-                    items = [_plain_int(v) for v in items]
-                    top[key] = _choices(items, _TOP[key][0], key)
+                    items = [plain_int(v) for v in items]
+                    top[key] = parse_choices(items, TOP_FIELDS[key][0], key)
         except NasError as err:
             raise err.at(source=self.source) from None
         return replace(self, top=tuple(top.items()))
@@ -319,7 +281,7 @@ def walk(space: SearchSpace, choose: Callable[[Dimension], Any]) -> dict[str, An
             params[d.label] = _match(value, d.choices)
         except KeyError:
             raise NasError(
-                f"chose {value!r}, not one of its choices ({_fmt(d.choices)})", field=d.label
+                f"chose {value!r}, not one of its choices ({fmt_choices(d.choices)})", field=d.label
             ) from None
         return params[d.label]
 
@@ -340,7 +302,7 @@ def decode(space: SearchSpace, params: Mapping[str, object]) -> Architecture:
             return d.choices[0]
         if d.label not in params:
             raise NasError(
-                f"missing parameter of space {space.name!r} (choices: {_fmt(d.choices)})",
+                f"missing parameter of space {space.name!r} (choices: {fmt_choices(d.choices)})",
                 field=d.label,
             )
         used.add(d.label)
@@ -349,7 +311,7 @@ def decode(space: SearchSpace, params: Mapping[str, object]) -> Architecture:
             return _match(value, d.choices)
         except KeyError:
             raise NasError(
-                f"{value!r} is not a choice of space {space.name!r} (choices: {_fmt(d.choices)})",
+                f"{value!r} is not a choice of space {space.name!r} (choices: {fmt_choices(d.choices)})",
                 field=d.label,
             ) from None
 
@@ -365,9 +327,9 @@ def _unused_reason(space: SearchSpace, key: object, params: Mapping[str, object]
         if d.label != key:
             continue
         if len(d.choices) == 1:
-            return f"not a parameter: fixed to {_fmt(d.choices)} in space {space.name!r}"
+            return f"not a parameter: fixed to {fmt_choices(d.choices)} in space {space.name!r}"
         return (
-            f"inactive: it applies only when s{d.stage}_op is one of ({_fmt(d.ops or ())}), "
+            f"inactive: it applies only when s{d.stage}_op is one of ({fmt_choices(d.ops or ())}), "
             f"got {params.get(f's{d.stage}_op')!r}"
         )
     return f"unknown parameter for space {space.name!r}"
@@ -420,7 +382,7 @@ def encode(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
             choice = _match(value, d.choices)
         except KeyError:
             raise NasError(
-                f"{value!r} is outside space {space.name!r} (choices: {_fmt(d.choices)})",
+                f"{value!r} is outside space {space.name!r} (choices: {fmt_choices(d.choices)})",
                 field=d.field,
             ) from None
         if len(d.choices) > 1:
@@ -446,7 +408,7 @@ def _all_fields(space: SearchSpace) -> Iterator[Dimension]:
     yield from plan.top
     yield from plan.cell
     yield from plan.stem
-    order = {name: k for k, name in enumerate(_STAGE)}
+    order = {name: k for k, name in enumerate(STAGE_FIELDS)}
     for op_dim, branches in plan.stages:
         yield op_dim
         found: dict[str, Dimension] = {}
@@ -506,185 +468,6 @@ def size(space: SearchSpace) -> int:
     return n
 
 
-# -- parsing (file format -> canonical tuples) ----------------------------------------------
-
-
-def _typed(value: Any, hint: type, where: str) -> Any:
-    ok = (
-        isinstance(value, str)
-        if hint is str
-        else not isinstance(value, bool)
-        and isinstance(value, int | float if hint is float else int)
-    )
-    if not ok:
-        raise NasError(f"expected {_KIND[hint]} or a list of them, got {value!r}", field=where)
-    return float(value) if hint is float else value
-
-
-def _plain_int(value: Any) -> Any:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _choices(raw: Any, hint: type, where: str) -> Choices:
-    """A fixed value or a list of choices, type-checked, canonical, without duplicates."""
-    if isinstance(raw, Mapping):
-        raise NasError("expected a value or a list of choices, got a table", field=where)
-    items = raw if isinstance(raw, list) else [raw]
-    if not items:
-        raise NasError("empty list of choices", field=where)
-    out: list[Any] = []
-    for item in items:
-        value = _typed(item, hint, where)
-        if value in out:
-            raise NasError(f"duplicate choice {item!r}", field=where)
-        out.append(value)
-    return tuple(out)
-
-
-def _section(data: Any, spec: Mapping[str, tuple[type, Any]], where: str) -> Fields:
-    """A table of genotype fields (stem, head, or the top level's scalar keys)."""
-    if not isinstance(data, Mapping):
-        raise NasError("expected a table", field=where)
-    prefix = f"{where}." if where else ""
-    for key in data:
-        if key not in spec:
-            raise NasError(f"unknown key (known: {', '.join(spec)})", field=f"{prefix}{key}")
-    out = []
-    for name, (hint, default) in spec.items():
-        if name in data:
-            out.append((name, _choices(data[name], hint, f"{prefix}{name}")))
-        elif default is MISSING:
-            raise NasError("missing required key", field=f"{prefix}{name}")
-        else:
-            out.append((name, (default,)))
-    return tuple(out)
-
-
-def _parse(data: Mapping[str, Any], default_name: str) -> dict[str, Any]:
-    known = (*_META, *_TOP)
-    for key in data:
-        if key not in known:
-            raise NasError(f"unknown key (known: {', '.join(known)})", field=str(key))
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise NasError(f"expected a non-empty string, got {name!r}", field="name")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise NasError(f"expected a string, got {description!r}", field="description")
-    if "stem" not in data:
-        raise NasError("missing required table [stem]", field="stem")
-    stages = data.get("stages")
-    if not isinstance(stages, list) or not stages:
-        raise NasError("expected a non-empty list of [[stages]] tables", field="stages")
-    return dict(
-        name=name,
-        description=description,
-        top=_section({k: v for k, v in data.items() if k in _TOP}, _TOP, ""),
-        cell=_parse_cell(data["cell"]) if "cell" in data else (),
-        stem=_section(data["stem"], _STEM, "stem"),
-        head=_section(data.get("head", {}), _HEAD, "head"),
-        stages=tuple(_parse_stage(s, i) for i, s in enumerate(stages)),
-    )
-
-
-def _parse_cell(data: Any) -> Fields:
-    """``[cell]``: every edge of ``nb201.PARAM_NAMES``, each an op or a list of ops."""
-    if not isinstance(data, Mapping):
-        raise NasError("expected a table of edges (edge_1_0 = [...], ...)", field="cell")
-    for key in data:
-        if key not in nb201.PARAM_NAMES:
-            raise NasError(
-                f"unknown edge (known: {', '.join(nb201.PARAM_NAMES)})", field=f"cell.{key}"
-            )
-    out = []
-    for name in nb201.PARAM_NAMES:
-        if name not in data:
-            raise NasError(
-                f"missing edge: give its op or a list of ops ({_fmt(nb201.OPS)})",
-                field=f"cell.{name}",
-            )
-        ops = _choices(data[name], str, f"cell.{name}")
-        for op in ops:
-            if op not in nb201.OPS:
-                raise NasError(
-                    f"unknown cell op {op!r} (known: {_fmt(nb201.OPS)})", field=f"cell.{name}"
-                )
-        out.append((name, ops))
-    return tuple(out)
-
-
-def _parse_stage(data: Any, i: int) -> StageSpace:
-    where = f"stages[{i}]"
-    if not isinstance(data, Mapping):
-        raise NasError("expected a table", field=where)
-    if "op" not in data:
-        raise NasError("missing required key", field=f"{where}.op")
-    ops = _choices(data["op"], str, f"{where}.op")
-    for op in ops:
-        get_op(op, field=f"{where}.op")
-    level: dict[str, Choices] = {}
-    overrides: dict[str, dict[str, Choices]] = {}
-    for key, value in data.items():
-        at = f"{where}.{key}"
-        if key == "op":
-            continue
-        if key in _STAGE:
-            level[key] = _choices(value, _STAGE[key][0], at)
-        elif isinstance(value, Mapping):
-            if key not in OPS:
-                raise NasError(
-                    f"unknown op {key!r} for a per-op table (known: {', '.join(sorted(OPS))})",
-                    field=at,
-                )
-            if key not in ops:
-                raise NasError(
-                    f"per-op table for {key!r}, which is not one of this stage's ops ({_fmt(ops)})",
-                    field=at,
-                )
-            overrides[key] = _parse_override(OPS[key], value, at)
-        else:
-            raise NasError(
-                f"unknown key (known: op, {', '.join(_STAGE)}, or a per-op table [stages.<op>])",
-                field=at,
-            )
-    out: list[tuple[str, Choices]] = []
-    for name, (_, default) in _STAGE.items():
-        users = [o for o in ops if _reads(OPS[o], name) and name not in overrides.get(o, {})]
-        if name in level:
-            if not users:
-                why = (
-                    "every op that reads it overrides it"
-                    if any(_reads(OPS[o], name) for o in ops)
-                    else f"no op of this stage ({_fmt(ops)}) reads it"
-                )
-                raise NasError(f"unused: {why}", field=f"{where}.{name}")
-            out.append((name, level[name]))
-        elif users:
-            if default is MISSING:
-                raise NasError("missing required key", field=f"{where}.{name}")
-            out.append((name, (default,)))
-    table = tuple(
-        (o, tuple((k, overrides[o][k]) for k in _STAGE if k in overrides[o]))
-        for o in ops
-        if o in overrides
-    )
-    return StageSpace(op=ops, fields=tuple(out), overrides=table)
-
-
-def _parse_override(op: Op, data: Mapping[str, Any], where: str) -> dict[str, Choices]:
-    out: dict[str, Choices] = {}
-    for key, value in data.items():
-        at = f"{where}.{key}"
-        if key not in _STAGE:
-            raise NasError(f"unknown key (per-op tables take: {', '.join(_STAGE)})", field=at)
-        if not _reads(op, key):
-            raise NasError(f"op {op.name!r} does not read {key}", field=at)
-        out[key] = _choices(value, _STAGE[key][0], at)
-    return out
-
-
 # -- the plan and load-time validation -------------------------------------------------------
 
 
@@ -702,8 +485,8 @@ def _make_plan(space: SearchSpace) -> _Plan:
         for o in st.op:
             op = get_op(o, field=f"stages[{i}].op")
             entries = []
-            for name, (_, default) in _STAGE.items():
-                if not _reads(op, name):
+            for name, (_, default) in STAGE_FIELDS.items():
+                if not reads_field(op, name):
                     continue
                 if name in over.get(o, {}):
                     label, choices = f"s{i}_{o}_{name}", over[o][name]
