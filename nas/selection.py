@@ -91,7 +91,17 @@ def ranked(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evalua
 
 
 def winners(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    """The front of ``evaluations`` (pareto mode) or their best complete one (the others)."""
+    """The front of ``evaluations`` (pareto mode) or their best complete one (the others).
+
+    The front reads as its trade-off: cheapest first (by the first cost metric of the
+    objective), each next member costlier and more accurate; ties by accuracy, then id.
+    """
     if study.objective.mode == "pareto":
-        return front_of(evaluations, study.objective.metrics)
+        metrics = study.objective.metrics
+        costs = [m for m in metrics if METRICS[m] == "minimize"]
+
+        def along(e: Evaluation) -> tuple[float, ...]:
+            return (*(e.metric(m) for m in costs), -e.val_accuracy, e.arch_id)
+
+        return sorted(front_of(evaluations, metrics), key=along)
     return ranked(study, evaluations)[:1]

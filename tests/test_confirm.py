@@ -58,6 +58,22 @@ def test_ranked_orders_by_front_then_accuracy(tmp_path):
     assert [e.arch_id for e in winners(budget, evs)] == ["a"]
 
 
+def test_the_front_reads_as_its_trade_off():
+    """Cheapest first, each next member costlier and more accurate, whatever the trial
+    order; with params as a second cost, latency still leads."""
+    study = load_study("digits")
+    evs = [ev("m", 0.90, 2.0), ev("f", 0.70, 0.5), ev("s", 0.95, 4.0), ev("n", 0.80, 1.0),
+           ev("x", 0.60, 3.0)]  # fmt: skip
+    front = winners(study, evs)
+    assert [e.arch_id for e in front] == ["f", "n", "m", "s"]
+    lat = [e.latency_ms for e in front]
+    acc = [e.val_accuracy for e in front]
+    assert lat == sorted(lat) and acc == sorted(acc)
+    three = load_study("digits", {"objective.metrics": ["accuracy", "latency", "params"]})
+    evs3 = [replace(e, params=p) for e, p in zip(evs, [10, 50, 1, 20, 5], strict=True)]
+    assert [e.arch_id for e in winners(three, evs3)] == ["f", "n", "m", "x", "s"]
+
+
 def test_pool_means_the_trainings_and_keeps_the_best_weights():
     first = ev("n", 0.90, 1.0, weights="w0")
     again = [
