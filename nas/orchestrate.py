@@ -115,8 +115,22 @@ def _run_trial(
         assert data is not None
         single = obj.mode != "pareto"
 
+        started = time.perf_counter()
+
         def each_epoch(ep) -> None:
             if single and ep.epoch < cfg.epochs:
+                # On record first: the scheduler may end this trial at the report below,
+                # and then no code of ours runs again (settle_running says "stopped").
+                store.record(
+                    Evaluation(
+                        status="running",
+                        val_accuracy=ep.val_accuracy if math.isfinite(ep.val_accuracy) else 0.0,
+                        epochs=ep.epoch,
+                        seconds=time.perf_counter() - started,
+                        reason=f"epoch {ep.epoch} of {cfg.epochs}",
+                        **base,
+                    )
+                )
                 metrics = trial_objective(study, ep.val_accuracy, latency, params, macs)
                 report({**metrics, "status": "running", "epoch": ep.epoch})
 
@@ -580,6 +594,8 @@ def run_trials(
     # run without telling Optuna, leaving its trials RUNNING, and print how to resume
     # through Tune's API, which is not how a study continues.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    store = EvaluationStore(s.storage)
+    store.settle_running(study.name)  # what a killed run left
     start = time.perf_counter()
     try:
         grid = tuner.fit()
@@ -587,6 +603,7 @@ def run_trials(
         _ON_TRIAL.pop(key, None)
         _STOP.pop(key, None)
         _abandon_unfinished(storage, study.name, plan.first)
+        store.settle_running(study.name)
     errors = [(str(e).strip().splitlines() or [type(e).__name__])[-1] for e in grid.errors]
     return time.perf_counter() - start, errors
 

@@ -27,8 +27,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     insert,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -80,7 +82,9 @@ class Evaluation:
     study: str
     arch_id: str
     budget: str
-    status: str  # complete | stopped | diverged | failed | rejected
+    #: complete | stopped | diverged | failed | rejected, or running: a training still
+    #: under way (its latest epoch; ``settle_running`` turns what is left into stopped).
+    status: str
     val_accuracy: float
     epochs: int
     seconds: float
@@ -116,14 +120,49 @@ class EvaluationStore:
     def _tx(self) -> AbstractContextManager[Connection]:
         return transaction(self.engine, field="storage", what="storage")
 
+    def _key(self, study: str, arch_id: str, budget: str) -> Any:
+        c = evaluations.c
+        return and_(c.study == study, c.arch_id == arch_id, c.budget == budget)
+
     def record(self, ev: Evaluation) -> bool:
-        """Store ``ev``; False when that (study, arch, budget) is already there (kept)."""
+        """Store ``ev``; False when that (study, arch, budget) is already there (kept).
+
+        A ``running`` row is the one exception: a training reports each epoch as it goes
+        (so a trial the scheduler ends between two epochs is still on record), and any
+        later record of the same training replaces it."""
+        values = {**asdict(ev), "created_at": _now()}
+        with self._tx() as conn:
+            running = conn.execute(
+                update(evaluations)
+                .where(self._key(ev.study, ev.arch_id, ev.budget))
+                .where(evaluations.c.status == "running")
+                .values(**values)
+            )
+            if running.rowcount:
+                return True
         try:
             with self._tx() as conn:
-                conn.execute(insert(evaluations).values(created_at=_now(), **asdict(ev)))
+                conn.execute(insert(evaluations).values(**values))
         except IntegrityError:
             return False
         return True
+
+    def settle_running(self, study: str) -> int:
+        """Turn the study's ``running`` rows into ``stopped`` ones: called when no trial of
+        the study runs any more, so what is left was ended by the scheduler (early
+        stopping), a Ctrl-C or a lost worker after its last epoch. Returns how many."""
+        c = evaluations.c
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(c.arch_id, c.budget, c.reason).where(c.study == study, c.status == "running")
+            ).all()
+            for arch_id, budget, reason in rows:
+                conn.execute(
+                    update(evaluations)
+                    .where(self._key(study, arch_id, budget))
+                    .values(status="stopped", reason=f"stopped after {reason}")
+                )
+        return len(rows)
 
     def lookup(self, arch_id: str, budget: str) -> Evaluation | None:
         """A finished training of this architecture under this budget, from any study."""

@@ -186,6 +186,39 @@ def test_search_end_to_end_on_local_ray(tmp_path):
 
 
 @pytest.mark.slow
+def test_trials_stopped_early_on_ray_are_on_record(tmp_path):
+    """ASHA ends a Ray trial between two epochs, and none of the trial's code runs after
+    that: each trial must still leave its evaluation (stopped, with the epochs it ran),
+    or the report misses it and the driver cannot tell what the budget bought."""
+    import ray
+
+    from nas.orchestrate import search
+
+    study = study_in(
+        tmp_path,
+        **{"objective.mode": "accuracy", "objective.metrics": ["accuracy"],
+           "search.sampler": "random", "search.trials": 10, "train.epochs": 5},
+    )  # fmt: skip
+    assert study.search.early_stopping
+    try:
+        result = search(study, num_cpus=2)
+    finally:
+        ray.shutdown()
+    stored = optuna.load_study(study_name="digits", storage=study.search.storage)
+    assert len(stored.trials) == 10
+    evaluations = EvaluationStore(study.search.storage).of_study("digits")
+    assert {e.arch_id for e in evaluations} == {t.user_attrs["arch_id"] for t in stored.trials}
+    assert {e.status for e in evaluations} <= {"complete", "stopped"}  # none left running
+    stopped = [e for e in evaluations if e.status == "stopped"]
+    assert stopped, "ASHA stopped none of 10 trials (grace period 2, 5 epochs)"
+    for e in stopped:
+        assert 2 <= e.epochs < 5 and e.reason == f"stopped after epoch {e.epochs} of 5"
+        assert 0 < e.val_accuracy <= 1 and e.seconds > 0
+    assert all(e.epochs == 5 for e in evaluations if e.status == "complete")
+    assert result.front and result.front[0].evaluation.status == "complete"
+
+
+@pytest.mark.slow
 def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     """A head and two worker nodes (ray.cluster_utils.Cluster, all on this machine)."""
     import ray

@@ -47,6 +47,35 @@ def test_record_lookup_and_dedup_across_studies(store):
     assert store.lookup(stopped.arch_id, "b1") is None  # partial training is never reused
 
 
+def test_a_running_training_is_replaced_by_its_end_or_settled_as_stopped(store):
+    """Each epoch of a training the scheduler may stop is on record as ``running``; its
+    final record replaces it; what is still running when the run ends becomes stopped."""
+    from dataclasses import replace
+
+    base = ev("s", 0, 0.0, 1.0)
+    for epoch, acc in ((1, 0.4), (2, 0.6)):
+        assert store.record(replace(base, status="running", val_accuracy=acc, epochs=epoch,
+                                    reason=f"epoch {epoch} of 8"))  # fmt: skip
+    (row,) = store.of_study("s")
+    assert (row.status, row.epochs, row.val_accuracy) == ("running", 2, 0.6)
+    assert store.lookup(base.arch_id, "b1") is None  # never reused while running
+    assert store.record(base)  # the training's end replaces its progress
+    assert store.of_study("s") == [base]
+    assert not store.record(replace(base, status="running", epochs=3))  # a finished row stays
+    assert store.settle_running("s") == 0
+
+    cut = ev("s", 1, 0.0, 1.0)
+    store.record(replace(cut, status="running", val_accuracy=0.5, epochs=2, reason="epoch 2 of 8"))
+    other = ev("t", 1, 0.0, 1.0)
+    store.record(replace(other, status="running", epochs=1, reason="epoch 1 of 8"))
+    assert store.settle_running("s") == 1
+    stopped = {e.arch_id: e for e in store.of_study("s")}[cut.arch_id]
+    assert (stopped.status, stopped.epochs, stopped.val_accuracy) == ("stopped", 2, 0.5)
+    assert stopped.reason == "stopped after epoch 2 of 8"
+    assert store.of_study("t")[0].status == "running"  # another study's run is its own
+    assert store.lookup(cut.arch_id, "b1") is None
+
+
 def test_front_uses_complete_evaluations_only(store):
     rows = [
         ev("s", 0, 0.90, 2.0),
