@@ -27,6 +27,7 @@ from ray import tune
 
 from nas.arch import Architecture
 from nas.atomic import write_text
+from nas.cluster import check_shared_storage, local_weights, trial_dir
 from nas.config import HyperParameter, StudyConfig
 from nas.cost import cost
 from nas.data import Dataset
@@ -134,7 +135,7 @@ def _run_trial(
                 metrics = trial_objective(study, ep.val_accuracy, latency, params, macs)
                 report({**metrics, "status": "running", "epoch": ep.epoch})
 
-        weights = Path(artifacts) / f"{arch.id[:16]}-{budget[:12]}.pt"
+        weights = trial_dir(artifacts) / f"{arch.id[:16]}-{budget[:12]}.pt"
         result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
         ev = Evaluation(
             status=result.status,
@@ -446,6 +447,7 @@ def run_inprocess(
 
     study, s = setup.study, setup.study.search
     plan = _plan(setup, candidates)
+    setup.artifacts.mkdir(parents=True, exist_ok=True)  # trial_dir writes weights there
     o_study = optuna.create_study(
         study_name=study.name,
         storage=plan.storage,
@@ -539,6 +541,7 @@ def run_trials(
                 field="search.ray_address",
                 source=address,
             ) from None
+    check_shared_storage(s.storage, ray.nodes(), ray.util.get_node_ip_address())
     cpus = ray.cluster_resources().get("CPU", 1.0)
     gpus = ray.cluster_resources().get("GPU", 0.0)
     fit = int(cpus // s.cpus_per_trial)
@@ -667,7 +670,7 @@ def finish(
             members.append(FrontMember(ev, found.test_accuracy, found.latency_ms, str(out)))
             continue
         assert setup.data is not None and setup.target is not None
-        model = load_weights(arch, ev.weights)
+        model = load_weights(arch, local_weights(ev, setup.artifacts))
         test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
         timed = measure_settled(arch, setup.target) if measurable else None
         if measurable and timed is None:
