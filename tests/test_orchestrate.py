@@ -40,6 +40,12 @@ def study_in(tmp_path, **overrides):
     return load_study("digits", {**base, **overrides})
 
 
+def weights_dir(tmp_path) -> str:
+    """The study's trial folder, as a search creates it before its trials."""
+    (tmp_path / "w").mkdir(exist_ok=True)
+    return str(tmp_path / "w")
+
+
 def config_for(arch, latency_ms=0.5):
     c = cost(arch)
     return {
@@ -57,23 +63,24 @@ def test_trial_trains_then_reuses(tmp_path, reports):
     study = study_in(tmp_path)
     data = load_dataset("digits", limit=600, val_fraction=0.15, test_fraction=0.15)
     arch = sample_random(load_space("tiny").with_data(resolution=8), 3)
-    _trainable(config_for(arch), study=study, data=data, artifacts=str(tmp_path / "w"))
+    _trainable(config_for(arch), study=study, data=data, artifacts=weights_dir(tmp_path))
     first = reports[-1]
     assert first["status"] == "complete" and 0 <= first["accuracy"] <= 1
     assert first["latency"] == 0.5 and first["params"] == cost(arch).params
     # The same architecture under the same budget, asked for by another study: reused.
     other = study_in(tmp_path, name="other")
     n = len(reports)
-    _trainable(config_for(arch), study=other, data=data, artifacts=str(tmp_path / "w"))
+    _trainable(config_for(arch), study=other, data=data, artifacts=weights_dir(tmp_path))
     assert len(reports) == n + 1 and reports[-1]["accuracy"] == first["accuracy"]
     store = EvaluationStore(study.search.storage)
     (reused,) = store.of_study("other")
     assert reused.reason == "reused digits"
     # A different budget (more epochs) trains again.
     longer = study_in(tmp_path, **{"name": "longer", "train.epochs": 3})
-    _trainable(config_for(arch), study=longer, data=data, artifacts=str(tmp_path / "w"))
+    _trainable(config_for(arch), study=longer, data=data, artifacts=weights_dir(tmp_path))
     (trained,) = store.of_study("longer")
     assert trained.epochs == 3 and trained.reason == ""
+    assert Path(trained.weights).parent == tmp_path / "w" and Path(trained.weights).is_file()
 
 
 def test_over_budget_is_rejected_before_training(tmp_path, reports):
@@ -83,7 +90,7 @@ def test_over_budget_is_rejected_before_training(tmp_path, reports):
     data = load_dataset("digits", limit=600)
     arch = sample_random(load_space("tiny").with_data(resolution=8), 4)
     _trainable(
-        config_for(arch, latency_ms=0.2), study=study, data=data, artifacts=str(tmp_path / "w")
+        config_for(arch, latency_ms=0.2), study=study, data=data, artifacts=weights_dir(tmp_path)
     )
     assert reports[-1]["status"] == "rejected" and reports[-1]["objective"] == 0.0
     (ev,) = EvaluationStore(study.search.storage).of_study(study.name)
@@ -97,7 +104,7 @@ def test_diverging_trial_is_recorded_with_its_reason(tmp_path, reports):
     study = study_in(tmp_path, **{"train.lr": 1e6})
     data = load_dataset("digits", limit=600)
     arch = sample_random(load_space("tiny").with_data(resolution=8), 5)
-    _trainable(config_for(arch), study=study, data=data, artifacts=str(tmp_path / "w"))
+    _trainable(config_for(arch), study=study, data=data, artifacts=weights_dir(tmp_path))
     (ev,) = EvaluationStore(study.search.storage).of_study(study.name)
     assert ev.status == "diverged" and "non-finite" in ev.reason
     assert reports[-1]["accuracy"] == 0.0  # never on a front
