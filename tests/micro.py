@@ -3,6 +3,12 @@ its latency table is a handful of units, where `tiny`'s 3,126 take a minute to t
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
 from pathlib import Path
 
 MICRO_SPACE = """
@@ -35,3 +41,39 @@ def write_micro_space(directory: Path) -> Path:
     path = directory / "micro.toml"
     path.write_text(MICRO_SPACE)
     return path
+
+
+@functools.cache
+def _micro_latency_table() -> Path:
+    from nas.config import load_study
+    from nas.search_setup import prepare
+
+    directory = Path(tempfile.mkdtemp(prefix="nas-test-micro-latency-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    study = load_study(
+        "digits",
+        {
+            "space": str(write_micro_space(directory)),
+            "latency.db": f"sqlite:///{directory / 'latency.db'}",
+            "search.storage": f"sqlite:///{directory / 'studies.db'}",
+            "export_dir": str(directory / "exports"),
+            "data.limit": 600,
+        },
+    )
+    prepare(study)  # every unit of the space on digits, and the calibration
+    return directory / "latency.db"
+
+
+def micro_latency_db(directory: Path) -> str:
+    """A copy of the micro space's latency table for digits (8 px, 1 channel) as
+    ``directory/latency.db``, returned as a URL: its units and calibration models are
+    timed once per test process (~20 s), not once per search test. A test that needs
+    more units (another resolution, a scaled network) still measures them into its copy."""
+    target = directory / "latency.db"
+    if not target.exists():
+        # SQLite's backup API, not a file copy: the table is in WAL mode, and what was
+        # written last may still be in its -wal file.
+        source = _micro_latency_table()
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+    return f"sqlite:///{target}"

@@ -16,7 +16,7 @@ from nas.objectives import METRICS, dominates, pareto_ranks
 from nas.orchestrate import search
 from nas.results import Evaluation, EvaluationStore
 from nas.selection import budget_of, ranked, sub_study, winners
-from tests.micro import write_micro_space
+from tests.micro import micro_latency_db, write_micro_space
 
 
 def ev(arch_id: str, acc: float, ms: float, status: str = "complete", **kw) -> Evaluation:
@@ -132,7 +132,7 @@ def test_a_search_confirms_its_best_candidates(tmp_path):
         {
             "space": str(write_micro_space(tmp_path)),
             "search.storage": f"sqlite:///{tmp_path / 'studies.db'}",
-            "latency.db": f"sqlite:///{tmp_path / 'latency.db'}",
+            "latency.db": micro_latency_db(tmp_path),
             "export_dir": str(tmp_path / "exports"),
             "search.executor": "inprocess",
             "search.trials": 5,

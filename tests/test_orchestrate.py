@@ -14,7 +14,7 @@ from nas.cost import cost
 from nas.data import load_dataset
 from nas.results import EvaluationStore
 from nas.space import load_space, sample_random
-from tests.micro import write_micro_space
+from tests.micro import micro_latency_db, write_micro_space
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def study_in(tmp_path, **overrides):
     base = {
         "space": str(space),
         "search.storage": f"sqlite:///{tmp_path / 'studies.db'}",
-        "latency.db": f"sqlite:///{tmp_path / 'latency.db'}",
+        "latency.db": micro_latency_db(tmp_path),
         "export_dir": str(tmp_path / "exports"),
         "train.epochs": 2,
         "data.limit": 600,
@@ -292,7 +292,7 @@ mode = "pareto"
 metrics = ["accuracy", "latency"]
 [latency]
 target = "cpu"
-db = "sqlite:///{tmp_path / "latency.db"}"
+db = "{micro_latency_db(tmp_path)}"
 [search]
 trials = 300
 storage = "{storage}"
