@@ -11,8 +11,9 @@ scores, measures and exports it. Three things cross between them:
   the trial's node (the driver's own machine, or a shared file system), else in a
   node-local folder (``trial_dir``); the driver copies the few it exports from the node
   that wrote them (``local_weights``), by a task pinned to that node;
-* the training data travels through Ray's object store (``tune.with_parameters``) and
-  latency is predicted in the driver, so neither needs a path on the workers.
+* the training data travels through Ray's object store (``tune.with_parameters``);
+  latency is predicted, and a tabular study's benchmark looked up, in the driver, with
+  the figures in the trial's config: none of them needs a path on the workers.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from nas.results import Evaluation, EvaluationStore
 from nas.search_setup import SearchSetup, prepare, ray_address
 from nas.selection import budget_of, train_config, trial_objective, winners
 from nas.space import SearchSpace, decode, dimensions, sample
-from nas.tabular import TableLatency, open_benchmark
+from nas.tabular import TableLatency
 from nas.train import evaluate
 
 __all__ = [
@@ -101,15 +101,14 @@ def _run_trial(
             reason=f"predicted {latency:.3f} ms > budget",
             **base,
         )
-    elif study.tabular.benchmark:
-        t = study.tabular
-        found = open_benchmark(t.benchmark, study.resolve(t.path), t.device).lookup(arch.cell)
+    elif study.tabular.benchmark:  # looked up on the head (_describe): no table here
+        found = config["tabular"]
         ev = Evaluation(
             status="complete",
-            val_accuracy=found.val_accuracy,
+            val_accuracy=found["val_accuracy"],
             epochs=200,
             seconds=0.0,
-            reason=f"{t.benchmark} row {found.row}",
+            reason=f"{study.tabular.benchmark} row {found['row']}",
             **base,
         )
     else:
@@ -245,13 +244,19 @@ def _describe(
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
-    return {
+    config = {
         "arch_json": arch.to_json(),
         "hp": hp,
         "latency_ms": latency,
         "params": c.params,
         "macs": c.macs,
     }
+    if isinstance(predictor, TableLatency):
+        # The benchmark's figures travel with the trial (a few numbers), so workers on
+        # other machines need no copy of its tables; the trial uses them unless reused.
+        found = predictor.bench.lookup(arch.cell)
+        config["tabular"] = {"val_accuracy": found.val_accuracy, "row": found.row}
+    return config
 
 
 @dataclass(frozen=True)

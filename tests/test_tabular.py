@@ -112,6 +112,26 @@ def test_a_seeded_in_process_search_repeats_and_never_pays_twice(tmp_path, bench
             assert e.latency_ms == bench.table.latency("pixel3")[row]
 
 
+def test_a_tabular_trial_needs_no_table_where_it_runs(tmp_path, bench):
+    """The head looks the network up as it samples it; the trial (on any node of a
+    cluster) gets the figures with its config and never opens the tables."""
+    import optuna
+
+    from nas.orchestrate import _Define, _run_trial
+
+    setup = prepare(_study(tmp_path))
+    trial = optuna.create_study().ask()
+    config = _Define(setup.space, (), setup.predictor)(trial)
+    arch_cell = json.loads(config["arch_json"])["cell"]
+    found = bench.lookup(arch_cell)
+    assert config["tabular"] == {"val_accuracy": found.val_accuracy, "row": found.row}
+    # A worker machine without the tables: the study's path leads nowhere there.
+    elsewhere = _study(tmp_path, **{"tabular.path": str(tmp_path / "not-on-this-node")})
+    ev = _run_trial(config, study=elsewhere, data=None, artifacts="", report=lambda _: None)
+    assert ev.status == "complete" and ev.val_accuracy == found.val_accuracy
+    assert ev.reason == f"nasbench201 row {found.row}"
+
+
 def test_max_queries_stops_on_fresh_lookups(tmp_path):
     study = _study(tmp_path, **{"search.sampler": "random", "search.trials": 500})
     run_inprocess(prepare(study), max_queries=25)
