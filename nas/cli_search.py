@@ -165,10 +165,9 @@ def report_cmd(
 ) -> None:
     """Write the study as one self-contained HTML page of plotly figures: accuracy against
     latency with the front, progress and hypervolume, ops, the front's table."""
-    import time
-
     from nas.config import load_study
     from nas.errors import NasError
+    from nas.interrupt import StopRequest, stop_on_interrupt
     from nas.report import check_plotlyjs, report_path, write_report
 
     if watch < 0:
@@ -176,17 +175,21 @@ def report_cmd(
     check_plotlyjs(plotlyjs)
     cfg = load_study(study, {"search.storage": storage})
     path = Path(out) if out else report_path(cfg)
-    try:
-        while True:
-            r = write_report(cfg, path, refresh_s=watch or None, plotlyjs=plotlyjs)
-            typer.echo(
-                f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} "
-                f"-> {path}"
-            )
-            if not watch:
-                return
-            time.sleep(watch)
-    except KeyboardInterrupt:
-        if not watch:
-            raise
-        # Ctrl-C is how watching ends; the page on disk is whole (written atomically).
+
+    def write() -> None:
+        r = write_report(cfg, path, refresh_s=watch or None, plotlyjs=plotlyjs)
+        typer.echo(
+            f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} -> {path}"
+        )
+
+    if not watch:
+        write()
+        return
+    # Ctrl-C is how watching ends: the first sets a flag the loop reads (a KeyboardInterrupt
+    # can land in a finaliser, where Python prints and drops it, and the loop went on);
+    # a second one aborts. The page on disk is whole either way (written atomically).
+    stop = StopRequest()
+    with contextlib.suppress(KeyboardInterrupt), stop_on_interrupt(stop):
+        while not stop:
+            write()
+            stop.wait(watch)

@@ -30,6 +30,10 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``, waking at once when the stop is asked for."""
+        return self._event.wait(timeout_s)
+
 
 @contextmanager
 def stop_on_interrupt(stop: StopRequest, message: str = "") -> Iterator[StopRequest]:

@@ -37,6 +37,19 @@ def test_without_a_sigint_nothing_is_asked_and_the_handler_comes_back():
     assert not stop and signal.getsignal(signal.SIGINT) is before
 
 
+def test_a_sigint_wakes_a_waiting_loop_at_once():
+    """`nas report --watch N` sleeps in ``stop.wait(N)``: Ctrl-C ends it then and there."""
+    import threading
+    import time
+
+    with stop_on_interrupt(StopRequest()) as stop:
+        assert stop.wait(0.05) is False  # nobody asked: it sleeps its time out
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.perf_counter()
+        assert stop.wait(30) is True
+        assert time.perf_counter() - start < 10
+
+
 def test_a_stopped_run_starts_nothing_more_and_leaves_nothing_queued(tmp_path):
     """Five queued networks, a stop asked after the first: one trained; the four it never
     started are marked FAIL with the reason (the next run must not take them for its
