@@ -138,6 +138,7 @@ def dashboard_cmd(
     """Start optuna-dashboard on the study's storage (until Ctrl-C); a request per thread."""
     from nas.config import load_study
     from nas.dashboard import serve
+    from nas.interrupt import StopRequest, stop_on_interrupt
 
     cfg = load_study(study)
     storage = cfg.search.storage
@@ -147,8 +148,10 @@ def dashboard_cmd(
             f"optuna-dashboard for study {cfg.name}: {url} (storage {storage}; Ctrl-C stops it)"
         )
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        serve(storage, host, port, on_ready=ready)
+    # Ctrl-C is how it ends: the first stops the server, a second aborts.
+    stop = StopRequest()
+    with contextlib.suppress(KeyboardInterrupt), stop_on_interrupt(stop):
+        serve(storage, host, port, on_ready=ready, stop=stop)
 
 
 @handles_bad_input

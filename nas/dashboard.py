@@ -10,6 +10,7 @@ for a team.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -17,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from nas.db import in_memory, optuna_storage
 from nas.errors import NasError
+from nas.interrupt import StopRequest
 
 __all__ = ["application", "serve"]
 
@@ -60,8 +62,13 @@ def serve(
     port: int = 8080,
     *,
     on_ready: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> None:
-    """Serve the dashboard until interrupted; ``on_ready`` gets the URL once it listens."""
+    """Serve the dashboard until interrupted; ``on_ready`` gets the URL once it listens.
+
+    With ``stop`` (set by ``nas.interrupt.stop_on_interrupt``) the server runs in a thread
+    and ends as soon as ``stop`` is set: a Ctrl-C never has to travel as an exception
+    through request handling (one that lands in a finaliser is printed and dropped)."""
     app = application(storage_url)
     try:
         httpd = make_server(
@@ -72,4 +79,14 @@ def serve(
     with httpd:
         if on_ready is not None:
             on_ready(f"http://{host}:{httpd.server_port}/")
-        httpd.serve_forever()
+        if stop is None:
+            httpd.serve_forever()
+            return
+        server = threading.Thread(target=httpd.serve_forever, name="nas-dashboard", daemon=True)
+        server.start()
+        try:
+            while server.is_alive() and not stop.wait(1.0):
+                pass
+        finally:
+            httpd.shutdown()
+            server.join()

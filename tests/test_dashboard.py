@@ -58,9 +58,10 @@ def dashboard(study_file) -> Iterator[Callable[[str], dict]]:
                 time.sleep(0.5)
         yield get
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: how a user ends it
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out
+    assert proc.returncode == 0, out  # ended cleanly, no traceback
 
 
 def trials_of(get: Callable[[str], dict], name: str) -> list[dict]:
