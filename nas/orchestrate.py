@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import os
 import tempfile
@@ -434,6 +435,23 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     return _Plan(storage, define_c, sampler, len(candidates), metrics, modes, first)
 
 
+class _DefaultAuthNotice(logging.Filter):
+    """Drops Ray's notice that a new local cluster has token authentication on (its
+    secure default), printed on every search; any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this")
+
+
+def _quiet_default_auth_notice() -> None:
+    """Our private local Ray keeps Ray's default (token authentication on) without
+    saying so on every ``nas search``; what Ray says about a cluster the user points at
+    is left alone. (Setting RAY_AUTH_MODE=token instead made the local GCS refuse us.)"""
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DefaultAuthNotice) for f in log.filters):
+        log.addFilter(_DefaultAuthNotice())
+
+
 def run_inprocess(
     setup: SearchSetup,
     *,
@@ -532,6 +550,8 @@ def run_trials(
     )
     if not ray.is_initialized():
         address = ray_address(s.ray_address)
+        if address == "local":
+            _quiet_default_auth_notice()
         try:
             ray.init(
                 address=address,
