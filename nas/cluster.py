@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nas.atomic import write_bytes
 from nas.db import in_memory
 from nas.errors import NasError
 from nas.results import Evaluation
@@ -102,8 +103,5 @@ def local_weights(ev: Evaluation, cache: Path) -> str:
                 f"cannot copy the weights of {ev.arch_id[:12]} from {where}: {reason}",
                 field="weights",
             ) from None
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = copy.with_name(copy.name + ".partial")
-        partial.write_bytes(data)
-        partial.replace(copy)
+        write_bytes(copy, data)
     return str(copy)

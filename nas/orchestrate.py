@@ -415,6 +415,8 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             o_study.set_metric_names(list(metrics))
     first = len(o_study.get_trials(deepcopy=False))
+    # Trials write weights there (nas.cluster.trial_dir: when their node sees it).
+    setup.artifacts.mkdir(parents=True, exist_ok=True)
     if candidates:  # networks outside the space: fill their units while we can measure
         setup.predictor.predict_many([c.arch for c in candidates])
     predictor = setup.predictor
@@ -470,7 +472,6 @@ def run_inprocess(
 
     study, s = setup.study, setup.study.search
     plan = _plan(setup, candidates)
-    setup.artifacts.mkdir(parents=True, exist_ok=True)  # trial_dir writes weights there
     o_study = optuna.create_study(
         study_name=study.name,
         storage=plan.storage,
@@ -589,7 +590,6 @@ def run_trials(
     _ON_TRIAL[key] = on_trial
     _STOP[key] = stop if stop is not None else StopRequest()
 
-    setup.artifacts.mkdir(parents=True, exist_ok=True)
     trainable = tune.with_resources(
         tune.with_parameters(
             _trainable, study=study, data=setup.data, artifacts=str(setup.artifacts)

@@ -27,8 +27,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     insert,
+    literal,
     select,
     update,
 )
@@ -120,10 +120,6 @@ class EvaluationStore:
     def _tx(self) -> AbstractContextManager[Connection]:
         return transaction(self.engine, field="storage", what="storage")
 
-    def _key(self, study: str, arch_id: str, budget: str) -> Any:
-        c = evaluations.c
-        return and_(c.study == study, c.arch_id == arch_id, c.budget == budget)
-
     def record(self, ev: Evaluation) -> bool:
         """Store ``ev``; False when that (study, arch, budget) is already there (kept).
 
@@ -131,11 +127,12 @@ class EvaluationStore:
         (so a trial the scheduler ends between two epochs is still on record), and any
         later record of the same training replaces it."""
         values = {**asdict(ev), "created_at": _now()}
+        c = evaluations.c
         with self._tx() as conn:
             running = conn.execute(
                 update(evaluations)
-                .where(self._key(ev.study, ev.arch_id, ev.budget))
-                .where(evaluations.c.status == "running")
+                .where(c.study == ev.study, c.arch_id == ev.arch_id, c.budget == ev.budget)
+                .where(c.status == "running")
                 .values(**values)
             )
             if running.rowcount:
@@ -153,16 +150,12 @@ class EvaluationStore:
         stopping), a Ctrl-C or a lost worker after its last epoch. Returns how many."""
         c = evaluations.c
         with self._tx() as conn:
-            rows = conn.execute(
-                select(c.arch_id, c.budget, c.reason).where(c.study == study, c.status == "running")
-            ).all()
-            for arch_id, budget, reason in rows:
-                conn.execute(
-                    update(evaluations)
-                    .where(self._key(study, arch_id, budget))
-                    .values(status="stopped", reason=f"stopped after {reason}")
-                )
-        return len(rows)
+            settled = conn.execute(
+                update(evaluations)
+                .where(c.study == study, c.status == "running")
+                .values(status="stopped", reason=literal("stopped after ") + c.reason)
+            )
+        return settled.rowcount
 
     def lookup(self, arch_id: str, budget: str) -> Evaluation | None:
         """A finished training of this architecture under this budget, from any study."""

@@ -93,8 +93,8 @@ def ranked(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evalua
 def winners(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
     """The front of ``evaluations`` (pareto mode) or their best complete one (the others).
 
-    The front reads as its trade-off: cheapest first (by the first cost metric of the
-    objective), each next member costlier and more accurate; ties by accuracy, then id.
+    The front reads as its trade-off: cheapest first (by the objective's cost metrics in
+    their order), each next member costlier and more accurate; ties by accuracy, then id.
     """
     if study.objective.mode == "pareto":
         metrics = study.objective.metrics
