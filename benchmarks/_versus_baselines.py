@@ -92,7 +92,7 @@ def _measure_together(archs: list[Architecture], target: Target, rounds: int) ->
         for i, arch in enumerate(archs):
             timed = measure_settled(arch, target, attempts=6)
             if timed is not None:
-                seen[i].append(timed[0].median_ms)
+                seen[i].append(timed[0].ms)
     if not all(seen):
         raise SystemExit("the machine stayed too busy to time every network; run again")
     return [statistics.median(s) for s in seen]

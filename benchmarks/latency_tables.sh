@@ -40,7 +40,7 @@ for target in cpu onnxruntime-cpu; do
     # shellcheck disable=SC2086
     "${nas[@]}" latency calibrate --space $space --target "$target" --db "$DB" --n 100 2>/dev/null
     # shellcheck disable=SC2086
-    "${nas[@]}" latency validate --space $space --target "$target" --db "$DB" --n "$N" 2>/dev/null
+    "${nas[@]}" latency validate --space $space --target "$target" --db "$DB" --n "$N" --repeat 50 2>/dev/null
   done
 done
 "${nas[@]}" latency show --db "$DB"

@@ -294,8 +294,9 @@ def measure_cmd(
         )
         return
     typer.echo(
-        f"{m.median_ms:.3f} ms median (IQR {m.iqr_ms:.3f} ms, CV {100 * m.cv:.1f}%, "
-        f"{m.samples} samples x {m.inner}) on {tgt.name}; took {cost_s:.2f} s"
+        f"{m.ms:.3f} ms (fastest of {m.windows} windows, two within {100 * m.floor_gap:.1f}%; "
+        f"median {m.median_ms:.3f} ms, IQR {m.iqr_ms:.3f} ms over {m.samples} samples x "
+        f"{m.inner}) on {tgt.name}; took {cost_s:.2f} s"
     )
 
 

@@ -341,7 +341,7 @@ def scale_family(
         except NasError:
             return None
         timed = measure_settled(a, target)
-        return timed[0].median_ms if timed else None
+        return timed[0].ms if timed else None
 
     def member(phi: int, a: Architecture, eff: float) -> Member:
         c = cost(a)

@@ -700,7 +700,7 @@ def finish(
         timed = measure_settled(arch, setup.target) if measurable else None
         if measurable and timed is None:
             note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
-        measured = timed[0].median_ms if timed else None
+        measured = timed[0].ms if timed else None
         export(arch, out, model=model, name=name, overwrite=True)
         members.append(FrontMember(ev, test_acc, measured, str(out)))
     return members

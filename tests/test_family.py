@@ -19,7 +19,7 @@ from nas.cost import cost
 from nas.errors import NasError
 from nas.family import ScaleConfig, grid_candidates
 from nas.latency.measure import Measurement
-from nas.latency.target import fingerprint
+from nas.latency.runtimes import Runner
 from nas.scaling import scale
 from tests.micro import micro_latency_db, write_micro_space
 
@@ -219,10 +219,10 @@ def test_scale_grows_a_trained_family_on_local_ray(tmp_path):
     assert "The family (nas scale)" in page.read_text() and "The front" not in page.read_text()
 
 
-def modelled_latency(module, input_shape, target, settings=None) -> Measurement:
-    """A deterministic stand-in for ``measure_module``: 0.03 ms per conv/linear layer plus
-    1 ms per million multiply-accumulates (MACs counted here with forward hooks, not by
-    nas.cost), so a family's steps do not hang on what a busy test machine times."""
+def modelled_ms(module: torch.nn.Module, input_shape: tuple[int, ...]) -> float:
+    """A deterministic stand-in for a timing: 0.03 ms per conv/linear layer plus 1 ms per
+    million multiply-accumulates (MACs counted here with forward hooks, not by nas.cost),
+    so a family's steps do not hang on what a busy test machine times."""
     macs, layers = 0, 0
 
     def count(m, inputs, out):
@@ -243,17 +243,47 @@ def modelled_latency(module, input_shape, target, settings=None) -> Measurement:
         module.eval()(torch.zeros(1, *input_shape))
     for h in hooks:
         h.remove()
-    ms = 0.03 * layers + macs / 1e6
-    return Measurement(ms, 0.01 * ms, ms, 0.01 * ms, 15, 1, 0, 1, 0.0, fingerprint(target).key)
+    return 0.03 * layers + macs / 1e6
+
+
+@dataclasses.dataclass
+class ModelledRunner(Runner):
+    ms: float = 0.0
+
+
+def use_modelled_latency(monkeypatch) -> None:
+    """The latency workflow prepares runners that carry their modelled figure and
+    "measures" them by reading it back."""
+
+    def prepare(module, shape, target):
+        return ModelledRunner(call=lambda: None, ms=modelled_ms(module, shape[1:]))
+
+    def figure(runner, key):
+        ms = runner.ms
+        return Measurement(
+            ms=ms, floor_gap=0.0, median_ms=ms, iqr_ms=0.01 * ms, mean_ms=ms, std_ms=0.01 * ms,
+            samples=15, inner=1, windows=3, warmup=0, cost_s=0.0, fingerprint=key,
+        )  # fmt: skip
+
+    def measure_runners(runners, settings=None, *, fingerprint_key=""):
+        return [figure(r, fingerprint_key) for r in runners]
+
+    def measure_runner(runner, settings=None, *, fingerprint_key=""):
+        return figure(runner, fingerprint_key)
+
+    for name, fn in (
+        ("prepare", prepare), ("measure_runners", measure_runners), ("measure_runner", measure_runner)
+    ):  # fmt: skip
+        monkeypatch.setattr(f"nas.latency.workflow.{name}", fn)
 
 
 @pytest.mark.slow
 def test_latency_mode_doubles_predicted_latency_per_step(tmp_path, monkeypatch):
     """Latency mode: the grid keeps points whose phi=1 network doubles the predicted
     latency, and each member doubles it again (family sized, not trained). Timings come
-    from a cost model with a fixed per-layer part (modelled_latency); on real timings
+    from a cost model with a fixed per-layer part (modelled_ms); on real timings
     benchmarks/scaling.py measured x2.00, x2.00."""
-    monkeypatch.setattr("nas.latency.workflow.measure_module", modelled_latency)
+    use_modelled_latency(monkeypatch)
     base = small_net(resolution=16)
     _, record = scale_cli(
         tmp_path, base, "--mode", "latency", "--phis", "2", "--max-points", "2", "--no-train",

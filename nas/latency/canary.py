@@ -7,8 +7,8 @@ since the table was built. Scaling figures by the canary was tried as a correcti
 predictions worse on 3 of 4 space/runtime pairs here (drift is not uniform across
 workloads), so the predictor does not use it; refreshing the calibration shortly before use
 (`nas latency calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency
-noise`) measures the canary again and again: how far any figure on this machine can be
-trusted right now.
+noise`) measures copies of the canary again and again, as a table build or a validation
+measures a group of networks: how far any such figure on this machine can be trusted now.
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ import numpy as np
 
 from nas.arch import Architecture, Head, Stage, Stem
 from nas.builder import build
-from nas.latency.measure import MeasureSettings, NoisyMeasurementError, measure_runner
-from nas.latency.runtimes import prepare
+from nas.latency.measure import (
+    Measurement,
+    MeasureSettings,
+    NoisyMeasurementError,
+    measure_runner,
+    measure_runners,
+)
+from nas.latency.runtimes import Runner, prepare
 from nas.latency.target import Target
 
 __all__ = ["CANARY", "Canary", "Steadiness", "steadiness"]
@@ -43,30 +49,25 @@ CANARY = Architecture(
 )
 
 
+def _runner(target: Target) -> Runner:
+    shape = (target.batch, CANARY.in_channels, CANARY.resolution, CANARY.resolution)
+    return prepare(build(CANARY, seed=0), shape, target)
+
+
 class Canary:
-    """Reads of the canary on one target; ``read_every(s)`` re-times it at most every s."""
+    """Reads of the canary on one target."""
 
     def __init__(self, target: Target, settings: MeasureSettings | None = None) -> None:
-        shape = (target.batch, CANARY.in_channels, CANARY.resolution, CANARY.resolution)
-        self._runner = prepare(build(CANARY, seed=0), shape, target)
+        self._runner = _runner(target)
         self._settings = settings or MeasureSettings.for_ops()
-        self._last = 0.0
-        self._at = float("-inf")
 
     def read(self) -> float:
-        """The canary's median ms now; 0.0 (no reading) when the machine is too busy to
+        """The canary's figure (ms) now; 0.0 (no reading) when the machine is too busy to
         time it: it is a diagnostic and must never stop the measurements it annotates."""
         try:
-            self._last = measure_runner(self._runner, self._settings).median_ms
+            return measure_runner(self._runner, self._settings).ms
         except NoisyMeasurementError:
-            self._last = 0.0
-        self._at = time.perf_counter()
-        return self._last
-
-    def read_every(self, seconds: float) -> float:
-        if time.perf_counter() - self._at > seconds:
-            return self.read()
-        return self._last
+            return 0.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Steadiness:
     predictor can be shown to reach here (nas.latency.workflow.validate's goal).
     """
 
-    #: Canary medians (ms) in time order, as the harness reported them.
+    #: Canary figures (ms) in time order, as the harness reported them.
     readings: tuple[float, ...]
     #: Measurements the harness refused as too noisy, even after its retries.
     refused: int
@@ -100,25 +101,25 @@ def steadiness(
     target: Target,
     seconds: float,
     *,
-    pause_s: float = 0.25,
+    copies: int = 8,
     on_reading: Callable[[float], None] = lambda _: None,
 ) -> Steadiness:
-    """Measure the canary with the harness's usual settings for ``seconds``, ``pause_s``
-    apart; ``on_reading`` gets the seconds elapsed after each measurement."""
-    shape = (target.batch, CANARY.in_channels, CANARY.resolution, CANARY.resolution)
-    runner = prepare(build(CANARY, seed=0), shape, target)
+    """Measure ``copies`` separately built canaries as one interleaved group (as a table
+    build or a validation measures its networks), group after group for ``seconds``;
+    ``on_reading`` gets the seconds elapsed after each group."""
+    runners = [_runner(target) for _ in range(copies)]
     settings = MeasureSettings.for_ops()
     readings: list[float] = []
     refused = 0
     start = time.perf_counter()
     while True:  # at least once
-        try:
-            readings.append(measure_runner(runner, settings).median_ms)
-        except NoisyMeasurementError:
-            refused += 1
+        for result in measure_runners(runners, settings):
+            if isinstance(result, Measurement):
+                readings.append(result.ms)
+            else:
+                refused += 1
         elapsed = time.perf_counter() - start
         on_reading(elapsed)
         if elapsed >= seconds:
             break
-        time.sleep(pause_s)
     return Steadiness(tuple(readings), refused, time.perf_counter() - start)

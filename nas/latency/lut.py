@@ -61,6 +61,8 @@ entries = Table(
     metadata,
     Column("fingerprint", String(32), primary_key=True),
     Column("unit", String(255), primary_key=True),
+    # The harness's figure (Measurement.ms; the column kept its first name, and the
+    # fingerprint's ``statistic`` says how the figure was taken).
     Column("median_ms", Float, nullable=False),
     Column("iqr_ms", Float, nullable=False),
     Column("samples", Integer, nullable=False),
@@ -76,7 +78,7 @@ models = Table(
     Column("arch_id", String(64), primary_key=True),
     Column("space", String(255), nullable=False),
     Column("arch_json", Text, nullable=False),
-    Column("median_ms", Float, nullable=False),
+    Column("median_ms", Float, nullable=False),  # Measurement.ms, as for entries
     Column("iqr_ms", Float, nullable=False),
     Column("cost_s", Float, nullable=False),
     Column("canary_ms", Float, nullable=False, default=0.0),
@@ -113,10 +115,16 @@ class ModelRecord:
     arch_id: str
     space: str
     arch_json: str
-    median_ms: float
+    ms: float
     iqr_ms: float
     cost_s: float
     canary_ms: float = 0.0
+
+    def row(self) -> dict[str, Any]:
+        """Column values (the figure's column has its first name, median_ms)."""
+        values = asdict(self)
+        values["median_ms"] = values.pop("ms")
+        return values
 
 
 class LatencyTable:
@@ -167,7 +175,7 @@ class LatencyTable:
             )
 
     def entries(self, fp_key: str) -> dict[str, float]:
-        """unit key -> median ms, for one fingerprint."""
+        """unit key -> ms (the harness's figure), for one fingerprint."""
         with self._tx() as conn:
             rows = conn.execute(
                 select(entries.c.unit, entries.c.median_ms).where(entries.c.fingerprint == fp_key)
@@ -176,7 +184,7 @@ class LatencyTable:
 
     def add_entry(self, fp_key: str, unit: str, m: Measurement, canary_ms: float = 0.0) -> None:
         values = dict(
-            median_ms=m.median_ms,
+            median_ms=m.ms,
             iqr_ms=m.iqr_ms,
             samples=m.samples,
             canary_ms=canary_ms,
@@ -197,7 +205,7 @@ class LatencyTable:
         with self._tx() as conn:
             conn.execute(
                 insert(models).values(
-                    fingerprint=fp_key, purpose=purpose, measured_at=_now(), **asdict(rec)
+                    fingerprint=fp_key, purpose=purpose, measured_at=_now(), **rec.row()
                 )
             )
 
@@ -354,7 +362,7 @@ def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, di
             f"unsupported version {body.get('version')!r}", field="version", source=str(p)
         )
     try:
-        fp = Fingerprint(**body["fingerprint"])
+        fp = Fingerprint.from_dict(body["fingerprint"])
     except (KeyError, TypeError) as err:
         raise NasError(f"bad fingerprint ({err})", field="fingerprint", source=str(p)) from None
     key = fp.key

@@ -30,6 +30,10 @@ RUNTIMES: dict[str, tuple[str, str]] = {
     "compile-cuda": ("torch-compile", "cuda"),
 }
 DTYPES = ("float32", "float16", "bfloat16")
+#: How nas.latency.measure turns samples into a figure (the fastest sample of windows that
+#: agree). Figures taken another way (tables built before 2026-12-04: a window's median)
+#: are another setting: they never mix with these.
+STATISTIC = "floor"
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class Fingerprint:
     channels_last: bool
     torch: str
     onnxruntime: str
+    statistic: str = STATISTIC
 
     @property
     def key(self) -> str:
@@ -116,7 +121,12 @@ class Fingerprint:
 
     @classmethod
     def from_json(cls, text: str) -> Fingerprint:
-        return cls(**json.loads(text))
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Fingerprint:
+        """Fingerprints stored before ``statistic`` existed were taken with medians."""
+        return cls(**{"statistic": "median", **data})  # type: ignore[arg-type]
 
     def describe(self) -> str:
         where = self.accelerator or self.processor
@@ -124,6 +134,7 @@ class Fingerprint:
             f"{self.target} on {where} ({self.cores} cores), batch {self.batch}, {self.dtype}, "
             f"{self.threads} thread(s), torch {self.torch}"
             + (f", onnxruntime {self.onnxruntime}" if self.runtime == "onnxruntime" else "")
+            + ("" if self.statistic == STATISTIC else f", {self.statistic} figures")
         )
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -19,9 +19,15 @@ from nas.builder import build
 from nas.errors import NasError
 from nas.latency.canary import Canary
 from nas.latency.lut import LatencyTable, ModelRecord
-from nas.latency.measure import Measurement, MeasureSettings, NoisyMeasurementError, measure_module
+from nas.latency.measure import (
+    Measurement,
+    MeasureSettings,
+    NoisyMeasurementError,
+    measure_runner,
+    measure_runners,
+)
 from nas.latency.predictor import Calibration, Predictor, fit_calibration, kendall_tau
-from nas.latency.runtimes import check_available
+from nas.latency.runtimes import Runner, check_available, prepare
 from nas.latency.target import Fingerprint, Target, fingerprint
 from nas.latency.units import Unit, space_units
 from nas.space import SearchSpace, choices, sample_random
@@ -40,8 +46,11 @@ __all__ = [
 
 CALIBRATION_STREAM = 1
 VALIDATION_STREAM = 2
-#: During a table build the canary is re-read at most this often (seconds).
-CANARY_EVERY_S = 5.0
+#: Units and whole models are measured this many at a time, their windows interleaved:
+#: one network's windows then fall seconds apart (nas.latency.measure), and a killed run
+#: loses at most the group in flight.
+UNIT_GROUP = 150
+MODEL_GROUP = 40
 
 
 class Progress(Protocol):
@@ -159,36 +168,38 @@ def build_table(
         f"the table, measuring {len(missing)} ({fp.describe()})"
     )
     progress.start("measuring units", len(missing))
-    noisy: list[Unit] = []
     eps = _eps(space)
     canary = Canary(target) if missing else None
     if canary is not None:
         table.set_reference(fp.key, canary.read())
 
-    def measure(unit: Unit) -> None:
+    def measure(todo: list[Unit], advance: bool) -> list[Unit]:
+        """Measure and store; returns the units the machine was too busy for."""
+        if not todo:
+            return []
         assert canary is not None
-        reading = canary.read_every(CANARY_EVERY_S)
-        table.add_entry(fp.key, unit.key, _measure_unit(unit, target, settings, eps), reading)
+        noisy: list[Unit] = []
+        group_settings = settings or MeasureSettings.for_ops()
+        for group in _interleaved(
+            todo, lambda u: _unit_runner(u, target, eps), target, group_settings, UNIT_GROUP, canary
+        ):
+            for t in group:
+                if isinstance(t.result, NoisyMeasurementError):
+                    noisy.append(t.item)
+                else:
+                    table.add_entry(fp.key, t.item.key, t.result, t.canary_ms)
+            if advance:
+                progress.advance(len(group))
+        return noisy
 
-    for unit in missing:
-        try:
-            measure(unit)
-        except NoisyMeasurementError:
-            noisy.append(unit)
-        progress.advance()
+    noisy = measure(missing, advance=True)
     # A few more passes, a growing pause apart, for units the machine was too busy for
     # (a burst of load passes; a machine that stays busy gets them reported, not stored).
     for attempt in range(retry_passes):
         if not noisy:
             break
         time.sleep(0.5 * attempt)
-        still: list[Unit] = []
-        for unit in noisy:
-            try:
-                measure(unit)
-            except NoisyMeasurementError:
-                still.append(unit)
-        noisy = still
+        noisy = measure(noisy, advance=False)
     return BuildReport(
         fp.key, len(units), len(units) - len(missing), len(missing) - len(noisy),
         tuple(u.key for u in noisy), time.perf_counter() - start,
@@ -204,12 +215,54 @@ def _eps(space: SearchSpace) -> float:
     return float(choices(space).top["norm_eps"][0])
 
 
-def _measure_unit(
-    unit: Unit, target: Target, settings: MeasureSettings | None, eps: float
-) -> Measurement:
-    return measure_module(
-        unit.module(eps), unit.in_shape, target, settings or MeasureSettings.for_ops()
-    )
+def _unit_runner(unit: Unit, target: Target, eps: float) -> Runner:
+    return prepare(unit.module(eps), (target.batch, *unit.in_shape), target)
+
+
+def _model_runner(arch: Architecture, target: Target) -> Runner:
+    shape = (target.batch, arch.in_channels, arch.resolution, arch.resolution)
+    return prepare(build(arch), shape, target)
+
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True)
+class _Timed(Generic[K]):
+    item: K
+    result: Measurement | NoisyMeasurementError
+    #: Seconds this item cost: preparation (build, ONNX export) and its own windows.
+    cost_s: float
+    #: The canary read just before the item's group (0.0: no reading).
+    canary_ms: float
+
+
+def _interleaved(
+    items: Sequence[K],
+    runner: Callable[[K], Runner],
+    target: Target,
+    settings: MeasureSettings,
+    group: int,
+    canary: Canary,
+) -> Iterator[list[_Timed[K]]]:
+    """Measure ``items`` ``group`` at a time, windows interleaved within each group; yields
+    each group's results as soon as it is done (so they can be stored)."""
+    key = _key(target)
+    for start in range(0, len(items), group):
+        part = items[start : start + group]
+        reading = canary.read()
+        runners, prep = [], []
+        for item in part:
+            t0 = time.perf_counter()
+            runners.append(runner(item))
+            prep.append(time.perf_counter() - t0)
+        results = measure_runners(runners, settings, fingerprint_key=key)
+        out = []
+        for item, result, p in zip(part, results, prep, strict=True):
+            m = result.best if isinstance(result, NoisyMeasurementError) else result
+            out.append(_Timed(item, result, p + (m.cost_s if m else 0.0), reading))
+        del runners  # free the group's sessions before the next group is prepared
+        yield out
 
 
 def measure_whole(
@@ -218,10 +271,18 @@ def measure_whole(
     """Whole-model latency in isolation, and the full cost in seconds (build, runtime
     preparation such as ONNX export, warm-up and samples)."""
     t0 = time.perf_counter()
-    m = measure_module(
-        build(arch), (arch.in_channels, arch.resolution, arch.resolution), target, settings
-    )
+    m = measure_runner(_model_runner(arch, target), settings, fingerprint_key=_key(target))
     return m, time.perf_counter() - t0
+
+
+def _measure_unit(unit: Unit, target: Target, eps: float) -> Measurement:
+    """One unit alone (windows back to back): what a prediction missing it waits for."""
+    runner = _unit_runner(unit, target, eps)
+    return measure_runner(runner, MeasureSettings.for_ops(), fingerprint_key=_key(target))
+
+
+def _key(target: Target) -> str:
+    return fingerprint(target).key
 
 
 def _fresh(
@@ -242,12 +303,22 @@ def _fresh(
             return
 
 
-def _record(
-    space: SearchSpace, arch: Architecture, m: Measurement, cost_s: float, canary_ms: float
-) -> ModelRecord:
-    return ModelRecord(
-        arch.id, space.name, arch.to_json(), m.median_ms, m.iqr_ms, cost_s, canary_ms
-    )
+def _record(space: SearchSpace, t: _Timed[Architecture]) -> ModelRecord:
+    assert isinstance(t.result, Measurement)
+    a, m = t.item, t.result
+    return ModelRecord(a.id, space.name, a.to_json(), m.ms, m.iqr_ms, t.cost_s, t.canary_ms)
+
+
+def _time_models(
+    archs: list[Architecture], target: Target, progress: Progress
+) -> Iterator[_Timed[Architecture]]:
+    """Whole models in isolation, ``MODEL_GROUP`` at a time with interleaved windows."""
+    canary = Canary(target)
+    for group in _interleaved(
+        archs, lambda a: _model_runner(a, target), target, MeasureSettings(), MODEL_GROUP, canary
+    ):
+        yield from group
+        progress.advance(len(group))
 
 
 def _measure_models(
@@ -262,19 +333,14 @@ def _measure_models(
     done = table.models(fp.key, purpose)
     todo = [a for a in archs if a.id not in done]
     progress.start(f"measuring {purpose} models", len(todo))
-    canary = Canary(target) if todo else None
     skipped = 0
-    for arch in todo:
-        assert canary is not None
-        reading = canary.read()  # right before the model: the drift within seconds is ~1%
-        measured = measure_settled(arch, target)
-        progress.advance()
-        if measured is None:
+    for timed in _time_models(todo, target, progress) if todo else ():
+        if isinstance(timed.result, NoisyMeasurementError):
             skipped += 1
             continue
-        rec = _record(space, arch, *measured, reading)
+        rec = _record(space, timed)
         table.add_model(fp.key, purpose, rec)
-        done[arch.id] = rec
+        done[rec.arch_id] = rec
     if skipped:
         progress.note(
             f"skipped {skipped} {purpose} model(s): the machine was too busy to time them"
@@ -354,7 +420,7 @@ def calibrate(
         s, c = raw.raw(Architecture.from_json(rec.arch_json))
         sums.append(s)
         counts.append(c)
-        measured.append(rec.median_ms)
+        measured.append(rec.ms)
     cal = fit_calibration(sums, counts, measured)
     table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
@@ -372,12 +438,12 @@ def _filler(
 
     def fill(unit: Unit) -> float:
         try:
-            m = _patiently(lambda: _measure_unit(unit, target, None, eps), attempts=2)
+            m = _patiently(lambda: _measure_unit(unit, target, eps), attempts=2)
         except NoisyMeasurementError as err:
             assert err.best is not None
-            return err.best.median_ms
+            return err.best.ms
         table.add_entry(fp_key, unit.key, m)
-        return m.median_ms
+        return m.ms
 
     return fill
 
@@ -445,9 +511,7 @@ def stored_predictions(
         records = [r for r in table.models(fp.key, purpose).values() if r.space == space]
         archs = [Architecture.from_json(r.arch_json) for r in records]
         predicted = predictor.predict_many(archs)
-        out[purpose] = [
-            (a, p, r.median_ms) for a, p, r in zip(archs, predicted, records, strict=True)
-        ]
+        out[purpose] = [(a, p, r.ms) for a, p, r in zip(archs, predicted, records, strict=True)]
     return out
 
 
@@ -496,7 +560,7 @@ def validate(
     t0 = time.perf_counter()
     predicted = predictor.predict_many(archs)  # each architecture once
     per_prediction = (time.perf_counter() - t0) / len(archs)
-    meas = np.asarray([records[a.id].median_ms for a in archs])
+    meas = np.asarray([records[a.id].ms for a in archs])
     canaries = np.asarray([records[a.id].canary_ms for a in archs])
     costs = [records[a.id].cost_s for a in archs]
     pred = np.asarray(predicted)
@@ -524,13 +588,14 @@ def validate(
 def _repeatability(
     archs: list[Architecture], first_ms: np.ndarray, target: Target, progress: Progress
 ) -> np.ndarray:
-    """Relative difference of a second measurement from the first, per model (models the
-    machine stays too busy for are left out)."""
+    """Relative difference of a second measurement (taken as the first was) from the
+    first, per model (models the machine stays too busy for are left out)."""
     progress.start("measuring models again", len(archs))
-    diffs = []
-    for arch, first in zip(archs, first_ms, strict=True):
-        timed = measure_settled(arch, target)
-        progress.advance()
-        if timed is not None:
-            diffs.append(abs(timed[0].median_ms - first) / first)
-    return np.asarray(diffs)
+    first = dict(zip((a.id for a in archs), first_ms, strict=True))
+    return np.asarray(
+        [
+            abs(t.result.ms - first[t.item.id]) / first[t.item.id]
+            for t in _time_models(archs, target, progress)
+            if isinstance(t.result, Measurement)
+        ]
+    )
