@@ -1,14 +1,16 @@
 """How well do latency estimators repeat themselves on this machine?
 
     python benchmarks/timing_estimators.py [--networks 60] [--rounds 3] [--space mobile]
-        [--resolution 64]
+        [--resolution 64] [--fresh-builds]
 
 Random networks of the space are timed in windows (warm-up, then 21 samples of at least
 2 ms each); the windows of all networks are interleaved round by round, in two passes of
 ``rounds`` rounds each. From the very same windows it computes several estimators per
 pass and prints, for each, the share of networks whose two passes agree within 5% and
 10%: the median of one window (what nas.latency.measure reports), the median of the
-rounds' medians, and the floor (the fastest sample of any round: contention only slows).
+rounds' medians, and the floor (the fastest sample of any round: contention only slows;
+what nas.latency.measure reports since 2026-12-04). ``--fresh-builds`` builds every network
+again for the second pass, as a table build and a later validation do.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--space", default="mobile")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--fresh-builds", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     space = load_space(args.space).with_data(resolution=args.resolution)
@@ -66,6 +69,8 @@ def main() -> None:
     start = time.perf_counter()
     with torch.inference_mode():
         for k in range(2 * r):
+            if k == r and args.fresh_builds:
+                models = [build(a, seed=1).eval() for a in archs]
             for i, m in enumerate(models):
                 raw[k, i] = window(m, x)
     print(

@@ -406,6 +406,25 @@ def test_a_travelled_table_is_used_for_its_setting(db, micro):
     assert resolve_fingerprint(db, Target("cpu"), phone.key) == phone
 
 
+def test_a_table_of_window_medians_keeps_its_key_and_is_never_used(db):
+    """Fingerprints stored before ``statistic`` existed: their JSON lacks it, their key is
+    the sha of that JSON, and they were taken with window medians."""
+    import hashlib
+    import json
+
+    here = fingerprint(Target("cpu"))
+    data = {k: v for k, v in json.loads(here.to_json()).items() if k != "statistic"}
+    old = Fingerprint.from_json(json.dumps(data))
+    assert old.statistic == "median" and here.statistic == "floor"
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert old.key == hashlib.sha256(text.encode()).hexdigest()[:16] != here.key
+    db.register(old)
+    db.save_calibration(old.key, "micro", Calibration().to_dict())
+    with pytest.raises(NasError, match="median figures"):
+        resolve_fingerprint(db, Target("cpu"))  # same machine and setting, other statistic
+    assert resolve_fingerprint(db, Target("cpu"), old.key) == old  # asked for by key
+
+
 def test_empty_database_says_build_first(db):
     with pytest.raises(NasError, match="nas latency build"):
         resolve_fingerprint(db, Target("cpu"))

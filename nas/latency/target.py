@@ -112,8 +112,12 @@ class Fingerprint:
 
     @property
     def key(self) -> str:
-        """Short stable key: sha256 of the canonical JSON."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """Short stable key: sha256 of the canonical JSON (without ``statistic`` for the
+        fingerprints stored before it existed, so their keys stay what they were)."""
+        data = asdict(self)
+        if data["statistic"] == "median":
+            del data["statistic"]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> str:

@@ -126,7 +126,7 @@ def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = N
     here = fingerprint(target)
     if any(fp.key == here.key for fp in known):
         return here
-    setting = ("target", "batch", "dtype", "threads", "amp", "channels_last")
+    setting = ("target", "batch", "dtype", "threads", "amp", "channels_last", "statistic")
     same = [fp for fp in known if all(getattr(fp, a) == getattr(here, a) for a in setting)]
     if len(same) == 1:
         return same[0]
