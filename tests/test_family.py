@@ -14,6 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from nas.arch import Architecture, Head, Stage, Stem
+from nas.builder import build
 from nas.cli import app
 from nas.cost import cost
 from nas.errors import NasError
@@ -258,6 +259,9 @@ def use_modelled_latency(monkeypatch) -> None:
     def prepare(module, shape, target):
         return ModelledRunner(call=lambda: None, ms=modelled_ms(module, shape[1:]))
 
+    def prepare_arch(arch, target):
+        return prepare(build(arch), (1, arch.in_channels, arch.resolution, arch.resolution), target)
+
     def figure(runner, key):
         ms = runner.ms
         return Measurement(
@@ -272,7 +276,8 @@ def use_modelled_latency(monkeypatch) -> None:
         return figure(runner, fingerprint_key)
 
     for name, fn in (
-        ("prepare", prepare), ("measure_runners", measure_runners), ("measure_runner", measure_runner)
+        ("prepare", prepare), ("prepare_arch", prepare_arch),
+        ("measure_runners", measure_runners), ("measure_runner", measure_runner),
     ):  # fmt: skip
         monkeypatch.setattr(f"nas.latency.workflow.{name}", fn)
 

@@ -581,7 +581,9 @@ def test_canary_reads_and_caches():
     from nas.latency.canary import CANARY, Canary
 
     assert CANARY.num_blocks == 3
-    canary = Canary(Target("cpu"), MeasureSettings(samples=7))
+    canary = Canary(
+        Target("cpu"), MeasureSettings(samples=7, floor_tolerance=1.0)
+    )  # a busy test machine
     assert canary.read() > 0
 
 

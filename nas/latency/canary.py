@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.arch import Architecture, Head, Stage, Stem
-from nas.builder import build
 from nas.latency.measure import (
     Measurement,
     MeasureSettings,
@@ -29,7 +28,7 @@ from nas.latency.measure import (
     measure_runner,
     measure_runners,
 )
-from nas.latency.runtimes import Runner, prepare
+from nas.latency.runtimes import prepare_arch
 from nas.latency.target import Target
 
 __all__ = ["CANARY", "Canary", "Steadiness", "steadiness"]
@@ -49,16 +48,11 @@ CANARY = Architecture(
 )
 
 
-def _runner(target: Target) -> Runner:
-    shape = (target.batch, CANARY.in_channels, CANARY.resolution, CANARY.resolution)
-    return prepare(build(CANARY, seed=0), shape, target)
-
-
 class Canary:
     """Reads of the canary on one target."""
 
     def __init__(self, target: Target, settings: MeasureSettings | None = None) -> None:
-        self._runner = _runner(target)
+        self._runner = prepare_arch(CANARY, target)
         self._settings = settings or MeasureSettings.for_ops()
 
     def read(self) -> float:
@@ -107,7 +101,7 @@ def steadiness(
     """Measure ``copies`` separately built canaries as one interleaved group (as a table
     build or a validation measures its networks), group after group for ``seconds``;
     ``on_reading`` gets the seconds elapsed after each group."""
-    runners = [_runner(target) for _ in range(copies)]
+    runners = [prepare_arch(CANARY, target) for _ in range(copies)]
     settings = MeasureSettings.for_ops()
     readings: list[float] = []
     refused = 0

@@ -18,11 +18,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nas.arch import Architecture
+from nas.builder import build
 from nas.errors import NasError
 from nas.latency.target import Target
 from nas.threads import torch_threads
 
-__all__ = ["Runner", "check_available", "prepare"]
+__all__ = ["Runner", "check_available", "prepare", "prepare_arch"]
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -121,3 +123,9 @@ def _onnxruntime(module: nn.Module, input_shape: tuple[int, ...], target: Target
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feed = {"input": _example(input_shape).numpy()}
     return Runner(call=lambda: session.run(None, feed), keep=tmp)
+
+
+def prepare_arch(arch: Architecture, target: Target) -> Runner:
+    """``prepare`` for the network of ``arch`` (seed 0), on one batch at its resolution."""
+    shape = (target.batch, arch.in_channels, arch.resolution, arch.resolution)
+    return prepare(build(arch), shape, target)

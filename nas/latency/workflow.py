@@ -15,7 +15,6 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from nas.arch import Architecture
-from nas.builder import build
 from nas.errors import NasError
 from nas.latency.canary import Canary
 from nas.latency.lut import LatencyTable, ModelRecord
@@ -27,7 +26,7 @@ from nas.latency.measure import (
     measure_runners,
 )
 from nas.latency.predictor import Calibration, Predictor, fit_calibration, kendall_tau
-from nas.latency.runtimes import Runner, check_available, prepare
+from nas.latency.runtimes import Runner, check_available, prepare, prepare_arch
 from nas.latency.target import Fingerprint, Target, fingerprint
 from nas.latency.units import Unit, space_units
 from nas.space import SearchSpace, choices, sample_random
@@ -219,11 +218,6 @@ def _unit_runner(unit: Unit, target: Target, eps: float) -> Runner:
     return prepare(unit.module(eps), (target.batch, *unit.in_shape), target)
 
 
-def _model_runner(arch: Architecture, target: Target) -> Runner:
-    shape = (target.batch, arch.in_channels, arch.resolution, arch.resolution)
-    return prepare(build(arch), shape, target)
-
-
 K = TypeVar("K")
 
 
@@ -271,7 +265,7 @@ def measure_whole(
     """Whole-model latency in isolation, and the full cost in seconds (build, runtime
     preparation such as ONNX export, warm-up and samples)."""
     t0 = time.perf_counter()
-    m = measure_runner(_model_runner(arch, target), settings, fingerprint_key=_key(target))
+    m = measure_runner(prepare_arch(arch, target), settings, fingerprint_key=_key(target))
     return m, time.perf_counter() - t0
 
 
@@ -315,7 +309,7 @@ def _time_models(
     """Whole models in isolation, ``MODEL_GROUP`` at a time with interleaved windows."""
     canary = Canary(target)
     for group in _interleaved(
-        archs, lambda a: _model_runner(a, target), target, MeasureSettings(), MODEL_GROUP, canary
+        archs, lambda a: prepare_arch(a, target), target, MeasureSettings(), MODEL_GROUP, canary
     ):
         yield from group
         progress.advance(len(group))
