@@ -342,6 +342,28 @@ def _measure_models(
     return done
 
 
+def _measure_until(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    purpose: str,
+    archs: list[Architecture],
+    progress: Progress,
+    enough: Callable[[dict[str, ModelRecord]], bool],
+    attempts: int = 3,
+) -> dict[str, ModelRecord]:
+    """``_measure_models``, run again a growing pause apart (2 s, 4 s) while what is on
+    record is not ``enough`` and some of ``archs`` are not: models the machine was too
+    busy for get another chance once a passing burst of load has ended."""
+    for attempt in range(attempts):
+        done = _measure_models(space, target, table, purpose, archs, progress)
+        untimed = any(a.id not in done for a in archs)
+        if enough(done) or not untimed or attempt == attempts - 1:
+            return done
+        time.sleep(2.0 * (attempt + 1))
+    raise AssertionError("unreachable")  # attempts >= 1
+
+
 def measure_settled(
     arch: Architecture, target: Target, attempts: int = 3
 ) -> tuple[Measurement, float] | None:
@@ -390,16 +412,18 @@ def calibrate(
         table.forget_models(fp.key, "calibration", space.name)
     archs = list(_fresh(space, seed, CALIBRATION_STREAM, n, set()))
     # The fit has 3 unknowns and wants 5 models; ask for half of the models sampled (a
-    # tiny space has few). Models the machine was too busy for are tried again, later.
+    # tiny space has few). It uses every calibration model of the space on record.
     need = min(len(archs), max(5, len(archs) // 2))
-    for attempt in range(3):
-        _measure_models(space, target, table, "calibration", archs, progress)
-        records = {
-            k: r for k, r in table.models(fp.key, "calibration").items() if r.space == space.name
-        }
-        if len(records) >= need:
-            break
-        time.sleep(2.0 * (attempt + 1))  # give a passing burst of load time to end
+
+    def of_space(done: dict[str, ModelRecord]) -> dict[str, ModelRecord]:
+        return {k: r for k, r in done.items() if r.space == space.name}
+
+    records = of_space(
+        _measure_until(
+            space, target, table, "calibration", archs, progress,
+            lambda done: len(of_space(done)) >= need,
+        )
+    )  # fmt: skip
     if len(records) < need:
         raise NasError(
             f"only {len(records)} calibration models could be timed (need {need}): the "
@@ -537,7 +561,11 @@ def validate(
         )
     calibration_ids = set(table.models(fp.key, "calibration"))
     archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
-    records = _measure_models(space, target, table, "validation", archs, progress)
+    ids = {a.id for a in archs}
+    records = _measure_until(
+        space, target, table, "validation", archs, progress,
+        lambda done: len(ids & done.keys()) >= 2,  # the least that validation can judge
+    )  # fmt: skip
     archs = [a for a in archs if a.id in records]  # n counts the models actually timed
     if len(archs) < 2:
         raise NasError(
