@@ -130,12 +130,12 @@ def build_cmd(
         )
         raise typer.Exit(130) from None
     typer.echo(
-        f"table {report.fingerprint}: {report.units} units, {report.already} were there, "
-        f"measured {report.measured} in {report.seconds:.0f} s"
+        f"table {report.fingerprint}: {report.units} units ({report.figures} figures), "
+        f"{report.already} were there, measured {report.measured} in {report.seconds:.0f} s"
     )
     if report.noisy:
         typer.echo(
-            f"error: {len(report.noisy)} unit(s) could not be measured quietly (first: "
+            f"error: {len(report.noisy)} figure(s) could not be measured quietly (first: "
             f"{report.noisy[0]}); run the same command again on a quieter machine",
             err=True,
         )
@@ -174,7 +174,8 @@ def calibrate_cmd(
 def _print_calibration(cal) -> None:
     typer.echo(
         f"calibration on {cal.n_models} models: ms = {cal.scale:.4f} * table + "
-        f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
+        + (f"{cal.cold_scale:.4f} * cold table + " if cal.cold_scale else "")
+        + f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
         f"(fit error {100 * cal.fit_mape:.1f}%)"
     )
 
@@ -305,21 +306,43 @@ def measure_cmd(
 @takes_target()
 def noise_cmd(
     seconds: float = typer.Option(30.0, "--seconds", help="How long to keep measuring."),
+    space: str | None = typer.Option(
+        None, "--space", help="Measure networks of this space instead of the canary."
+    ),
+    resolution: int | None = RESOLUTION,
+    networks: int = typer.Option(8, "--networks", help="How many networks of --space."),
+    seed: int = typer.Option(0, "--seed", help="Which networks of --space."),
     *,
     tgt: Target,
 ) -> None:
-    """How steady this machine is now: a reference network measured again and again.
+    """How steady this machine is now: networks measured again and again.
 
     Run it before building a table or validating a predictor: two measurements of one
     model agree no better than these, so their agreement bounds what validation can show.
+    The canary (the default) stays in the nearest caches; ``--space`` measures networks
+    of the space about to be validated, whose weights also wait on shared caches and
+    memory.
     """
+    import math
+
+    import numpy as np
+
     from nas.errors import NasError
     from nas.latency.canary import steadiness
+    from nas.space import sample_random
 
     if not seconds > 0:
         raise NasError(f"must be positive, got {seconds}", field="--seconds")
+    if networks < 1:
+        raise NasError(f"must be a positive integer, got {networks}", field="--networks")
+    archs, what = None, "canary"
+    if space is not None:
+        sp = _space(space, resolution)
+        rng = np.random.default_rng(seed)
+        archs = [sample_random(sp, rng) for _ in range(networks)]
+        what = f"{networks} networks of {sp.name}"
     with BarProgress() as progress:
-        progress.start("measuring the canary", round(seconds))
+        progress.start(f"measuring the {what}", round(seconds))
         done = [0]
 
         def tick(elapsed: float) -> None:
@@ -328,18 +351,17 @@ def noise_cmd(
                 progress.advance(step)
                 done[0] += step
 
-        s = steadiness(tgt, seconds, on_reading=tick)
+        s = steadiness(tgt, seconds, archs=archs, on_reading=tick)
         progress.advance(round(seconds) - done[0])
-    n = len(s.readings)
     within = s.agreement(0.10)
     typer.echo(
-        f"canary on {tgt.name}: {n} measurements in {s.seconds:.0f} s ({s.refused} refused as "
-        f"too noisy); median {s.quantile(0.5):.3f} ms, p10-p90 {s.quantile(0.1):.3f}-"
-        f"{s.quantile(0.9):.3f} ms ({s.quantile(0.9) / s.quantile(0.1):.2f}x); two measurements "
-        f"agree within +-5% for {100 * s.agreement(0.05):.0f}%, within +-10% for "
-        f"{100 * within:.0f}% of pairs"
+        f"{what} on {tgt.name}: {s.count} measurements in {s.seconds:.0f} s ({s.refused} "
+        f"refused as too noisy); median {s.median_ms():.3f} ms, p10-p90 "
+        f"{s.relative_quantile(0.1):.2f}-{s.relative_quantile(0.9):.2f}x of a network's "
+        f"median; two measurements of one network agree within +-5% for "
+        f"{100 * s.agreement(0.05):.0f}%, within +-10% for {100 * within:.0f}% of pairs"
     )
-    if n < 2:
+    if math.isnan(within):  # no network was measured twice
         verdict = "too few measurements to judge: measure for longer"
     elif within >= 0.95:
         verdict = "steady enough to validate a predictor at +-10%"

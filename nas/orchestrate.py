@@ -422,7 +422,7 @@ def _plan(setup: SearchSetup, candidates: Sequence[Candidate]) -> _Plan:
     predictor = setup.predictor
     if isinstance(predictor, Predictor):
         # The searcher gets a plain copy (picklable: no database handle, no measuring).
-        predictor = Predictor(predictor.entries, predictor.calibration)
+        predictor = Predictor(predictor.entries, predictor.calibration, cold=predictor.cold)
     if not candidates:
         define = _Define(setup.space, study.hyperparameters, predictor)
         key = _NetworkKey(setup.space, predictor)

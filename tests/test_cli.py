@@ -270,19 +270,26 @@ def test_latency_bad_inputs(tmp_path):
 def test_latency_noise_reports_the_machines_steadiness():
     import re
 
-    result = run("latency", "noise", "--seconds", "1")
-    assert result.exit_code == 0, result.output
-    line, verdict = result.stdout.strip().splitlines()
-    m = re.fullmatch(
-        r"canary on cpu: (\d+) measurements in \d+ s \((\d+) refused as too noisy\); "
-        r"median [\d.]+ ms, p10-p90 [\d.]+-[\d.]+ ms \([\d.]+x\); two measurements agree "
-        r"within \+-5% for (\d+)%, within \+-10% for (\d+)% of pairs",
-        line,
+    pattern = (
+        r"{what} on cpu: (\d+) measurements in \d+ s \((\d+) refused as too noisy\); "
+        r"median [\d.]+ ms, p10-p90 [\d.]+-[\d.]+x of a network's median; two measurements "
+        r"of one network agree within \+-5% for (\d+)%, within \+-10% for (\d+)% of pairs"
     )
-    assert m, line
-    assert int(m[1]) + int(m[2]) >= 1 and int(m[3]) <= int(m[4]) <= 100
-    assert verdict.startswith(("steady enough", "too noisy", "too few"))
+    for args, what in (
+        ((), "canary"),
+        (("--space", "tiny", "--resolution", "8", "--networks", "2"), "2 networks of tiny@8"),
+    ):
+        result = run("latency", "noise", "--seconds", "1", *args)
+        assert result.exit_code == 0, result.output
+        line, verdict = result.stdout.strip().splitlines()
+        m = re.fullmatch(pattern.format(what=what), line)
+        assert m, line
+        assert int(m[1]) + int(m[2]) >= 1 and int(m[3]) <= int(m[4]) <= 100
+        assert verdict.startswith(("steady enough", "too noisy", "too few"))
     assert_one_line_error(run("latency", "noise", "--seconds", "0"), "--seconds", "positive")
+    assert_one_line_error(
+        run("latency", "noise", "--space", "tiny", "--networks", "0"), "--networks", "positive"
+    )
 
 
 # -- nas search: bad input ------------------------------------------------------------

@@ -256,7 +256,7 @@ def use_modelled_latency(monkeypatch) -> None:
     """The latency workflow prepares runners that carry their modelled figure and
     "measures" them by reading it back."""
 
-    def prepare(module, shape, target):
+    def prepare(module, shape, target, copies=1):  # a cold figure is modelled as the hot
         return ModelledRunner(call=lambda: None, ms=modelled_ms(module, shape[1:]))
 
     def prepare_arch(arch, target):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from nas.errors import NasError
+from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
 from nas.latency.lut import LatencyTable, ModelRecord, export_table, import_table
 from nas.latency.measure import (
     Measurement,
@@ -178,6 +179,52 @@ def test_onnxruntime_runner_computes_the_model():
     runner = prepare(model, (1, 3, 8, 8), Target("onnxruntime-cpu"))
     (out,) = runner.call()
     assert out.shape == (1, 4, 8, 8)
+
+
+class _Counting(nn.Module):
+    """Counts its calls and remembers the inputs it saw (a copy counts its own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.calls = 0
+        self.inputs: set[int] = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.inputs.add(x.data_ptr())
+        return self.conv(x)
+
+
+def test_copies_take_turns_on_one_input():
+    module = _Counting()
+    runner = prepare(module, (1, 2, 4, 4), Target("cpu"), copies=3)
+    with runner.session():
+        for _ in range(7):
+            runner.call()
+    # The runner holds the copies; the first is the module itself.
+    assert module.calls == 3
+    with pytest.raises(NasError, match="copies: must be a positive integer"):
+        prepare(module, (1, 2, 4, 4), Target("cpu"), copies=0)
+
+
+def test_cold_copies_hold_the_budget():
+    conv = nn.Conv2d(64, 64, 3, bias=False)  # 64*64*9 floats = 147,456 bytes
+    assert cold_copies(conv, 1 << 20) == 8  # ceil(1,048,576 / 147,456) = 7.1 -> 8
+    assert cold_copies(conv, 1) == 2  # always at least two: calls alternate
+    assert cold_copies(nn.ReLU(), 48 << 20) == 64  # no weights: capped
+    llc = last_level_cache()
+    assert cold_bytes("cpu") == (llc * 3 // 2 if llc else 48 << 20)
+    assert cold_bytes("cuda") == 0
+    assert fingerprint(Target("cpu")).cold_bytes == cold_bytes("cpu")
+
+
+def test_onnxruntime_copies_are_sessions_of_one_graph():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    runner = prepare(model, (1, 3, 8, 8), Target("onnxruntime-cpu"), copies=2)
+    first, second = runner.call(), runner.call()
+    assert first[0].shape == (1, 4, 8, 8)
+    np.testing.assert_array_equal(first[0], second[0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -391,11 +438,12 @@ def test_a_travelled_table_is_used_for_its_setting(db, micro):
     db.register(phone)
     for unit in space_units(micro):
         db.add_entry(phone.key, unit.key, _m(0.5))
-    db.save_calibration(phone.key, micro.name, Calibration().to_dict())
+        db.add_entry(phone.key, cold_key(unit.key), _m(2.0))
+    db.save_calibration(phone.key, micro.name, Calibration(cold_scale=0.25).to_dict())
     assert resolve_fingerprint(db, Target("cpu")) == phone
     p = load_predictor(db, Target("cpu"))
     arch = sample_random(micro, 0)
-    assert p.predict(arch) == pytest.approx(0.5 * (arch.num_blocks + 2))
+    assert p.predict(arch) == pytest.approx((0.5 + 0.25 * 2.0) * (arch.num_blocks + 2))
     with pytest.raises(NasError, match="another machine"):
         load_predictor(db, Target("cpu"), measure_missing=True)
     with pytest.raises(NasError, match="no latency table for"):
@@ -407,15 +455,18 @@ def test_a_travelled_table_is_used_for_its_setting(db, micro):
 
 
 def test_a_table_of_window_medians_keeps_its_key_and_is_never_used(db):
-    """Fingerprints stored before ``statistic`` existed: their JSON lacks it, their key is
-    the sha of that JSON, and they were taken with window medians."""
+    """Fingerprints stored before ``statistic`` and ``cold_bytes`` existed: their JSON
+    lacks them, their key is the sha of that JSON, and they were taken with window medians
+    of hot units."""
     import hashlib
     import json
 
     here = fingerprint(Target("cpu"))
-    data = {k: v for k, v in json.loads(here.to_json()).items() if k != "statistic"}
+    data = json.loads(here.to_json())
+    data = {k: v for k, v in data.items() if k not in ("statistic", "cold_bytes")}
     old = Fingerprint.from_json(json.dumps(data))
     assert old.statistic == "median" and here.statistic == "floor"
+    assert old.cold_bytes == 0 < here.cold_bytes
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert old.key == hashlib.sha256(text.encode()).hexdigest()[:16] != here.key
     db.register(old)
@@ -443,6 +494,17 @@ def test_predictor_sums_units_and_applies_calibration(micro):
     assert Predictor(table, cal).predict(arch) == pytest.approx(
         1.2 * raw + 0.01 * len(units) + 0.05
     )
+    # A table with cold figures: their sum gets its own coefficient.
+    both = {**table, **{cold_key(u.key): 0.5 for u in units}}
+    cold = Calibration(scale=1.2, per_unit=0.01, offset=0.05, cold_scale=0.3)
+    assert Predictor(both, cold, cold=True).sums(arch) == pytest.approx(
+        (raw, 0.5 * len(units), len(units))
+    )
+    assert Predictor(both, cold, cold=True).predict(arch) == pytest.approx(
+        1.2 * raw + 0.3 * 0.5 * len(units) + 0.01 * len(units) + 0.05
+    )
+    with pytest.raises(MissingUnitsError):  # hot figures alone do not do for a cold table
+        Predictor(table, cold, cold=True).predict(arch)
 
 
 def test_missing_units(micro):
@@ -450,9 +512,14 @@ def test_missing_units(micro):
     with pytest.raises(MissingUnitsError) as info:
         Predictor({}).predict(arch)
     assert "lacks" in str(info.value) and "\n" not in str(info.value)
-    filled = Predictor({}, measure_missing=lambda unit: 1.0)
+    filled = Predictor({}, measure_missing=lambda unit, cold: 1.0)
     assert filled.predict(arch) == pytest.approx(arch.num_blocks + 2)
     assert len(filled.entries) == len({u.key for u in units_of(arch)})
+    asked: list[bool] = []
+    both = Predictor({}, cold=True, measure_missing=lambda unit, cold: asked.append(cold) or 1.0)
+    both.predict(arch)
+    assert sorted(set(asked)) == [False, True]
+    assert len(both.entries) == 2 * len({u.key for u in units_of(arch)})
 
 
 def test_fit_calibration_recovers_known_coefficients():
@@ -462,9 +529,17 @@ def test_fit_calibration_recovers_known_coefficients():
     measured = 1.1 * sums + 0.02 * units + 0.3
     cal = fit_calibration(sums, units, measured)
     assert (cal.scale, cal.per_unit, cal.offset) == pytest.approx((1.1, 0.02, 0.3), rel=1e-6)
-    assert cal.fit_mape < 1e-9
+    assert cal.fit_mape < 1e-9 and cal.cold_scale == 0.0
+    cold = rng.uniform(0.5, 30, 50)
+    measured = 0.7 * sums + 0.4 * cold + 0.02 * units + 0.3
+    cal = fit_calibration(sums, units, measured, cold)
+    assert (cal.scale, cal.cold_scale, cal.per_unit, cal.offset) == pytest.approx(
+        (0.7, 0.4, 0.02, 0.3), rel=1e-6
+    )
     with pytest.raises(NasError, match="at least 5"):
         fit_calibration([1.0], [3], [1.0])
+    with pytest.raises(NasError, match="at least 6"):
+        fit_calibration([1.0] * 5, [3] * 5, [1.0] * 5, [1.0] * 5)
 
 
 def test_kendall_tau_against_scipy():
@@ -509,11 +584,13 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     assert 0 < stored <= 10
     report = build_table(micro, target, db)
     assert report.already == stored
-    assert report.measured + len(report.noisy) == report.units - stored
+    # Every unit hot and cold (this CPU target's fingerprint has cold figures).
+    assert report.figures == 2 * report.units == 2 * len(space_units(micro))
+    assert report.measured + len(report.noisy) == report.figures - stored
     while report.noisy:
         report = build_table(micro, target, db)
     again = build_table(micro, target, db)
-    assert again.measured == 0 and again.already == again.units
+    assert again.measured == 0 and again.already == again.figures
     cal = calibrate(micro, target, db, n=8)
     assert 4 <= cal.n_models <= 8  # a sample the busy machine could not time is skipped
     result = validate(micro, target, db, n=10, repeat=3)
@@ -590,26 +667,35 @@ def test_canary_reads_and_caches():
 def test_steadiness_agreement_counts_pairs_by_hand():
     from nas.latency.canary import Steadiness
 
-    s = Steadiness((1.00, 1.04, 1.20, 0.96), refused=1, seconds=3.0)
-    # Pairs (earlier, later) and |later - earlier| / earlier:
+    s = Steadiness(((1.00, 1.04, 1.20, 0.96), (10.0, 10.5)), refused=1, seconds=3.0)
+    # Pairs (earlier, later) of one network and |later - earlier| / earlier:
     # (1.00,1.04) 4%, (1.00,1.20) 20%, (1.00,0.96) 4%, (1.04,1.20) 15.4%,
-    # (1.04,0.96) 7.7%, (1.20,0.96) 20%
-    assert s.agreement(0.05) == pytest.approx(2 / 6)
-    assert s.agreement(0.10) == pytest.approx(3 / 6)
+    # (1.04,0.96) 7.7%, (1.20,0.96) 20%; (10.0,10.5) 5%. No pair across networks.
+    assert s.agreement(0.05) == pytest.approx(3 / 7)
+    assert s.agreement(0.10) == pytest.approx(4 / 7)
     assert s.agreement(0.25) == 1.0
-    assert s.quantile(0.5) == pytest.approx((1.00 + 1.04) / 2)
-    assert s.quantile(0.0) == 0.96 and s.quantile(1.0) == 1.20
-    assert math.isnan(Steadiness((1.0,), 0, 1.0).agreement(0.1))
+    assert s.count == 6
+    # Medians 1.02 and 10.25: the median of both is their mean.
+    assert s.median_ms() == pytest.approx((1.02 + 10.25) / 2)
+    ratios = sorted([x / 1.02 for x in (1.00, 1.04, 1.20, 0.96)] + [10.0 / 10.25, 10.5 / 10.25])
+    assert s.relative_quantile(0.0) == pytest.approx(ratios[0])
+    assert s.relative_quantile(1.0) == pytest.approx(ratios[-1])
+    assert math.isnan(Steadiness(((1.0,), (2.0,)), 0, 1.0).agreement(0.1))
 
 
-def test_steadiness_measures_for_the_time_asked():
+def test_steadiness_measures_for_the_time_asked(micro):
     from nas.latency.canary import steadiness
 
     ticks: list[float] = []
     s = steadiness(Target("cpu"), 1.0, copies=2, on_reading=ticks.append)
-    assert len(s.readings) + s.refused == 2 * len(ticks) >= 4  # a reading per copy per group
+    assert s.count + s.refused == 2 * len(ticks) >= 4  # a reading per copy per group
     assert ticks == sorted(ticks) and ticks[-2] < 1.0 <= ticks[-1] <= s.seconds
-    assert all(r > 0 for r in s.readings)
+    assert len(s.readings) == 2 and all(r > 0 for rs in s.readings for r in rs)
+    archs = [sample_random(micro, np.random.default_rng(i)) for i in range(3)]
+    s = steadiness(Target("cpu"), 0.1, archs=archs)
+    assert len(s.readings) == 3 and s.count + s.refused >= 3
+    with pytest.raises(NasError, match="networks: needs at least one"):
+        steadiness(Target("cpu"), 0.1, archs=[])
 
 
 def test_cheapest_is_the_brute_force_minimum(micro):

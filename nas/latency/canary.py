@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from nas.arch import Architecture, Head, Stage, Stem
+from nas.errors import NasError
 from nas.latency.measure import (
     Measurement,
     MeasureSettings,
@@ -66,54 +67,74 @@ class Canary:
 
 @dataclass(frozen=True)
 class Steadiness:
-    """The canary measured again and again: how far this machine's figures can be trusted.
+    """Networks measured again and again: how far this machine's figures can be trusted.
 
-    Two measurements of one model agree no better than two measurements of the canary
-    taken as far apart, so the share of pairs within +-10% bounds what any latency
-    predictor can be shown to reach here (nas.latency.workflow.validate's goal).
+    Two measurements of one model agree no better than two measurements of the same kind
+    of model taken as far apart, so the share of pairs within +-10% bounds what any latency
+    predictor can be shown to reach here (nas.latency.workflow.validate's goal). The
+    canary's weights stay in the nearest caches; a space's networks (weights of many MB)
+    also wait on the shared last-level cache and memory, which neighbours on a shared
+    machine slow down unevenly: measure those to judge a validation of that space.
     """
 
-    #: Canary figures (ms) in time order, as the harness reported them.
-    readings: tuple[float, ...]
+    #: Per network measured, its figures (ms) in time order, as the harness reported them.
+    readings: tuple[tuple[float, ...], ...]
     #: Measurements the harness refused as too noisy, even after its retries.
     refused: int
     seconds: float
 
+    @property
+    def count(self) -> int:
+        return sum(len(r) for r in self.readings)
+
     def agreement(self, tolerance: float) -> float:
-        """Share of pairs (earlier, later) of readings within ``tolerance`` of the earlier."""
-        pairs = list(itertools.combinations(self.readings, 2))
+        """Share of pairs (earlier, later) of one network's readings within ``tolerance``
+        of the earlier; NaN when no network has two."""
+        pairs = [p for r in self.readings for p in itertools.combinations(r, 2)]
         if not pairs:
             return float("nan")
         return sum(abs(b - a) <= tolerance * a for a, b in pairs) / len(pairs)
 
-    def quantile(self, q: float) -> float:
-        """The ``q`` quantile (0..1) of the readings, linearly interpolated; NaN with none."""
-        return float(np.percentile(self.readings, 100 * q)) if self.readings else float("nan")
+    def relative_quantile(self, q: float) -> float:
+        """The ``q`` quantile (0..1) of readings divided by their network's median (1.0 is
+        the typical figure); NaN with none."""
+        ratios = [x / float(np.median(r)) for r in self.readings if r for x in r]
+        return float(np.percentile(ratios, 100 * q)) if ratios else float("nan")
+
+    def median_ms(self) -> float:
+        """The median of each network's median reading (ms); NaN with none."""
+        medians = [float(np.median(r)) for r in self.readings if r]
+        return float(np.median(medians)) if medians else float("nan")
 
 
 def steadiness(
     target: Target,
     seconds: float,
     *,
+    archs: Sequence[Architecture] | None = None,
     copies: int = 8,
     on_reading: Callable[[float], None] = lambda _: None,
 ) -> Steadiness:
-    """Measure ``copies`` separately built canaries as one interleaved group (as a table
-    build or a validation measures its networks), group after group for ``seconds``;
-    ``on_reading`` gets the seconds elapsed after each group."""
-    runners = [prepare_arch(CANARY, target) for _ in range(copies)]
-    settings = MeasureSettings.for_ops()
-    readings: list[float] = []
+    """Measure ``archs`` (default: ``copies`` separately built canaries) as one interleaved
+    group, as a table build or a validation measures its networks, group after group for
+    ``seconds``; ``on_reading`` gets the seconds elapsed after each group."""
+    # The canary is measured as read beside every figure; networks as whole models are.
+    settings = MeasureSettings.for_ops() if archs is None else MeasureSettings()
+    archs = [CANARY] * copies if archs is None else list(archs)
+    if not archs:
+        raise NasError("needs at least one network to measure", field="networks")
+    runners = [prepare_arch(a, target) for a in archs]
+    readings: list[list[float]] = [[] for _ in archs]
     refused = 0
     start = time.perf_counter()
     while True:  # at least once
-        for result in measure_runners(runners, settings):
+        for mine, result in zip(readings, measure_runners(runners, settings), strict=True):
             if isinstance(result, Measurement):
-                readings.append(result.ms)
+                mine.append(result.ms)
             else:
                 refused += 1
         elapsed = time.perf_counter() - start
         on_reading(elapsed)
         if elapsed >= seconds:
             break
-    return Steadiness(tuple(readings), refused, time.perf_counter() - start)
+    return Steadiness(tuple(map(tuple, readings)), refused, time.perf_counter() - start)

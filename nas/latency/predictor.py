@@ -2,8 +2,10 @@
 
 Per-unit sums miss what only a whole network has (per-layer framework overhead differs
 between a lone op and a chain, caches stay warm or not, runtimes fuse across units), so
-the prediction is ``a * sum(table) + b * units + c``, fitted by least squares on
-whole-model measurements, weighted so that relative error is what gets minimised.
+the prediction is ``a * sum(hot) + d * sum(cold) + b * units + c``, fitted by least
+squares on whole-model measurements, weighted so that relative error is what gets
+minimised. ``hot`` and ``cold`` are each unit timed with its weights in cache and out of
+it (nas.latency.cold); tables without cold figures fit ``d = 0``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from nas.arch import Architecture
 from nas.errors import NasError
+from nas.latency.cold import cold_key
 from nas.latency.units import Unit, cheapest, units_of
 from nas.space import SearchSpace
 
@@ -23,7 +26,7 @@ __all__ = ["Calibration", "MissingUnitsError", "Predictor", "fit_calibration", "
 
 @dataclass(frozen=True)
 class Calibration:
-    """``ms = scale * table_sum + per_unit * units + offset``."""
+    """``ms = scale * table_sum + cold_scale * cold_sum + per_unit * units + offset``."""
 
     scale: float = 1.0
     per_unit: float = 0.0
@@ -31,9 +34,15 @@ class Calibration:
     n_models: int = 0
     #: Mean absolute percentage error on the models it was fitted on.
     fit_mape: float = 0.0
+    cold_scale: float = 0.0
 
-    def apply(self, table_sum: float, units: int) -> float:
-        return self.scale * table_sum + self.per_unit * units + self.offset
+    def apply(self, table_sum: float, units: int, cold_sum: float = 0.0) -> float:
+        return (
+            self.scale * table_sum
+            + self.cold_scale * cold_sum
+            + self.per_unit * units
+            + self.offset
+        )
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -44,21 +53,29 @@ class MissingUnitsError(NasError):
 
 
 def fit_calibration(
-    table_sums: Sequence[float], units: Sequence[int], measured: Sequence[float]
+    table_sums: Sequence[float],
+    units: Sequence[int],
+    measured: Sequence[float],
+    cold_sums: Sequence[float] | None = None,
 ) -> Calibration:
-    """Weighted least squares (weights 1/measured: relative error) over whole-model data."""
+    """Weighted least squares (weights 1/measured: relative error) over whole-model data;
+    with ``cold_sums`` the cold figures get their own coefficient."""
     s = np.asarray(table_sums, dtype=float)
     n = np.asarray(units, dtype=float)
     y = np.asarray(measured, dtype=float)
-    if len(y) < 5:
+    columns = [s, n, np.ones_like(s)]
+    if cold_sums is not None:
+        columns.append(np.asarray(cold_sums, dtype=float))
+    if len(y) < len(columns) + 2:
         raise NasError(
-            f"calibration needs at least 5 measured models, got {len(y)}", field="calibrate"
+            f"calibration needs at least {len(columns) + 2} measured models, got {len(y)}",
+            field="calibrate",
         )
-    design = np.stack([s, n, np.ones_like(s)], axis=1) / y[:, None]
-    coef, *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
-    pred = np.stack([s, n, np.ones_like(s)], axis=1) @ coef
-    mape = float(np.mean(np.abs(pred - y) / y))
-    return Calibration(float(coef[0]), float(coef[1]), float(coef[2]), len(y), mape)
+    x = np.stack(columns, axis=1)
+    coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
+    mape = float(np.mean(np.abs(x @ coef - y) / y))
+    cold = float(coef[3]) if cold_sums is not None else 0.0
+    return Calibration(float(coef[0]), float(coef[1]), float(coef[2]), len(y), mape, cold)
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
@@ -82,8 +99,9 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
 class Predictor:
     """``predict(arch) -> ms`` from an in-memory copy of one fingerprint's table.
 
-    ``measure_missing(unit) -> ms``, when given, fills units the table lacks (and should
-    store them); without it a missing unit is a MissingUnitsError.
+    ``cold``: the table holds each unit's cold figure beside its hot one (keyed
+    ``cold_key``). ``measure_missing(unit, cold) -> ms``, when given, fills figures the
+    table lacks (and should store them); without it a missing one is a MissingUnitsError.
     """
 
     def __init__(
@@ -91,43 +109,52 @@ class Predictor:
         entries: Mapping[str, float],
         calibration: Calibration | None = None,
         *,
-        measure_missing: Callable[[Unit], float] | None = None,
+        cold: bool = False,
+        measure_missing: Callable[[Unit, bool], float] | None = None,
         description: str = "",
     ) -> None:
         self.entries = dict(entries)
         self.calibration = calibration or Calibration()
+        self.cold = cold
         self.measure_missing = measure_missing
         self.description = description
 
-    def raw(self, arch: Architecture) -> tuple[float, int]:
-        """(sum of the table's entries over the units, number of units)."""
+    def _figure(self, unit: Unit, cold: bool) -> float | None:
+        ms = self.entries.get(cold_key(unit.key) if cold else unit.key)
+        if ms is None and self.measure_missing is not None:
+            ms = self.entries[cold_key(unit.key) if cold else unit.key] = self.measure_missing(
+                unit, cold
+            )
+        return ms
+
+    def sums(self, arch: Architecture) -> tuple[float, float, int]:
+        """(sum of the units' hot figures, of their cold ones (0 without), units)."""
         units = units_of(arch)
-        total = 0.0
+        hot = cold = 0.0
         missing: list[Unit] = []
         for unit in units:
-            ms = self.entries.get(unit.key)
-            if ms is None:
-                missing.append(unit)
-            else:
-                total += ms
+            for is_cold in (False, True) if self.cold else (False,):
+                ms = self._figure(unit, is_cold)
+                if ms is None:
+                    missing.append(unit)
+                elif is_cold:
+                    cold += ms
+                else:
+                    hot += ms
         if missing:
-            if self.measure_missing is None:
-                raise MissingUnitsError(
-                    f"the latency table ({self.description or 'this fingerprint'}) lacks "
-                    f"{len(missing)} unit(s) of architecture {arch.short_id} (first: "
-                    f"{missing[0].key}); build it for this space with `nas latency build`, "
-                    "or allow measuring missing units",
-                    field="latency",
-                )
-            for unit in missing:
-                ms = self.measure_missing(unit)
-                self.entries[unit.key] = ms
-                total += ms
-        return total, len(units)
+            raise MissingUnitsError(
+                f"the latency table ({self.description or 'this fingerprint'}) lacks "
+                f"{len(missing)} figure(s) of architecture {arch.short_id} (first: "
+                f"{missing[0].key}); build it for this space with `nas latency build`, "
+                "or allow measuring missing units",
+                field="latency",
+            )
+        return hot, cold, len(units)
 
     def predict(self, arch: Architecture) -> float:
         """Predicted latency in milliseconds."""
-        return self.calibration.apply(*self.raw(arch))
+        hot, cold, units = self.sums(arch)
+        return self.calibration.apply(hot, units, cold)
 
     def predict_many(self, archs: Sequence[Architecture]) -> list[float]:
         return [self.predict(a) for a in archs]
@@ -138,11 +165,13 @@ class Predictor:
         cal = self.calibration
 
         def weight(unit: Unit) -> float:
-            if unit.key not in self.entries:
+            keys = [unit.key, cold_key(unit.key)] if self.cold else [unit.key]
+            if any(k not in self.entries for k in keys):
                 raise MissingUnitsError(
                     f"the latency table lacks unit {unit.key} of space {space.name}",
                     field="latency",
                 )
-            return cal.scale * self.entries[unit.key] + cal.per_unit
+            cold = self.entries[keys[-1]] if self.cold else 0.0
+            return cal.scale * self.entries[unit.key] + cal.cold_scale * cold + cal.per_unit
 
         return cheapest(space, weight) + cal.offset

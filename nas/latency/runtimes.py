@@ -8,7 +8,10 @@ torch.compile, and CUDA (optionally AMP and channels_last).
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import importlib
+import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -69,29 +72,55 @@ def _example(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
 
-def prepare(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
-    """A runner for ``module`` on ``input_shape`` (batch included) and ``target``."""
+def prepare(
+    module: nn.Module, input_shape: tuple[int, ...], target: Target, *, copies: int = 1
+) -> Runner:
+    """A runner for ``module`` on ``input_shape`` (batch included) and ``target``.
+
+    ``copies`` > 1 prepares that many copies of the module, each with its own weights,
+    and the runner's calls go round them: a copy's weights have left the nearest caches by
+    the time it runs again, as a layer's have inside a whole network (see
+    ``nas.latency.units.cold_copies``).
+    """
     check_available(target)
+    if copies < 1:
+        raise NasError(f"must be a positive integer, got {copies}", field="copies")
     module = module.eval()
     if target.runtime == "onnxruntime":
-        return _onnxruntime(module, input_shape, target)
-    return _torch(module, input_shape, target)
+        runners = _onnxruntime(module, input_shape, target, copies)
+    else:
+        runners = _torch(_copies(module, copies), input_shape, target)
+    return _round_robin(runners)
 
 
-def _torch(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
+def _copies(module: nn.Module, copies: int) -> list[nn.Module]:
+    return [module] + [copy.deepcopy(module) for _ in range(copies - 1)]
+
+
+def _round_robin(runners: list[Runner]) -> Runner:
+    """One runner whose calls go round ``runners`` (all prepared alike)."""
+    if len(runners) == 1:
+        return runners[0]
+    turn = itertools.cycle([r.call for r in runners]).__next__
+    first = runners[0]
+    return Runner(
+        call=lambda: turn()(),
+        cuda=first.cuda,
+        session=first.session,
+        keep=[r.keep for r in runners],
+    )
+
+
+def _torch(modules: list[nn.Module], input_shape: tuple[int, ...], target: Target) -> list[Runner]:
+    """A runner per module, all on one input tensor (inside a network a layer's input has
+    just been written: it is in cache whichever copy runs)."""
     device = torch.device(target.device)
     dtype = _TORCH_DTYPES[target.dtype]
     x = _example(input_shape).to(device)
-    module = module.to(device)
     if not target.amp:
-        module = module.to(dtype)
         x = x.to(dtype)
     if target.channels_last:
-        module = module.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    fn: Callable[[torch.Tensor], object] = module
-    if target.runtime == "torch-compile":
-        fn = torch.compile(module)
 
     @contextlib.contextmanager
     def session() -> Iterator[None]:
@@ -102,10 +131,26 @@ def _torch(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> R
                 stack.enter_context(torch.autocast(device_type=target.device, dtype=dtype))
             yield
 
-    return Runner(call=lambda: fn(x), cuda=target.device == "cuda", session=session)
+    runners = []
+    for module in modules:
+        module = module.to(device)
+        if not target.amp:
+            module = module.to(dtype)
+        if target.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        fn: Callable[[torch.Tensor], object] = module
+        if target.runtime == "torch-compile":
+            fn = torch.compile(module)
+        runners.append(
+            Runner(call=functools.partial(fn, x), cuda=target.device == "cuda", session=session)
+        )
+    return runners
 
 
-def _onnxruntime(module: nn.Module, input_shape: tuple[int, ...], target: Target) -> Runner:
+def _onnxruntime(
+    module: nn.Module, input_shape: tuple[int, ...], target: Target, copies: int
+) -> list[Runner]:
+    """``copies`` sessions of one exported graph (each session holds its own weights)."""
     import onnxruntime as ort
 
     from nas.export import write_onnx_file
@@ -120,9 +165,12 @@ def _onnxruntime(module: nn.Module, input_shape: tuple[int, ...], target: Target
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feed = {"input": _example(input_shape).numpy()}
-    return Runner(call=lambda: session.run(None, feed), keep=tmp)
+    runners = []
+    for _ in range(copies):
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        runners.append(Runner(call=functools.partial(session.run, None, feed), keep=tmp))
+    return runners
 
 
 def prepare_arch(arch: Architecture, target: Target) -> Runner:

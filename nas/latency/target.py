@@ -18,6 +18,7 @@ from importlib import metadata
 import torch
 
 from nas.errors import NasError
+from nas.latency.cold import cold_bytes
 
 __all__ = ["RUNTIMES", "Fingerprint", "Target", "fingerprint", "parse_target"]
 
@@ -109,14 +110,20 @@ class Fingerprint:
     torch: str
     onnxruntime: str
     statistic: str = STATISTIC
+    #: Bytes of weights a unit's cold copies hold (nas.latency.cold); 0: the table has
+    #: hot figures only (CUDA, and tables built before 2026-12-04's evening).
+    cold_bytes: int = 0
 
     @property
     def key(self) -> str:
-        """Short stable key: sha256 of the canonical JSON (without ``statistic`` for the
-        fingerprints stored before it existed, so their keys stay what they were)."""
+        """Short stable key: sha256 of the canonical JSON (without ``statistic`` and
+        ``cold_bytes`` for the fingerprints stored before they existed, so their keys stay
+        what they were)."""
         data = asdict(self)
         if data["statistic"] == "median":
             del data["statistic"]
+        if not data["cold_bytes"]:
+            del data["cold_bytes"]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -139,6 +146,7 @@ class Fingerprint:
             f"{self.threads} thread(s), torch {self.torch}"
             + (f", onnxruntime {self.onnxruntime}" if self.runtime == "onnxruntime" else "")
             + ("" if self.statistic == STATISTIC else f", {self.statistic} figures")
+            + (f", cold units ({self.cold_bytes >> 20} MB)" if self.cold_bytes else "")
         )
 
 
@@ -181,4 +189,5 @@ def fingerprint(target: Target) -> Fingerprint:
         channels_last=target.channels_last,
         torch=torch.__version__,
         onnxruntime=_version("onnxruntime") if target.runtime == "onnxruntime" else "",
+        cold_bytes=cold_bytes(target.device),
     )

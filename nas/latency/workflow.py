@@ -17,6 +17,7 @@ import numpy as np
 from nas.arch import Architecture
 from nas.errors import NasError
 from nas.latency.canary import Canary
+from nas.latency.cold import cold_copies, cold_key
 from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import (
     Measurement,
@@ -71,8 +72,12 @@ class _Silent:
 
 @dataclass(frozen=True)
 class BuildReport:
+    """``figures`` counts table entries: per unit its hot and, on CPU targets, its cold
+    figure (nas.latency.cold); ``already``, ``measured`` and ``noisy`` count figures."""
+
     fingerprint: str
     units: int
+    figures: int
     already: int
     measured: int
     noisy: tuple[str, ...]
@@ -161,10 +166,12 @@ def build_table(
     table.register(fp)
     units = space_units(space)
     have = table.entries(fp.key)
-    missing = [u for u in units if u.key not in have]
+    wanted = _figures(units, fp)
+    missing = [f for f in wanted if f.key not in have]
     progress.note(
-        f"{len(units)} units in space {space.name}: {len(units) - len(missing)} already in "
-        f"the table, measuring {len(missing)} ({fp.describe()})"
+        f"{len(units)} units in space {space.name} ({len(wanted)} figures): "
+        f"{len(wanted) - len(missing)} already in the table, measuring {len(missing)} "
+        f"({fp.describe()})"
     )
     progress.start("measuring units", len(missing))
     eps = _eps(space)
@@ -172,15 +179,15 @@ def build_table(
     if canary is not None:
         table.set_reference(fp.key, canary.read())
 
-    def measure(todo: list[Unit], advance: bool) -> list[Unit]:
-        """Measure and store; returns the units the machine was too busy for."""
+    def measure(todo: list[_Figure], advance: bool) -> list[_Figure]:
+        """Measure and store; returns the figures the machine was too busy for."""
         if not todo:
             return []
         assert canary is not None
-        noisy: list[Unit] = []
+        noisy: list[_Figure] = []
         group_settings = settings or MeasureSettings.for_ops()
         for group in _interleaved(
-            todo, lambda u: _unit_runner(u, target, eps), target, group_settings, UNIT_GROUP, canary
+            todo, lambda f: f.runner(target, eps), target, group_settings, UNIT_GROUP, canary
         ):
             for t in group:
                 if isinstance(t.result, NoisyMeasurementError):
@@ -200,9 +207,37 @@ def build_table(
         time.sleep(0.5 * attempt)
         noisy = measure(noisy, advance=False)
     return BuildReport(
-        fp.key, len(units), len(units) - len(missing), len(missing) - len(noisy),
-        tuple(u.key for u in noisy), time.perf_counter() - start,
+        fp.key, len(units), len(wanted), len(wanted) - len(missing), len(missing) - len(noisy),
+        tuple(f.key for f in noisy), time.perf_counter() - start,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """One table entry to measure: a unit, hot (``cold_bytes`` 0) or cold."""
+
+    unit: Unit
+    cold_bytes: int = 0
+
+    @property
+    def key(self) -> str:
+        return cold_key(self.unit.key) if self.cold_bytes else self.unit.key
+
+    def runner(self, target: Target, eps: float) -> Runner:
+        module = self.unit.module(eps)
+        copies = cold_copies(module, self.cold_bytes) if self.cold_bytes else 1
+        return prepare(module, (target.batch, *self.unit.in_shape), target, copies=copies)
+
+
+def _figures(units: Sequence[Unit], fp: Fingerprint) -> list[_Figure]:
+    """The figures a table of ``fp`` holds for ``units``: each unit hot, and cold too when
+    the fingerprint has cold figures (hot and cold of a unit in one group: one moment)."""
+    out = []
+    for unit in units:
+        out.append(_Figure(unit))
+        if fp.cold_bytes:
+            out.append(_Figure(unit, fp.cold_bytes))
+    return out
 
 
 def _drift(canaries: np.ndarray, reference: float) -> float:
@@ -212,10 +247,6 @@ def _drift(canaries: np.ndarray, reference: float) -> float:
 
 def _eps(space: SearchSpace) -> float:
     return float(choices(space).top["norm_eps"][0])
-
-
-def _unit_runner(unit: Unit, target: Target, eps: float) -> Runner:
-    return prepare(unit.module(eps), (target.batch, *unit.in_shape), target)
 
 
 K = TypeVar("K")
@@ -269,9 +300,10 @@ def measure_whole(
     return m, time.perf_counter() - t0
 
 
-def _measure_unit(unit: Unit, target: Target, eps: float) -> Measurement:
-    """One unit alone (windows back to back): what a prediction missing it waits for."""
-    runner = _unit_runner(unit, target, eps)
+def _measure_unit(figure: _Figure, target: Target, eps: float) -> Measurement:
+    """One unit's figure alone (windows back to back): what a prediction missing it waits
+    for."""
+    runner = figure.runner(target, eps)
     return measure_runner(runner, MeasureSettings.for_ops(), fingerprint_key=_key(target))
 
 
@@ -431,36 +463,42 @@ def calibrate(
             field="latency",
         )
     raw = Predictor(
-        table.entries(fp.key), measure_missing=_filler(table, fp.key, target, _eps(space))
+        table.entries(fp.key),
+        cold=bool(fp.cold_bytes),
+        measure_missing=_filler(table, fp, target, _eps(space)),
     )
-    sums, counts, measured = [], [], []
+    sums, cold_sums, counts, measured = [], [], [], []
     for rec in records.values():
-        s, c = raw.raw(Architecture.from_json(rec.arch_json))
-        sums.append(s)
+        hot, cold, c = raw.sums(Architecture.from_json(rec.arch_json))
+        sums.append(hot)
+        cold_sums.append(cold)
         counts.append(c)
         measured.append(rec.ms)
-    cal = fit_calibration(sums, counts, measured)
+    # The cold figures' coefficient is one unknown more: fitted from 6 models on.
+    cold = fp.cold_bytes and len(measured) >= 6
+    cal = fit_calibration(sums, counts, measured, cold_sums if cold else None)
     table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
 
 
 def _filler(
-    table: LatencyTable, fp_key: str, target: Target, eps: float
-) -> Callable[[Unit], float]:
-    """Measure a unit the table lacks, store it, return its median ms.
+    table: LatencyTable, fp: Fingerprint, target: Target, eps: float
+) -> Callable[[Unit, bool], float]:
+    """Measure a unit's figure (hot or cold) the table lacks, store it, return it.
 
     A search must not die because the machine is busy (its own trials train beside
     it): when the unit stays too noisy, its least noisy figure serves this prediction
     but is not stored, so the table never holds a noisy entry and a later call measures
     it again."""
 
-    def fill(unit: Unit) -> float:
+    def fill(unit: Unit, cold: bool) -> float:
+        figure = _Figure(unit, fp.cold_bytes if cold else 0)
         try:
-            m = _patiently(lambda: _measure_unit(unit, target, eps), attempts=2)
+            m = _patiently(lambda: _measure_unit(figure, target, eps), attempts=2)
         except NoisyMeasurementError as err:
             assert err.best is not None
             return err.best.ms
-        table.add_entry(fp_key, unit.key, m)
+        table.add_entry(fp.key, figure.key, m)
         return m.ms
 
     return fill
@@ -506,11 +544,12 @@ def load_predictor(
                 f"({fp.describe()})",
                 field="measure_missing",
             )
-        filler = _filler(table, fp.key, target, norm_eps)
+        filler = _filler(table, fp, target, norm_eps)
 
     return Predictor(
         table.entries(fp.key),
         Calibration(**fitted[space]),
+        cold=bool(fp.cold_bytes),
         measure_missing=filler,
         description=fp.describe(),
     )

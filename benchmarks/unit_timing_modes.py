@@ -1,0 +1,144 @@
+"""Which way of timing units alone predicts whole networks best?
+
+    python benchmarks/unit_timing_modes.py [--space mobile] [--resolution 64]
+        [--target cpu] [--calibrate 150] [--check 150] [--copies-bytes 8388608 ...]
+
+Samples ``calibrate + check`` random networks, times every unit they contain once per
+mode (the modes of a group of units interleaved, so a slow stretch of the machine hits
+all modes alike), times the networks whole (twice, to show how well the machine repeats
+itself), then per mode fits the predictor's calibration on the first networks and checks
+it on the others. Modes: ``hot`` (one copy of the unit, run again and again: its weights
+stay in the nearest caches) and, per ``--copies-bytes B``, ``cold B`` (calls go round
+as many copies of the unit as hold B bytes of weights, 2 to 64, so a copy's weights have
+left the nearest caches when it runs again, as a layer's have inside a network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from nas.latency.measure import Measurement, MeasureSettings, measure_runners
+from nas.latency.predictor import fit_calibration, kendall_tau
+from nas.latency.runtimes import Runner, prepare, prepare_arch
+from nas.latency.target import parse_target
+from nas.latency.units import Unit, units_of
+from nas.space import choices, load_space, sample_random
+
+GROUP = 150
+MODEL_GROUP = 40
+
+
+def weight_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+def copies_for(unit: Unit, eps: float, budget: int) -> int:
+    return int(np.clip(-(-budget // max(1, weight_bytes(unit.module(eps)))), 2, 64))
+
+
+def timed(runners: list[Runner], settings: MeasureSettings) -> tuple[list[float], int]:
+    """The figure per runner (a refused one's fastest sample too), and how many were
+    refused as too noisy."""
+    results = measure_runners(runners, settings)
+    figures = [r.ms if isinstance(r, Measurement) else r.best.ms for r in results]
+    return figures, sum(not isinstance(r, Measurement) for r in results)
+
+
+def report(name: str, pred: np.ndarray, meas: np.ndarray) -> str:
+    ok = ~np.isnan(pred) & ~np.isnan(meas)
+    err = np.abs(pred[ok] - meas[ok]) / meas[ok]
+    return (
+        f"{name:<22} within 5%: {np.mean(err <= 0.05):6.1%}  within 10%: "
+        f"{np.mean(err <= 0.10):6.1%}  MAPE {np.mean(err):6.2%}  "
+        f"tau {kendall_tau(pred[ok], meas[ok]):.3f}  (n={ok.sum()})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="mobile")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--target", default="cpu")
+    parser.add_argument("--calibrate", type=int, default=150)
+    parser.add_argument("--check", type=int, default=150)
+    parser.add_argument("--copies-bytes", type=int, nargs="*", default=[8 << 20])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--save", help="write every figure to this JSON file")
+    args = parser.parse_args()
+    target = parse_target(args.target)
+    space = load_space(args.space).with_data(resolution=args.resolution)
+    eps = float(choices(space).top["norm_eps"][0])
+    rng = np.random.default_rng(args.seed)
+    archs, seen = [], set()
+    while len(archs) < args.calibrate + args.check:
+        a = sample_random(space, rng)
+        if a.id not in seen:
+            seen.add(a.id)
+            archs.append(a)
+    units: dict[str, Unit] = {}
+    for a in archs:
+        for u in units_of(a):
+            units.setdefault(u.key, u)
+    todo = list(units.values())
+    modes: dict[str, Callable[[Unit], Runner]] = {
+        "hot": lambda u: prepare(u.module(eps), (target.batch, *u.in_shape), target)
+    }
+    for budget in args.copies_bytes:
+        modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: prepare(
+            u.module(eps), (target.batch, *u.in_shape), target, copies=copies_for(u, eps, b)
+        )
+    print(
+        f"{len(archs)} networks of {space.name}, {len(todo)} distinct units, modes: {list(modes)}"
+    )
+    tables: dict[str, dict[str, float]] = {m: {} for m in modes}
+    refused = dict.fromkeys(modes, 0)
+    start = time.perf_counter()
+    for g in range(0, len(todo), GROUP):
+        part = todo[g : g + GROUP]
+        for mode, make in modes.items():
+            figures, noisy = timed([make(u) for u in part], MeasureSettings.for_ops())
+            refused[mode] += noisy
+            tables[mode].update((u.key, f) for u, f in zip(part, figures, strict=True))
+        print(
+            f"  units {g + len(part)}/{len(todo)}  {time.perf_counter() - start:.0f} s", flush=True
+        )
+    print("  units refused as too noisy (their fastest sample used): " + str(refused))
+    passes = []
+    for _ in range(2):
+        ms, noisy = [], 0
+        for g in range(0, len(archs), MODEL_GROUP):
+            runners = [prepare_arch(a, target) for a in archs[g : g + MODEL_GROUP]]
+            figures, n = timed(runners, MeasureSettings())
+            ms += figures
+            noisy += n
+        passes.append(np.asarray(ms))
+        print(f"  networks timed ({noisy} refused)  {time.perf_counter() - start:.0f} s")
+    a_ms, b_ms = passes
+    if args.save:
+        data = {
+            "archs": [a.to_json() for a in archs],
+            "passes": [p.tolist() for p in passes],
+            "tables": tables,
+            "calibrate": args.calibrate,
+        }
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    print(report("machine repeats itself", a_ms, b_ms))
+    cal, chk = slice(0, args.calibrate), slice(args.calibrate, None)
+    counts = np.asarray([len(units_of(a)) for a in archs])
+    for mode, table in tables.items():
+        sums = np.asarray([sum(table[u.key] for u in units_of(a)) for a in archs])
+        for label, meas in (("pass 1", a_ms), ("pass 2", b_ms)):
+            ok = ~np.isnan(sums[cal]) & ~np.isnan(meas[cal])
+            fit = fit_calibration(sums[cal][ok], counts[cal][ok], meas[cal][ok])
+            pred = np.asarray([fit.apply(s, c) for s, c in zip(sums, counts, strict=True)])
+            print(report(f"{mode}, {label}", pred[chk], meas[chk]) + f"  scale {fit.scale:.3f}")
+
+
+if __name__ == "__main__":
+    main()
