@@ -11,6 +11,8 @@ nas=(python -m nas)
 echo "== how steady the machine is now (below 95% within +-10%, the goal cannot be checked)"
 for target in cpu onnxruntime-cpu; do
   "${nas[@]}" latency noise --target "$target" --seconds 30 2>/dev/null
+  # The canary stays in cache; mobile's networks (13-25 MB of weights) do not.
+  "${nas[@]}" latency noise --target "$target" --seconds 30 --space mobile --resolution 64 2>/dev/null
 done
 
 echo "== resumability: kill a build of a fresh table after 20 s, then run it again"

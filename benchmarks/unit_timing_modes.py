@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nas.latency.cold import cold_copies
 from nas.latency.measure import Measurement, MeasureSettings, measure_runners
 from nas.latency.predictor import fit_calibration, kendall_tau
 from nas.latency.runtimes import Runner, prepare, prepare_arch
@@ -31,14 +32,6 @@ from nas.space import choices, load_space, sample_random
 
 GROUP = 150
 MODEL_GROUP = 40
-
-
-def weight_bytes(module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def copies_for(unit: Unit, eps: float, budget: int) -> int:
-    return int(np.clip(-(-budget // max(1, weight_bytes(unit.module(eps)))), 2, 64))
 
 
 def timed(runners: list[Runner], settings: MeasureSettings) -> tuple[list[float], int]:
@@ -90,7 +83,7 @@ def main() -> None:
     }
     for budget in args.copies_bytes:
         modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: prepare(
-            u.module(eps), (target.batch, *u.in_shape), target, copies=copies_for(u, eps, b)
+            u.module(eps), (target.batch, *u.in_shape), target, copies=cold_copies(u.module(eps), b)
         )
     print(
         f"{len(archs)} networks of {space.name}, {len(todo)} distinct units, modes: {list(modes)}"

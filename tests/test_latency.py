@@ -214,9 +214,10 @@ def test_cold_copies_hold_the_budget():
     assert cold_copies(conv, 1) == 2  # always at least two: calls alternate
     assert cold_copies(nn.ReLU(), 48 << 20) == 64  # no weights: capped
     llc = last_level_cache()
-    assert cold_bytes("cpu") == (llc * 3 // 2 if llc else 48 << 20)
-    assert cold_bytes("cuda") == 0
-    assert fingerprint(Target("cpu")).cold_bytes == cold_bytes("cpu")
+    assert cold_bytes("torch", "cpu") == (llc * 3 // 2 if llc else 48 << 20)
+    assert cold_bytes("torch", "cuda") == cold_bytes("onnxruntime", "cpu") == 0
+    assert fingerprint(Target("cpu")).cold_bytes == cold_bytes("torch", "cpu")
+    assert fingerprint(Target("onnxruntime-cpu")).cold_bytes == 0
 
 
 def test_onnxruntime_copies_are_sessions_of_one_graph():

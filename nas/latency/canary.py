@@ -7,8 +7,9 @@ since the table was built. Scaling figures by the canary was tried as a correcti
 predictions worse on 3 of 4 space/runtime pairs here (drift is not uniform across
 workloads), so the predictor does not use it; refreshing the calibration shortly before use
 (`nas latency calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency
-noise`) measures copies of the canary again and again, as a table build or a validation
-measures a group of networks: how far any such figure on this machine can be trusted now.
+noise`) measures copies of the canary, or a space's networks, again and again, as a table
+build or a validation measures a group of networks: how far any such figure on this
+machine can be trusted now.
 """
 
 from __future__ import annotations

@@ -42,11 +42,12 @@ def last_level_cache() -> int:
     return max(sizes, default=0)
 
 
-def cold_bytes(device: str) -> int:
+def cold_bytes(runtime: str, device: str) -> int:
     """The weights a cold unit's copies hold: 1.5x the last-level cache, so a copy's
-    weights come from memory; 0 (no cold figures) on CUDA, where the weights of a whole
-    network stay on the device."""
-    if device != "cpu":
+    weights come from memory. 0 (no cold figures) on CUDA, where a whole network's weights
+    stay on the device, and for runtimes other than eager PyTorch, where they have not
+    been shown to help yet (onnxruntime would hold a session per copy)."""
+    if (runtime, device) != ("torch", "cpu"):
         return 0
     llc = last_level_cache()
     return llc * 3 // 2 if llc else DEFAULT_BYTES

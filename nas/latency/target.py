@@ -111,7 +111,7 @@ class Fingerprint:
     onnxruntime: str
     statistic: str = STATISTIC
     #: Bytes of weights a unit's cold copies hold (nas.latency.cold); 0: the table has
-    #: hot figures only (CUDA, and tables built before 2026-12-04's evening).
+    #: hot figures only (all but eager CPU, and tables built before 2026-12-04 evening).
     cold_bytes: int = 0
 
     @property
@@ -189,5 +189,5 @@ def fingerprint(target: Target) -> Fingerprint:
         channels_last=target.channels_last,
         torch=torch.__version__,
         onnxruntime=_version("onnxruntime") if target.runtime == "onnxruntime" else "",
-        cold_bytes=cold_bytes(target.device),
+        cold_bytes=cold_bytes(target.runtime, target.device),
     )

@@ -72,7 +72,7 @@ class _Silent:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """``figures`` counts table entries: per unit its hot and, on CPU targets, its cold
+    """``figures`` counts table entries: per unit its hot and, on eager CPU, its cold
     figure (nas.latency.cold); ``already``, ``measured`` and ``noisy`` count figures."""
 
     fingerprint: str
@@ -475,8 +475,8 @@ def calibrate(
         counts.append(c)
         measured.append(rec.ms)
     # The cold figures' coefficient is one unknown more: fitted from 6 models on.
-    cold = fp.cold_bytes and len(measured) >= 6
-    cal = fit_calibration(sums, counts, measured, cold_sums if cold else None)
+    use_cold = bool(fp.cold_bytes) and len(measured) >= 6
+    cal = fit_calibration(sums, counts, measured, cold_sums if use_cold else None)
     table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
 
