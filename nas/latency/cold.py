@@ -45,8 +45,9 @@ def last_level_cache() -> int:
 def cold_bytes(runtime: str, device: str) -> int:
     """The weights a cold unit's copies hold: 1.5x the last-level cache, so a copy's
     weights come from memory. 0 (no cold figures) on CUDA, where a whole network's weights
-    stay on the device, and for runtimes other than eager PyTorch, where they have not
-    been shown to help yet (onnxruntime would hold a session per copy)."""
+    stay on the device, and for runtimes other than eager PyTorch: on onnxruntime (a
+    session per copy) cold figures were noisy and predicted worse than hot ones
+    (benchmarks/README.md), and torch.compile is not measured yet."""
     if (runtime, device) != ("torch", "cpu"):
         return 0
     llc = last_level_cache()
