@@ -22,16 +22,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nas.latency.cold import cold_copies
 from nas.latency.measure import Measurement, MeasureSettings, measure_runners
 from nas.latency.predictor import fit_calibration, kendall_tau
-from nas.latency.runtimes import Runner, prepare, prepare_arch
+from nas.latency.runtimes import Runner, prepare_arch
 from nas.latency.target import parse_target
 from nas.latency.units import Unit, units_of
-from nas.space import choices, load_space, sample_random
-
-GROUP = 150
-MODEL_GROUP = 40
+from nas.latency.workflow import MODEL_GROUP, UNIT_GROUP, _eps, _Figure, _fresh
+from nas.space import load_space
 
 
 def timed(runners: list[Runner], settings: MeasureSettings) -> tuple[list[float], int]:
@@ -43,12 +40,11 @@ def timed(runners: list[Runner], settings: MeasureSettings) -> tuple[list[float]
 
 
 def report(name: str, pred: np.ndarray, meas: np.ndarray) -> str:
-    ok = ~np.isnan(pred) & ~np.isnan(meas)
-    err = np.abs(pred[ok] - meas[ok]) / meas[ok]
+    err = np.abs(pred - meas) / meas
     return (
         f"{name:<22} within 5%: {np.mean(err <= 0.05):6.1%}  within 10%: "
         f"{np.mean(err <= 0.10):6.1%}  MAPE {np.mean(err):6.2%}  "
-        f"tau {kendall_tau(pred[ok], meas[ok]):.3f}  (n={ok.sum()})"
+        f"tau {kendall_tau(pred, meas):.3f}  (n={len(err)})"
     )
 
 
@@ -65,34 +61,24 @@ def main() -> None:
     args = parser.parse_args()
     target = parse_target(args.target)
     space = load_space(args.space).with_data(resolution=args.resolution)
-    eps = float(choices(space).top["norm_eps"][0])
-    rng = np.random.default_rng(args.seed)
-    archs, seen = [], set()
-    while len(archs) < args.calibrate + args.check:
-        a = sample_random(space, rng)
-        if a.id not in seen:
-            seen.add(a.id)
-            archs.append(a)
+    eps = _eps(space)
+    archs = list(_fresh(space, args.seed, 0, args.calibrate + args.check, set()))
     units: dict[str, Unit] = {}
     for a in archs:
         for u in units_of(a):
             units.setdefault(u.key, u)
     todo = list(units.values())
-    modes: dict[str, Callable[[Unit], Runner]] = {
-        "hot": lambda u: prepare(u.module(eps), (target.batch, *u.in_shape), target)
-    }
+    modes: dict[str, Callable[[Unit], Runner]] = {"hot": lambda u: _Figure(u).runner(target, eps)}
     for budget in args.copies_bytes:
-        modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: prepare(
-            u.module(eps), (target.batch, *u.in_shape), target, copies=cold_copies(u.module(eps), b)
-        )
+        modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: _Figure(u, b).runner(target, eps)
     print(
         f"{len(archs)} networks of {space.name}, {len(todo)} distinct units, modes: {list(modes)}"
     )
     tables: dict[str, dict[str, float]] = {m: {} for m in modes}
     refused = dict.fromkeys(modes, 0)
     start = time.perf_counter()
-    for g in range(0, len(todo), GROUP):
-        part = todo[g : g + GROUP]
+    for g in range(0, len(todo), UNIT_GROUP):
+        part = todo[g : g + UNIT_GROUP]
         for mode, make in modes.items():
             figures, noisy = timed([make(u) for u in part], MeasureSettings.for_ops())
             refused[mode] += noisy
@@ -127,8 +113,7 @@ def main() -> None:
     for mode, table in tables.items():
         sums = np.asarray([sum(table[u.key] for u in units_of(a)) for a in archs])
         for label, meas in (("pass 1", a_ms), ("pass 2", b_ms)):
-            ok = ~np.isnan(sums[cal]) & ~np.isnan(meas[cal])
-            fit = fit_calibration(sums[cal][ok], counts[cal][ok], meas[cal][ok])
+            fit = fit_calibration(sums[cal], counts[cal], meas[cal])
             pred = np.asarray([fit.apply(s, c) for s, c in zip(sums, counts, strict=True)])
             print(report(f"{mode}, {label}", pred[chk], meas[chk]) + f"  scale {fit.scale:.3f}")
 

@@ -119,12 +119,14 @@ class Predictor:
         self.measure_missing = measure_missing
         self.description = description
 
-    def _figure(self, unit: Unit, cold: bool) -> float | None:
-        ms = self.entries.get(cold_key(unit.key) if cold else unit.key)
+    def _keys(self, unit: Unit) -> tuple[str, ...]:
+        """The unit's figures in the table: hot, then cold when the table has them."""
+        return (unit.key, cold_key(unit.key)) if self.cold else (unit.key,)
+
+    def _figure(self, unit: Unit, key: str) -> float | None:
+        ms = self.entries.get(key)
         if ms is None and self.measure_missing is not None:
-            ms = self.entries[cold_key(unit.key) if cold else unit.key] = self.measure_missing(
-                unit, cold
-            )
+            ms = self.entries[key] = self.measure_missing(unit, key != unit.key)
         return ms
 
     def sums(self, arch: Architecture) -> tuple[float, float, int]:
@@ -133,14 +135,14 @@ class Predictor:
         hot = cold = 0.0
         missing: list[Unit] = []
         for unit in units:
-            for is_cold in (False, True) if self.cold else (False,):
-                ms = self._figure(unit, is_cold)
+            for key in self._keys(unit):
+                ms = self._figure(unit, key)
                 if ms is None:
                     missing.append(unit)
-                elif is_cold:
-                    cold += ms
-                else:
+                elif key == unit.key:
                     hot += ms
+                else:
+                    cold += ms
         if missing:
             raise MissingUnitsError(
                 f"the latency table ({self.description or 'this fingerprint'}) lacks "
@@ -165,13 +167,13 @@ class Predictor:
         cal = self.calibration
 
         def weight(unit: Unit) -> float:
-            keys = [unit.key, cold_key(unit.key)] if self.cold else [unit.key]
+            keys = self._keys(unit)
             if any(k not in self.entries for k in keys):
                 raise MissingUnitsError(
                     f"the latency table lacks unit {unit.key} of space {space.name}",
                     field="latency",
                 )
-            cold = self.entries[keys[-1]] if self.cold else 0.0
-            return cal.scale * self.entries[unit.key] + cal.cold_scale * cold + cal.per_unit
+            hot, *cold = (self.entries[k] for k in keys)
+            return cal.scale * hot + cal.cold_scale * sum(cold) + cal.per_unit
 
         return cheapest(space, weight) + cal.offset

@@ -80,7 +80,7 @@ def prepare(
     ``copies`` > 1 prepares that many copies of the module, each with its own weights,
     and the runner's calls go round them: a copy's weights have left the nearest caches by
     the time it runs again, as a layer's have inside a whole network (see
-    ``nas.latency.units.cold_copies``).
+    ``nas.latency.cold``).
     """
     check_available(target)
     if copies < 1:
@@ -89,12 +89,9 @@ def prepare(
     if target.runtime == "onnxruntime":
         runners = _onnxruntime(module, input_shape, target, copies)
     else:
-        runners = _torch(_copies(module, copies), input_shape, target)
+        modules = [module] + [copy.deepcopy(module) for _ in range(copies - 1)]
+        runners = _torch(modules, input_shape, target)
     return _round_robin(runners)
-
-
-def _copies(module: nn.Module, copies: int) -> list[nn.Module]:
-    return [module] + [copy.deepcopy(module) for _ in range(copies - 1)]
 
 
 def _round_robin(runners: list[Runner]) -> Runner:
