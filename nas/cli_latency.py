@@ -354,12 +354,17 @@ def noise_cmd(
         s = steadiness(tgt, seconds, archs=archs, on_reading=tick)
         progress.advance(round(seconds) - done[0])
     within = s.agreement(0.10)
+    agree = (
+        "no network was measured twice"
+        if math.isnan(within)
+        else f"two measurements of one network agree within +-5% for "
+        f"{100 * s.agreement(0.05):.0f}%, within +-10% for {100 * within:.0f}% of pairs"
+    )
     typer.echo(
         f"{what} on {tgt.name}: {s.count} measurements in {s.seconds:.0f} s ({s.refused} "
         f"refused as too noisy); median {s.median_ms():.3f} ms, p10-p90 "
         f"{s.relative_quantile(0.1):.2f}-{s.relative_quantile(0.9):.2f}x of a network's "
-        f"median; two measurements of one network agree within +-5% for "
-        f"{100 * s.agreement(0.05):.0f}%, within +-10% for {100 * within:.0f}% of pairs"
+        f"median; {agree}"
     )
     if math.isnan(within):  # no network was measured twice
         verdict = "too few measurements to judge: measure for longer"

@@ -272,8 +272,9 @@ def test_latency_noise_reports_the_machines_steadiness():
 
     pattern = (
         r"{what} on cpu: (\d+) measurements in \d+ s \((\d+) refused as too noisy\); "
-        r"median [\d.]+ ms, p10-p90 [\d.]+-[\d.]+x of a network's median; two measurements "
-        r"of one network agree within \+-5% for (\d+)%, within \+-10% for (\d+)% of pairs"
+        r"median ([\d.]+|nan) ms, p10-p90 ([\d.]+|nan)-([\d.]+|nan)x of a network's median; "
+        r"(?:two measurements of one network agree within \+-5% for (\d+)%, within \+-10% "
+        r"for (\d+)% of pairs|no network was measured twice)"
     )
     for args, what in (
         ((), "canary"),
@@ -284,7 +285,9 @@ def test_latency_noise_reports_the_machines_steadiness():
         line, verdict = result.stdout.strip().splitlines()
         m = re.fullmatch(pattern.format(what=what), line)
         assert m, line
-        assert int(m[1]) + int(m[2]) >= 1 and int(m[3]) <= int(m[4]) <= 100
+        assert int(m[1]) + int(m[2]) >= 1
+        # A machine too busy to time any network twice says so instead of a share.
+        assert m[6] is None or int(m[6]) <= int(m[7]) <= 100
         assert verdict.startswith(("steady enough", "too noisy", "too few"))
     assert_one_line_error(run("latency", "noise", "--seconds", "0"), "--seconds", "positive")
     assert_one_line_error(

@@ -116,16 +116,19 @@ def steadiness(
     copies: int = 8,
     on_reading: Callable[[float], None] = lambda _: None,
 ) -> Steadiness:
-    """Measure ``archs`` (default: ``copies`` separately built canaries) as one interleaved
-    group, as a table build or a validation measures its networks, group after group for
-    ``seconds``; ``on_reading`` gets the seconds elapsed after each group."""
+    """Measure ``archs`` (default: ``copies`` separately built canaries, whose readings
+    are one network's) as one interleaved group, as a table build or a validation measures
+    its networks, group after group for ``seconds``; ``on_reading`` gets the seconds
+    elapsed after each group."""
     # The canary is measured as read beside every figure; networks as whole models are.
     settings = MeasureSettings.for_ops() if archs is None else MeasureSettings()
     archs = [CANARY] * copies if archs is None else list(archs)
     if not archs:
         raise NasError("needs at least one network to measure", field="networks")
     runners = [prepare_arch(a, target) for a in archs]
-    readings: list[list[float]] = [[] for _ in archs]
+    # Copies of one network (the canary's) pool their readings: pairs across copies count.
+    pools: dict[str, list[float]] = {a.id: [] for a in archs}
+    readings = [pools[a.id] for a in archs]
     refused = 0
     start = time.perf_counter()
     while True:  # at least once
@@ -138,4 +141,4 @@ def steadiness(
         on_reading(elapsed)
         if elapsed >= seconds:
             break
-    return Steadiness(tuple(map(tuple, readings)), refused, time.perf_counter() - start)
+    return Steadiness(tuple(map(tuple, pools.values())), refused, time.perf_counter() - start)
