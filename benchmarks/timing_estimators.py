@@ -8,9 +8,11 @@ Random networks of the space are timed in windows (warm-up, then 21 samples of a
 ``rounds`` rounds each. From the very same windows it computes several estimators per
 pass and prints, for each, the share of networks whose two passes agree within 5% and
 10%: the median of one window (what nas.latency.measure reports), the median of the
-rounds' medians, and the floor (the fastest sample of any round: contention only slows;
-what nas.latency.measure reports since 2026-12-04). ``--fresh-builds`` builds every network
-again for the second pass, as a table build and a later validation do.
+rounds' medians, the floor (the fastest sample of any round: contention only slows;
+what nas.latency.measure reports since 2026-12-04) of the first 1..rounds rounds, the
+median of the rounds' floors and the 10th percentile of all samples; and, for drift, each
+round's floors against every network's fastest round. ``--fresh-builds`` builds every
+network again for the second pass, as a table build and a later validation do.
 """
 
 from __future__ import annotations
@@ -78,12 +80,26 @@ def main() -> None:
         f"{time.perf_counter() - start:.0f} s"
     )
     medians, floors = np.median(raw, axis=-1), raw.min(axis=-1)
+    # Drift: each round's floors against every network's fastest round, median over networks.
+    speed = np.median(floors / floors.min(0), axis=1)
+    print("rounds' floors / fastest round: " + " ".join(f"{v:.3f}" for v in speed))
     print(f"median of one window        {agreement(medians[0], medians[r])}")
     print(
         f"median of {r} window medians  "
         f"{agreement(np.median(medians[:r], 0), np.median(medians[r:], 0))}"
     )
-    print(f"floor of {r} windows          {agreement(floors[:r].min(0), floors[r:].min(0))}")
+    for k in range(1, r + 1):  # more windows: does the floor settle further?
+        label = f"floor of {k} window{'s' if k > 1 else ' '}"
+        print(f"{label:<28}{agreement(floors[:k].min(0), floors[r : r + k].min(0))}")
+    if r >= 3:
+        print(
+            f"median of {r} window floors   "
+            f"{agreement(np.median(floors[:r], 0), np.median(floors[r:], 0))}"
+        )
+    pooled = [raw[:r].transpose(1, 0, 2).reshape(len(models), -1), raw[r:].transpose(1, 0, 2)]
+    pooled[1] = pooled[1].reshape(len(models), -1)
+    low = [np.percentile(p, 10, axis=1) for p in pooled]
+    print(f"p10 of all {r * SAMPLES} samples      {agreement(low[0], low[1])}")
 
 
 if __name__ == "__main__":

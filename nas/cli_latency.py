@@ -225,7 +225,14 @@ def validate_cmd(
         typer.echo(
             f"the measurement itself: {r.repeat_n} models timed again, within +-5%: "
             f"{100 * r.repeat_within_5:.1f}%, within +-10%: {100 * r.repeat_within_10:.1f}% "
-            "of their first figure (no prediction can be checked more tightly)"
+            "of their first figure"
+            + (
+                f", Kendall tau {r.repeat_kendall_tau:.3f} against it (the prediction's on "
+                f"these models: {r.repeat_prediction_tau:.3f})"
+                if r.repeat_kendall_tau is not None
+                else ""
+            )
+            + "; no prediction can be checked more tightly"
         )
 
 

@@ -602,6 +602,9 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     assert stored["n"] == result.n
     assert 1 <= stored["repeat_n"] == result.repeat_n <= 3
     assert result.repeat_within_5 <= result.repeat_within_10 == stored["repeat_within_10"]
+    if result.repeat_n >= 2:
+        assert -1 <= stored["repeat_kendall_tau"] == result.repeat_kendall_tau <= 1
+        assert -1 <= result.repeat_prediction_tau <= 1
 
 
 def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch, micro):
@@ -620,8 +623,9 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
             yield workflow._Timed(arch, result, 0.1, 0.0)
 
     monkeypatch.setattr(workflow, "_time_models", again)
-    diffs = workflow._repeatability(archs, first, Target("cpu"), workflow._Silent())
-    assert diffs == pytest.approx([0.03, 0.08, 0.2])
+    twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent())
+    assert twice.tolist() == [0, 1, 3]
+    assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2])
 
 
 def test_validate_needs_a_calibration(db, micro):

@@ -107,6 +107,11 @@ class ValidationReport:
     repeat_n: int = 0
     repeat_within_5: float | None = None
     repeat_within_10: float | None = None
+    #: Kendall tau of those models' second figures against their first (the ranking the
+    #: machine itself reproduces), and of the predictions against the first figures of the
+    #: same models (the validation's tau, read on the same few): None with under 2.
+    repeat_kendall_tau: float | None = None
+    repeat_prediction_tau: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -626,7 +631,9 @@ def validate(
     costs = [records[a.id].cost_s for a in archs]
     pred = np.asarray(predicted)
     err = np.abs(pred - meas) / meas
-    again = _repeatability(archs[:repeat], meas[:repeat], target, progress)
+    twice, second = _repeatability(archs[:repeat], target, progress)
+    again = np.abs(second - meas[twice]) / meas[twice]
+    ranked = len(twice) >= 2
     report = ValidationReport(
         space=space.name,
         n=len(archs),
@@ -641,22 +648,23 @@ def validate(
         repeat_n=len(again),
         repeat_within_5=float(np.mean(again <= 0.05)) if len(again) else None,
         repeat_within_10=float(np.mean(again <= 0.10)) if len(again) else None,
+        repeat_kendall_tau=kendall_tau(meas[twice], second) if ranked else None,
+        repeat_prediction_tau=kendall_tau(pred[twice], meas[twice]) if ranked else None,
     )
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
 
 
 def _repeatability(
-    archs: list[Architecture], first_ms: np.ndarray, target: Target, progress: Progress
-) -> np.ndarray:
-    """Relative difference of a second measurement (taken as the first was) from the
-    first, per model (models the machine stays too busy for are left out)."""
+    archs: list[Architecture], target: Target, progress: Progress
+) -> tuple[np.ndarray, np.ndarray]:
+    """A second measurement (taken as the first was) of ``archs``: the indices of those
+    timed again (models the machine stays too busy for are left out), and their figures."""
     progress.start("measuring models again", len(archs))
-    first = dict(zip((a.id for a in archs), first_ms, strict=True))
-    return np.asarray(
-        [
-            abs(t.result.ms - first[t.item.id]) / first[t.item.id]
-            for t in _time_models(archs, target, progress)
-            if isinstance(t.result, Measurement)
-        ]
-    )
+    index = {a.id: i for i, a in enumerate(archs)}
+    timed = [
+        (index[t.item.id], t.result.ms)
+        for t in _time_models(archs, target, progress)
+        if isinstance(t.result, Measurement)
+    ]
+    return np.asarray([i for i, _ in timed], dtype=int), np.asarray([ms for _, ms in timed])
