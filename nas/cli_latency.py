@@ -289,6 +289,7 @@ def measure_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the measurement as JSON."),
 ) -> None:
     """Measure an architecture's whole-model latency in isolation."""
+    from nas.latency.measure import MeasureSettings
     from nas.latency.workflow import measure_whole
     from nas.reference import load_arch
 
@@ -302,7 +303,8 @@ def measure_cmd(
         )
         return
     typer.echo(
-        f"{m.ms:.3f} ms (fastest of {m.windows} windows, two within {100 * m.floor_gap:.1f}%; "
+        f"{m.ms:.3f} ms ({MeasureSettings().label}, {m.windows} taken, settled within "
+        f"{100 * m.floor_gap:.1f}%; "
         f"median {m.median_ms:.3f} ms, IQR {m.iqr_ms:.3f} ms over {m.samples} samples x "
         f"{m.inner}) on {tgt.name}; took {cost_s:.2f} s"
     )

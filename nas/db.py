@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.schema import CreateColumn
 
 from nas.errors import NasError
 
@@ -75,10 +76,27 @@ def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Eng
         event.listen(engine, "begin", _sqlite_begin_immediate)
     try:
         _retry_locked(lambda: metadata.create_all(engine))
+        _retry_locked(lambda: _add_new_columns(engine, metadata))
     except (OperationalError, DatabaseError) as err:
         raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
     _ENGINES[url, id(metadata)] = engine
     return engine
+
+
+def _add_new_columns(engine: Engine, metadata: MetaData) -> None:
+    """Add the columns a database made by an older version lacks (each new column has a
+    server default, which older rows take): opening an old file upgrades it in place."""
+    existing = inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in have]
+        if not missing:
+            continue
+        with engine.begin() as conn:
+            for column in missing:
+                assert column.server_default is not None, f"{table.name}.{column.name}"
+                ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
 
 
 _IN_MEMORY: dict[str, Any] = {}

@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 from nas.db import open_database, transaction
 from nas.errors import NasError
-from nas.latency.measure import Measurement
+from nas.latency.measure import Measurement, MeasureSettings
 from nas.latency.target import Fingerprint
 
 __all__ = ["DEFAULT_URL", "FORMAT", "LatencyTable", "ModelRecord", "export_table", "import_table"]
@@ -46,6 +46,7 @@ FORMAT = "nas-latency-table"
 FORMAT_VERSION = 1
 
 metadata = MetaData()
+OLD_MODEL_FIGURE = "fastest of 3 window floors"
 fingerprints = Table(
     "latency_fingerprints",
     metadata,
@@ -83,6 +84,9 @@ models = Table(
     Column("cost_s", Float, nullable=False),
     Column("canary_ms", Float, nullable=False, default=0.0),
     Column("measured_at", DateTime, nullable=False),
+    # MeasureSettings.label of the measurement; rows from before the column existed were
+    # taken with the fastest of 3 window floors.
+    Column("figure", String(64), nullable=False, server_default=OLD_MODEL_FIGURE),
 )
 calibrations = Table(
     "latency_calibrations",
@@ -119,6 +123,9 @@ class ModelRecord:
     iqr_ms: float
     cost_s: float
     canary_ms: float = 0.0
+    #: How the figure was taken (MeasureSettings.label): figures taken another way are
+    #: never mixed (``LatencyTable.models`` returns one kind).
+    figure: str = MeasureSettings().label
 
     def row(self) -> dict[str, Any]:
         """Column values (the figure's column has its first name, median_ms)."""
@@ -202,7 +209,15 @@ class LatencyTable:
     # -- whole models ---------------------------------------------------------------
 
     def add_model(self, fp_key: str, purpose: str, rec: ModelRecord) -> None:
+        """Store a whole-model figure, replacing one of the same model taken another way."""
         with self._tx() as conn:
+            conn.execute(
+                delete(models).where(
+                    models.c.fingerprint == fp_key,
+                    models.c.purpose == purpose,
+                    models.c.arch_id == rec.arch_id,
+                )
+            )
             conn.execute(
                 insert(models).values(
                     fingerprint=fp_key, purpose=purpose, measured_at=_now(), **rec.row()
@@ -221,18 +236,23 @@ class LatencyTable:
             )
             return done.rowcount
 
-    def models(self, fp_key: str, purpose: str) -> dict[str, ModelRecord]:
-        """arch id -> record, for one fingerprint and purpose."""
+    def models(
+        self, fp_key: str, purpose: str, figure: str | None = MeasureSettings().label
+    ) -> dict[str, ModelRecord]:
+        """arch id -> record, for one fingerprint and purpose, of figures taken as
+        ``figure`` says (the harness's current way by default; None: any way)."""
+        where = [models.c.fingerprint == fp_key, models.c.purpose == purpose]
+        if figure is not None:
+            where.append(models.c.figure == figure)
         with self._tx() as conn:
-            rows = conn.execute(
-                select(models).where(models.c.fingerprint == fp_key, models.c.purpose == purpose)
-            )
+            rows = conn.execute(select(models).where(*where))
             return {
                 r.arch_id: ModelRecord(
-                    r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s, r.canary_ms
+                    r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s,
+                    r.canary_ms, r.figure,
                 )
                 for r in rows
-            }
+            }  # fmt: skip
 
     # -- calibration and validation -------------------------------------------------
 
@@ -395,9 +415,18 @@ def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, di
             )
         for kind, tbl in kinds.items():
             for i, raw in enumerate(body.get(kind, [])):
-                try:
-                    row = {c.name: raw[c.name] for c in tbl.columns if c.name != "id"}
-                except (KeyError, TypeError):
+                try:  # a column newer than the file takes its default
+                    row = {
+                        c.name: raw[c.name]
+                        if c.server_default is None
+                        else raw.get(
+                            c.name,
+                            c.server_default.arg,  # type: ignore[attr-defined]
+                        )
+                        for c in tbl.columns
+                        if c.name != "id"
+                    }
+                except (KeyError, TypeError, AttributeError):
                     raise NasError(
                         "row lacks a column", field=f"{kind}[{i}]", source=str(p)
                     ) from None

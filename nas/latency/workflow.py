@@ -603,7 +603,7 @@ def validate(
             f"no calibration for space {space.name!r} yet: run `nas latency build` first",
             field="calibration",
         )
-    calibration_ids = set(table.models(fp.key, "calibration"))
+    calibration_ids = set(table.models(fp.key, "calibration", figure=None))  # taken any way
     archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
     ids = {a.id for a in archs}
     records = _measure_until(
