@@ -22,12 +22,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nas.latency.anchors import fresh_archs
 from nas.latency.measure import Measurement, MeasureSettings, measure_runners
 from nas.latency.predictor import fit_calibration, kendall_tau
 from nas.latency.runtimes import Runner, prepare_arch
 from nas.latency.target import parse_target
 from nas.latency.units import Unit, units_of
-from nas.latency.workflow import MODEL_GROUP, UNIT_GROUP, _eps, _Figure, _fresh
+from nas.latency.workflow import MODEL_GROUP, UNIT_GROUP, _eps, _Figure
 from nas.space import load_space
 
 
@@ -62,7 +63,7 @@ def main() -> None:
     target = parse_target(args.target)
     space = load_space(args.space).with_data(resolution=args.resolution)
     eps = _eps(space)
-    archs = list(_fresh(space, args.seed, 0, args.calibrate + args.check, set()))
+    archs = list(fresh_archs(space, args.seed, 0, args.calibrate + args.check, set()))
     units: dict[str, Unit] = {}
     for a in archs:
         for u in units_of(a):

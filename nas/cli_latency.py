@@ -221,6 +221,12 @@ def validate_cmd(
         f"{r.measure_s:.3f} s ({r.speedup:,.0f}x cheaper); machine speed vs. table build: "
         f"{r.drift:.2f}x canary time"
     )
+    if r.unanchored_within_10 is not None:
+        typer.echo(
+            f"machine speed against the space's anchors while timing: {r.speed_low:.2f}-"
+            f"{r.speed_high:.2f}x; without the anchors: within +-10%: "
+            f"{100 * r.unanchored_within_10:.1f}%, Kendall tau {r.unanchored_kendall_tau:.3f}"
+        )
     if r.repeat_n:
         typer.echo(
             f"the measurement itself: {r.repeat_n} models timed again, within +-5%: "

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from nas.errors import NasError
+from nas.latency.anchors import ANCHORS, Anchors
 from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
 from nas.latency.lut import LatencyTable, ModelRecord, export_table, import_table
 from nas.latency.measure import (
@@ -425,8 +426,9 @@ def test_export_import_round_trip(tmp_path, db):
 
 
 def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tmp_path):
-    """A database written before whole-model figures named how they were taken: opening
-    it adds the column (old rows: the fastest of 3 window floors), the current figures
+    """A database written before whole-model figures named how they were taken (and
+    before anchors): opening it adds the columns (old rows: the fastest of 3 window
+    floors, speed 1), the current figures
     never mix with the old ones, and measuring a model again replaces its old row."""
     import gzip
     import json
@@ -435,7 +437,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     from nas.latency import lut
 
     path = tmp_path / "old.db"
-    columns = [c for c in lut.models.columns if c.name != "figure"]
+    columns = [c for c in lut.models.columns if c.name not in ("figure", "speed")]
     with sqlite3.connect(path) as conn:  # the models table as older versions made it
         conn.execute(
             f"CREATE TABLE {lut.models.name} ({', '.join(c.name for c in columns)}, "
@@ -454,6 +456,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     assert (
         {r.figure for r in old.values()} == {"fastest of 3 window floors"} == {lut.OLD_MODEL_FIGURE}
     )
+    assert {r.speed for r in old.values()} == {1.0}  # taken without anchors
     table.add_model("fp", "calibration", ModelRecord("old1", "tiny", "{}", 2.5, 0.1, 0.4))
     now = table.models("fp", "calibration")
     assert list(now) == ["old1"] and now["old1"].ms == 2.5
@@ -682,25 +685,95 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     if result.repeat_n >= 2:
         assert -1 <= stored["repeat_kendall_tau"] == result.repeat_kendall_tau <= 1
         assert -1 <= result.repeat_prediction_tau <= 1
+    # The space's anchors were timed with every group; the first group set their reference.
+    fp_key = fingerprint(target).key
+    reference = db.models(fp_key, "anchor")
+    assert 1 <= len(reference) <= ANCHORS
+    assert set(reference) <= {a.id for a in Anchors.of(micro).archs}
+    models = [*db.models(fp_key, "calibration").values(), *db.models(fp_key, "validation").values()]
+    assert all(r.speed > 0 for r in models)
+    assert 0 < result.speed_low <= result.speed_high
+    assert 0 <= stored["unanchored_within_10"] <= 1
+
+
+def test_anchor_speed_is_the_median_ratio_to_the_first_figures(micro):
+    stored = []
+    anchors = Anchors([], on_reference=stored.append)
+    assert anchors.speed({}) is None  # nothing timed: no reference, no speed
+    assert anchors.speed({"a": 2.0, "b": 4.0, "c": 1.0}) == 1.0  # sets the reference
+    assert stored == [{"a": 2.0, "b": 4.0, "c": 1.0}]
+    assert anchors.speed({"a": 3.0, "b": 4.0, "c": 1.5}) == 1.5  # median of 1.5, 1, 1.5
+    assert anchors.speed({"a": 3.0, "b": 4.0, "x": 9.0}) == 1.25  # x has no reference
+    assert anchors.speed({"x": 9.0}) is None
+    assert len(stored) == 1
+    # Always the same networks of a space, distinct; a space of 6 networks has 4.
+    first, again = Anchors.of(micro), Anchors.of(micro)
+    assert [a.id for a in first.archs] == [a.id for a in again.archs]
+    assert len({a.id for a in first.archs}) == len(first.archs) == ANCHORS
+
+
+def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
+    """Two groups of one model each: the anchors take 2 ms in the first (the reference)
+    and 4 ms in the second, the model 3 ms in both. The second group's speed is 2, so its
+    model is stated at 1.5 ms; the anchors' windows are interleaved with the group's."""
+    from nas.latency import workflow
+
+    slow = {"factor": 1.0}
+    log: list[str] = []
+
+    def sleeper(name, ms, scaled):
+        def call():
+            log.append(name)
+            time.sleep(ms * (slow["factor"] if scaled else 1.0) / 1000)
+
+        return Runner(call=call)
+
+    anchors = Anchors.of(micro, n=2)
+    monkeypatch.setattr(workflow, "prepare_arch", lambda a, target: sleeper(a.id, 2.0, scaled=True))
+
+    class NoCanary:
+        def read(self):
+            return 0.0
+
+    settings = MeasureSettings(samples=5, min_sample_ms=0.0, min_warmup=2, settle_window=1,
+                               windows=4, floor_tolerance=0.3)  # fmt: skip
+    groups = workflow._interleaved(
+        ["m1", "m2"], lambda item: sleeper(item, 3.0, scaled=False), Target("cpu"), settings,
+        1, NoCanary(), anchors,
+    )  # fmt: skip
+    (first,) = next(groups)
+    slow["factor"] = 2.0
+    (second,) = next(groups)
+    assert first.speed == 1.0 and anchors.reference.keys() == {a.id for a in anchors.archs}
+    assert second.speed == pytest.approx(2.0, rel=0.15)
+    assert second.result.ms == pytest.approx(3.0, rel=0.15)
+    record = workflow._record(micro, workflow._Timed(anchors.archs[0], second.result, 0.0, 0.0,
+                                                     second.speed))  # fmt: skip
+    assert record.ms == pytest.approx(1.5, rel=0.2) and record.speed == second.speed
+    runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
+    ids = [a.id for a in anchors.archs]
+    assert runs[:3] == ["m1", *ids]  # a round: the group's window, then each anchor's
 
 
 def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch, micro):
-    """Second figures 3%, 8% and 20% off the first (and one model the machine stayed too
-    busy for): 1 of 3 within 5%, 2 of 3 within 10%."""
+    """Second figures 3%, 8% and 20% off the first, one timed while the machine ran at
+    half its anchors' reference speed (measured 2x, stated 1x), one the machine stayed too
+    busy for and one whose anchors it could not time: 1 of 3 within 5%, 2 of 3 within
+    10%."""
     from nas.latency import workflow
 
-    archs = [sample_random(micro, seed) for seed in range(4)]
-    first = np.array([1.0, 2.0, 4.0, 8.0])
-    second = iter([1.03, 2.16, None, 9.6])
+    archs = [sample_random(micro, seed) for seed in range(5)]
+    first = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    second = iter([(1.03, 1.0), (4.32, 2.0), (None, 1.0), (9.6, 1.0), (16.0, None)])
 
-    def again(archs, target, progress):
+    def again(archs, target, progress, anchors):
         for arch in archs:
-            ms = next(second)
+            ms, speed = next(second)
             result = NoisyMeasurementError("busy") if ms is None else _m(ms)
-            yield workflow._Timed(arch, result, 0.1, 0.0)
+            yield workflow._Timed(arch, result, 0.1, 0.0, speed)
 
     monkeypatch.setattr(workflow, "_time_models", again)
-    twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent())
+    twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent(), Anchors([]))
     assert twice.tolist() == [0, 1, 3]
     assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2])
 

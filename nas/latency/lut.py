@@ -87,6 +87,9 @@ models = Table(
     # MeasureSettings.label of the measurement; rows from before the column existed were
     # taken with the fastest of 3 window floors.
     Column("figure", String(64), nullable=False, server_default=OLD_MODEL_FIGURE),
+    # The machine's speed against the space's anchors when it was taken (the stored
+    # figure is the measured one divided by it; nas.latency.anchors). 1: no anchors.
+    Column("speed", Float, nullable=False, server_default="1.0"),
 )
 calibrations = Table(
     "latency_calibrations",
@@ -126,6 +129,9 @@ class ModelRecord:
     #: How the figure was taken (MeasureSettings.label): figures taken another way are
     #: never mixed (``LatencyTable.models`` returns one kind).
     figure: str = MeasureSettings().label
+    #: The machine's speed against the space's anchors at the time (nas.latency.anchors):
+    #: ``ms`` is the measured figure divided by it, ``ms * speed`` the figure as measured.
+    speed: float = 1.0
 
     def row(self) -> dict[str, Any]:
         """Column values (the figure's column has its first name, median_ms)."""
@@ -249,7 +255,7 @@ class LatencyTable:
             return {
                 r.arch_id: ModelRecord(
                     r.arch_id, r.space, r.arch_json, r.median_ms, r.iqr_ms, r.cost_s,
-                    r.canary_ms, r.figure,
+                    r.canary_ms, r.figure, r.speed,
                 )
                 for r in rows
             }  # fmt: skip

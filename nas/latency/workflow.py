@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from nas.arch import Architecture
 from nas.errors import NasError
+from nas.latency.anchors import Anchors, fresh_archs
 from nas.latency.canary import Canary
 from nas.latency.cold import cold_copies, cold_key
 from nas.latency.lut import LatencyTable, ModelRecord
@@ -30,7 +31,7 @@ from nas.latency.predictor import Calibration, Predictor, fit_calibration, kenda
 from nas.latency.runtimes import Runner, check_available, prepare, prepare_arch
 from nas.latency.target import Fingerprint, Target, fingerprint
 from nas.latency.units import Unit, space_units
-from nas.space import SearchSpace, choices, sample_random
+from nas.space import SearchSpace, choices
 
 __all__ = [
     "BuildReport",
@@ -112,6 +113,13 @@ class ValidationReport:
     #: same models (the validation's tau, read on the same few): None with under 2.
     repeat_kendall_tau: float | None = None
     repeat_prediction_tau: float | None = None
+    #: The slowest and fastest the machine ran against the space's anchors while the
+    #: models were timed (1: as fast as when the anchors' reference was set).
+    speed_low: float = 1.0
+    speed_high: float = 1.0
+    #: The check without the anchors (figures as measured, calibration refitted on them).
+    unanchored_within_10: float | None = None
+    unanchored_kendall_tau: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -265,6 +273,9 @@ class _Timed(Generic[K]):
     cost_s: float
     #: The canary read just before the item's group (0.0: no reading).
     canary_ms: float
+    #: The group's speed against its anchors' reference (nas.latency.anchors): 1.0
+    #: without anchors; None when no anchor could be timed with the group.
+    speed: float | None = 1.0
 
 
 def _interleaved(
@@ -274,10 +285,13 @@ def _interleaved(
     settings: MeasureSettings,
     group: int,
     canary: Canary,
+    anchors: Anchors | None = None,
 ) -> Iterator[list[_Timed[K]]]:
-    """Measure ``items`` ``group`` at a time, windows interleaved within each group; yields
-    each group's results as soon as it is done (so they can be stored)."""
+    """Measure ``items`` ``group`` at a time, windows interleaved within each group (and
+    with the ``anchors``' windows, which give the group its speed); yields each group's
+    results as soon as it is done (so they can be stored)."""
     key = _key(target)
+    pinned = [(a.id, prepare_arch(a, target)) for a in anchors.archs] if anchors else []
     for start in range(0, len(items), group):
         part = items[start : start + group]
         reading = canary.read()
@@ -286,11 +300,18 @@ def _interleaved(
             t0 = time.perf_counter()
             runners.append(runner(item))
             prep.append(time.perf_counter() - t0)
-        results = measure_runners(runners, settings, fingerprint_key=key)
+        results = measure_runners(runners + [r for _, r in pinned], settings, fingerprint_key=key)
+        results, of_anchors = results[: len(part)], results[len(part) :]
+        speed = 1.0
+        if anchors is not None:
+            speed = anchors.speed(
+                {k: m.ms for (k, _), m in zip(pinned, of_anchors, strict=True)
+                 if isinstance(m, Measurement)}
+            )  # fmt: skip
         out = []
         for item, result, p in zip(part, results, prep, strict=True):
             m = result.best if isinstance(result, NoisyMeasurementError) else result
-            out.append(_Timed(item, result, p + (m.cost_s if m else 0.0), reading))
+            out.append(_Timed(item, result, p + (m.cost_s if m else 0.0), reading, speed))
         del runners  # free the group's sessions before the next group is prepared
         yield out
 
@@ -316,38 +337,47 @@ def _key(target: Target) -> str:
     return fingerprint(target).key
 
 
-def _fresh(
-    space: SearchSpace, seed: int, stream: int, n: int, exclude: set[str]
-) -> Iterator[Architecture]:
-    """``n`` distinct architectures from a seeded stream, skipping ``exclude``."""
-    rng = np.random.default_rng([seed, stream])
-    seen = set(exclude)
-    found = 0
-    for _ in range(50 * n):
-        arch = sample_random(space, rng)
-        if arch.id in seen:
-            continue
-        seen.add(arch.id)
-        found += 1
-        yield arch
-        if found == n:
-            return
+def _timed(t: _Timed[K]) -> bool:
+    """Whether ``t`` has a figure: measured quietly, at a speed its anchors could tell."""
+    return isinstance(t.result, Measurement) and t.speed is not None
 
 
 def _record(space: SearchSpace, t: _Timed[Architecture]) -> ModelRecord:
-    assert isinstance(t.result, Measurement)
+    """The stored figure: the measured one at the anchors' reference speed."""
+    assert isinstance(t.result, Measurement) and t.speed is not None
     a, m = t.item, t.result
-    return ModelRecord(a.id, space.name, a.to_json(), m.ms, m.iqr_ms, t.cost_s, t.canary_ms)
+    return ModelRecord(
+        a.id, space.name, a.to_json(), m.ms / t.speed, m.iqr_ms / t.speed, t.cost_s,
+        t.canary_ms, speed=t.speed,
+    )  # fmt: skip
+
+
+def _anchors(space: SearchSpace, fp: Fingerprint, table: LatencyTable) -> Anchors:
+    """The space's anchors, with the reference figures the table holds for them (the
+    first group timed sets and stores them)."""
+    stored = table.models(fp.key, "anchor")
+
+    def keep(figures: Mapping[str, float]) -> None:
+        for a in anchors.archs:
+            if a.id in figures:
+                rec = ModelRecord(a.id, space.name, a.to_json(), figures[a.id], 0.0, 0.0)
+                table.add_model(fp.key, "anchor", rec)
+
+    anchors = Anchors.of(space, on_reference=keep)
+    anchors.reference = {a.id: stored[a.id].ms for a in anchors.archs if a.id in stored}
+    return anchors
 
 
 def _time_models(
-    archs: list[Architecture], target: Target, progress: Progress
+    archs: list[Architecture], target: Target, progress: Progress, anchors: Anchors
 ) -> Iterator[_Timed[Architecture]]:
-    """Whole models in isolation, ``MODEL_GROUP`` at a time with interleaved windows."""
+    """Whole models in isolation, ``MODEL_GROUP`` at a time with interleaved windows, the
+    anchors timed with every group."""
     canary = Canary(target)
     for group in _interleaved(
-        archs, lambda a: prepare_arch(a, target), target, MeasureSettings(), MODEL_GROUP, canary
-    ):
+        archs, lambda a: prepare_arch(a, target), target, MeasureSettings(), MODEL_GROUP,
+        canary, anchors,
+    ):  # fmt: skip
         yield from group
         progress.advance(len(group))
 
@@ -365,8 +395,9 @@ def _measure_models(
     todo = [a for a in archs if a.id not in done]
     progress.start(f"measuring {purpose} models", len(todo))
     skipped = 0
-    for timed in _time_models(todo, target, progress) if todo else ():
-        if isinstance(timed.result, NoisyMeasurementError):
+    anchors = _anchors(space, fp, table)
+    for timed in _time_models(todo, target, progress, anchors) if todo else ():
+        if not _timed(timed):
             skipped += 1
             continue
         rec = _record(space, timed)
@@ -447,7 +478,7 @@ def calibrate(
     fp = fingerprint(target)
     if fresh:
         table.forget_models(fp.key, "calibration", space.name)
-    archs = list(_fresh(space, seed, CALIBRATION_STREAM, n, set()))
+    archs = list(fresh_archs(space, seed, CALIBRATION_STREAM, n, set()))
     # The fit has 3 unknowns and wants 5 models; ask for half of the models sampled (a
     # tiny space has few). It uses every calibration model of the space on record.
     need = min(len(archs), max(5, len(archs) // 2))
@@ -467,23 +498,37 @@ def calibrate(
             "machine is too busy; run again when quieter",
             field="latency",
         )
+    cal = _fit(space, target, table, records.values())
+    table.save_calibration(fp.key, space.name, cal.to_dict())
+    return cal
+
+
+def _fit(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    records: Iterable[ModelRecord],
+    *,
+    as_measured: bool = False,
+) -> Calibration:
+    """The calibration of the table's sums (units it lacks are measured) on ``records``:
+    their figures at the anchors' reference speed, or ``as_measured``."""
+    fp = fingerprint(target)
     raw = Predictor(
         table.entries(fp.key),
         cold=bool(fp.cold_bytes),
         measure_missing=_filler(table, fp, target, _eps(space)),
     )
     sums, cold_sums, counts, measured = [], [], [], []
-    for rec in records.values():
+    for rec in records:
         hot, cold, c = raw.sums(Architecture.from_json(rec.arch_json))
         sums.append(hot)
         cold_sums.append(cold)
         counts.append(c)
-        measured.append(rec.ms)
+        measured.append(rec.ms * rec.speed if as_measured else rec.ms)
     # The cold figures' coefficient is one unknown more: fitted from 6 models on.
     use_cold = bool(fp.cold_bytes) and len(measured) >= 6
-    cal = fit_calibration(sums, counts, measured, cold_sums if use_cold else None)
-    table.save_calibration(fp.key, space.name, cal.to_dict())
-    return cal
+    return fit_calibration(sums, counts, measured, cold_sums if use_cold else None)
 
 
 def _filler(
@@ -604,7 +649,7 @@ def validate(
             field="calibration",
         )
     calibration_ids = set(table.models(fp.key, "calibration", figure=None))  # taken any way
-    archs = list(_fresh(space, seed, VALIDATION_STREAM, n, calibration_ids))
+    archs = list(fresh_archs(space, seed, VALIDATION_STREAM, n, calibration_ids))
     ids = {a.id for a in archs}
     records = _measure_until(
         space, target, table, "validation", archs, progress,
@@ -631,7 +676,16 @@ def validate(
     costs = [records[a.id].cost_s for a in archs]
     pred = np.asarray(predicted)
     err = np.abs(pred - meas) / meas
-    twice, second = _repeatability(archs[:repeat], target, progress)
+    # The same check without the anchors: figures as measured, calibration refitted on
+    # the calibration models' figures as measured.
+    speeds = np.asarray([records[a.id].speed for a in archs])
+    calibrated = table.models(fp.key, "calibration").values()
+    plain = _fit(space, target, table, [r for r in calibrated if r.space == space.name],
+                 as_measured=True)  # fmt: skip
+    plain_pred = np.asarray([plain.apply(*_hot_units_cold(predictor, a)) for a in archs])
+    plain_err = np.abs(plain_pred - meas * speeds) / (meas * speeds)
+    anchors = _anchors(space, fp, table)
+    twice, second = _repeatability(archs[:repeat], target, progress, anchors)
     again = np.abs(second - meas[twice]) / meas[twice]
     ranked = len(twice) >= 2
     report = ValidationReport(
@@ -650,21 +704,32 @@ def validate(
         repeat_within_10=float(np.mean(again <= 0.10)) if len(again) else None,
         repeat_kendall_tau=kendall_tau(meas[twice], second) if ranked else None,
         repeat_prediction_tau=kendall_tau(pred[twice], meas[twice]) if ranked else None,
+        speed_low=float(speeds.min()),
+        speed_high=float(speeds.max()),
+        unanchored_within_10=float(np.mean(plain_err <= 0.10)),
+        unanchored_kendall_tau=kendall_tau(plain_pred, meas * speeds),
     )
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
 
 
+def _hot_units_cold(predictor: Predictor, arch: Architecture) -> tuple[float, int, float]:
+    """``Calibration.apply``'s arguments for ``arch``."""
+    hot, cold, units = predictor.sums(arch)
+    return hot, units, cold
+
+
 def _repeatability(
-    archs: list[Architecture], target: Target, progress: Progress
+    archs: list[Architecture], target: Target, progress: Progress, anchors: Anchors
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A second measurement (taken as the first was) of ``archs``: the indices of those
-    timed again (models the machine stays too busy for are left out), and their figures."""
+    """A second measurement (taken as the first was, at the anchors' reference speed) of
+    ``archs``: the indices of those timed again (models the machine stays too busy for
+    are left out), and their figures."""
     progress.start("measuring models again", len(archs))
     index = {a.id: i for i, a in enumerate(archs)}
     timed = [
-        (index[t.item.id], t.result.ms)
-        for t in _time_models(archs, target, progress)
-        if isinstance(t.result, Measurement)
+        (index[t.item.id], t.result.ms / t.speed)
+        for t in _time_models(archs, target, progress, anchors)
+        if isinstance(t.result, Measurement) and t.speed is not None  # as _timed(t)
     ]
     return np.asarray([i for i, _ in timed], dtype=int), np.asarray([ms for _, ms in timed])

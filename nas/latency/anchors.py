@@ -1,0 +1,78 @@
+"""Anchors: a few fixed networks of a space, timed beside every group of whole models, so
+that how fast the machine runs at the time is measured and taken out of the figures.
+
+A shared machine drifts: on this project's VM the same networks ran 17% slower at the end
+of an 11-minute run than at its start, smoothly, group after group (benchmarks/README.md,
+"Anchors"). A calibration fitted on models timed early and a validation timed later then
+disagree by the drift, whatever the predictor. The canary (nas.latency.canary) did not
+track it: its 90 KB of weights stay in cache while a space's networks wait on shared
+caches and memory. Anchors are networks of the space itself, timed in the same
+interleaved rounds as the models of each group; the first group ever timed for a space
+on a table sets their reference figures, and every later group's figures are divided by
+its speed, the median over anchors of (figure now / reference). Every whole-model figure
+of a space on one table is thereby stated at the machine speed of that first group; the
+raw figure is kept beside it (``ModelRecord.speed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nas.arch import Architecture
+from nas.space import SearchSpace, sample_random
+
+__all__ = ["ANCHORS", "ANCHOR_STREAM", "Anchors", "fresh_archs"]
+
+#: Networks per space: enough that one noisy anchor cannot move the median far.
+ANCHORS = 4
+ANCHOR_STREAM = 3
+
+
+def fresh_archs(
+    space: SearchSpace, seed: int, stream: int, n: int, exclude: set[str]
+) -> Iterator[Architecture]:
+    """``n`` distinct architectures from a seeded stream, skipping ``exclude``."""
+    rng = np.random.default_rng([seed, stream])
+    seen = set(exclude)
+    found = 0
+    for _ in range(50 * n):
+        arch = sample_random(space, rng)
+        if arch.id in seen:
+            continue
+        seen.add(arch.id)
+        found += 1
+        yield arch
+        if found == n:
+            return
+
+
+@dataclass
+class Anchors:
+    """A space's anchor networks and their reference figures (ms; empty until the first
+    group sets them, which ``on_reference`` then stores)."""
+
+    archs: list[Architecture]
+    reference: dict[str, float] = field(default_factory=dict)
+    on_reference: Callable[[Mapping[str, float]], None] = lambda _: None
+
+    @classmethod
+    def of(cls, space: SearchSpace, n: int = ANCHORS, **kwargs: object) -> Anchors:
+        """The space's anchors: always the same ``n`` networks (fewer in a tiny space)."""
+        return cls(list(fresh_archs(space, 0, ANCHOR_STREAM, n, set())), **kwargs)  # type: ignore[arg-type]
+
+    def speed(self, figures: Mapping[str, float]) -> float | None:
+        """How slow the machine runs now against the reference, from the anchors' figures
+        just taken (arch id -> ms; those the machine was too busy for left out): the median
+        of figure / reference. The first call sets the reference (speed 1.0). None when no
+        anchor with a reference was timed: the group's figures cannot be stated."""
+        if not self.reference:
+            if not figures:
+                return None
+            self.reference = dict(figures)
+            self.on_reference(self.reference)
+            return 1.0
+        ratios = [ms / self.reference[k] for k, ms in figures.items() if k in self.reference]
+        return float(np.median(ratios)) if ratios else None
