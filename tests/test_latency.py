@@ -703,10 +703,13 @@ def test_anchor_speed_is_the_median_ratio_to_the_first_figures(micro):
     assert anchors.speed({"a": 2.0, "b": 4.0, "c": 1.0}) == 1.0  # sets the reference
     assert stored == [{"a": 2.0, "b": 4.0, "c": 1.0}]
     assert anchors.speed({"a": 3.0, "b": 4.0, "c": 1.5}) == 1.5  # median of 1.5, 1, 1.5
-    assert anchors.speed({"a": 3.0, "b": 4.0, "x": 9.0}) == 1.25  # x has no reference
-    assert anchors.speed({"x": 9.0}) is None
-    assert len(stored) == 1
-    # Always the same networks of a space, distinct; a space of 6 networks has 4.
+    assert anchors.speed({"a": 3.0, "b": 4.0, "x": 9.0}) == 1.25  # x had no reference
+    assert anchors.speed({"y": 9.0}) is None  # no anchor with a reference
+    # An anchor first timed now is referenced at the others' speed: 8 ms at speed 2.
+    assert anchors.speed({"a": 4.0, "c": 2.0, "z": 8.0}) == 2.0
+    assert anchors.reference["z"] == 4.0
+    assert stored == [{"a": 2.0, "b": 4.0, "c": 1.0}, {"x": 9.0 / 1.25}, {"z": 4.0}]
+    # Always the same networks of a space, distinct.
     first, again = Anchors.of(micro), Anchors.of(micro)
     assert [a.id for a in first.archs] == [a.id for a in again.archs]
     assert len({a.id for a in first.archs}) == len(first.archs) == ANCHORS
