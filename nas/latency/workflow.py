@@ -677,13 +677,18 @@ def validate(
     pred = np.asarray(predicted)
     err = np.abs(pred - meas) / meas
     # The same check without the anchors: figures as measured, calibration refitted on
-    # the calibration models' figures as measured.
+    # the calibration models' figures as measured (when there are enough of them).
     speeds = np.asarray([records[a.id].speed for a in archs])
+    as_measured = meas * speeds
     calibrated = table.models(fp.key, "calibration").values()
-    plain = _fit(space, target, table, [r for r in calibrated if r.space == space.name],
-                 as_measured=True)  # fmt: skip
-    plain_pred = np.asarray([plain.apply(*_hot_units_cold(predictor, a)) for a in archs])
-    plain_err = np.abs(plain_pred - meas * speeds) / (meas * speeds)
+    try:
+        plain = _fit(space, target, table, [r for r in calibrated if r.space == space.name],
+                     as_measured=True)  # fmt: skip
+    except NasError:  # a calibration of figures taken another way: nothing to refit
+        plain_pred = None
+    else:
+        sums = map(predictor.sums, archs)
+        plain_pred = np.asarray([plain.apply(hot, units, cold) for hot, cold, units in sums])
     anchors = _anchors(space, fp, table)
     twice, second = _repeatability(archs[:repeat], target, progress, anchors)
     again = np.abs(second - meas[twice]) / meas[twice]
@@ -706,17 +711,16 @@ def validate(
         repeat_prediction_tau=kendall_tau(pred[twice], meas[twice]) if ranked else None,
         speed_low=float(speeds.min()),
         speed_high=float(speeds.max()),
-        unanchored_within_10=float(np.mean(plain_err <= 0.10)),
-        unanchored_kendall_tau=kendall_tau(plain_pred, meas * speeds),
-    )
+        unanchored_within_10=(
+            None if plain_pred is None
+            else float(np.mean(np.abs(plain_pred - as_measured) <= 0.10 * as_measured))
+        ),
+        unanchored_kendall_tau=(
+            None if plain_pred is None else kendall_tau(plain_pred, as_measured)
+        ),
+    )  # fmt: skip
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
-
-
-def _hot_units_cold(predictor: Predictor, arch: Architecture) -> tuple[float, int, float]:
-    """``Calibration.apply``'s arguments for ``arch``."""
-    hot, cold, units = predictor.sums(arch)
-    return hot, units, cold
 
 
 def _repeatability(
