@@ -60,9 +60,15 @@ class Anchors:
     on_reference: Callable[[Mapping[str, float]], None] = lambda _: None
 
     @classmethod
-    def of(cls, space: SearchSpace, n: int = ANCHORS, **kwargs: object) -> Anchors:
+    def of(
+        cls,
+        space: SearchSpace,
+        n: int = ANCHORS,
+        on_reference: Callable[[Mapping[str, float]], None] = lambda _: None,
+    ) -> Anchors:
         """The space's anchors: always the same ``n`` networks (fewer in a tiny space)."""
-        return cls(list(fresh_archs(space, 0, ANCHOR_STREAM, n, set())), **kwargs)  # type: ignore[arg-type]
+        archs = list(fresh_archs(space, 0, ANCHOR_STREAM, n, set()))
+        return cls(archs, on_reference=on_reference)
 
     def speed(self, figures: Mapping[str, float]) -> float | None:
         """How slow the machine runs now against the reference, from the anchors' figures

@@ -337,7 +337,7 @@ def _key(target: Target) -> str:
     return fingerprint(target).key
 
 
-def _timed(t: _Timed[K]) -> bool:
+def _has_figure(t: _Timed[K]) -> bool:
     """Whether ``t`` has a figure: measured quietly, at a speed its anchors could tell."""
     return isinstance(t.result, Measurement) and t.speed is not None
 
@@ -397,7 +397,7 @@ def _measure_models(
     skipped = 0
     anchors = _anchors(space, fp, table)
     for timed in _time_models(todo, target, progress, anchors) if todo else ():
-        if not _timed(timed):
+        if not _has_figure(timed):
             skipped += 1
             continue
         rec = _record(space, timed)
@@ -734,6 +734,6 @@ def _repeatability(
     timed = [
         (index[t.item.id], t.result.ms / t.speed)
         for t in _time_models(archs, target, progress, anchors)
-        if isinstance(t.result, Measurement) and t.speed is not None  # as _timed(t)
+        if isinstance(t.result, Measurement) and t.speed is not None  # _has_figure(t)
     ]
     return np.asarray([i for i, _ in timed], dtype=int), np.asarray([ms for _, ms in timed])
