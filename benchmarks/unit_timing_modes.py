@@ -24,7 +24,7 @@ import numpy as np
 
 from nas.latency.anchors import fresh_archs
 from nas.latency.measure import Measurement, MeasureSettings, measure_runners
-from nas.latency.predictor import fit_calibration, kendall_tau
+from nas.latency.predictor import Sums, fit_calibration, kendall_tau
 from nas.latency.runtimes import Runner, prepare_arch
 from nas.latency.target import parse_target
 from nas.latency.units import Unit, units_of
@@ -110,12 +110,11 @@ def main() -> None:
             json.dump(data, f)
     print(report("machine repeats itself", a_ms, b_ms))
     cal, chk = slice(0, args.calibrate), slice(args.calibrate, None)
-    counts = np.asarray([len(units_of(a)) for a in archs])
     for mode, table in tables.items():
-        sums = np.asarray([sum(table[u.key] for u in units_of(a)) for a in archs])
+        sums = [Sums(sum(table[u.key] for u in units_of(a)), len(units_of(a))) for a in archs]
         for label, meas in (("pass 1", a_ms), ("pass 2", b_ms)):
-            fit = fit_calibration(sums[cal], counts[cal], meas[cal])
-            pred = np.asarray([fit.apply(s, c) for s, c in zip(sums, counts, strict=True)])
+            fit = fit_calibration(sums[cal], meas[cal])
+            pred = np.asarray([fit.apply(s) for s in sums])
             print(report(f"{mode}, {label}", pred[chk], meas[chk]) + f"  scale {fit.scale:.3f}")
 
 

@@ -175,7 +175,9 @@ def _print_calibration(cal) -> None:
     typer.echo(
         f"calibration on {cal.n_models} models: ms = {cal.scale:.4f} * table + "
         + (f"{cal.cold_scale:.4f} * cold table + " if cal.cold_scale else "")
-        + f"{cal.per_unit * 1e3:.1f} us * units + {cal.offset * 1e3:.1f} us "
+        + f"{cal.per_unit * 1e3:.1f} us * units + "
+        + (f"{cal.io_scale * 1e3:.1f} us * M elements in/out + " if cal.io_scale else "")
+        + f"{cal.offset * 1e3:.1f} us "
         f"(fit error {100 * cal.fit_mape:.1f}%)"
     )
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from nas.arch import Architecture
 from nas.errors import NasError
 from nas.latency.anchors import ANCHORS, Anchors
 from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
@@ -21,6 +22,7 @@ from nas.latency.measure import (
     Measurement,
     MeasureSettings,
     NoisyMeasurementError,
+    Pacing,
     measure_module,
     measure_runner,
     measure_runners,
@@ -29,6 +31,7 @@ from nas.latency.predictor import (
     Calibration,
     MissingUnitsError,
     Predictor,
+    Sums,
     fit_calibration,
     kendall_tau,
 )
@@ -152,13 +155,17 @@ def test_figures_from_known_window_floors():
     from nas.latency.measure import _Windows
 
     w = _Windows(Runner(call=lambda: None), MeasureSettings())
-    w.floors = [5.0, 1.0, 3.0, 2.0, 4.0, 9.0]
-    assert w.figure == 3.5  # (3 + 4) / 2
+    w.raw_floors = [5.0, 1.0, 3.0, 2.0, 4.0, 9.0]
+    assert w.floors == w.raw_floors and w.figure == 3.5  # (3 + 4) / 2
     assert w.gap == pytest.approx((4.0 - 3.0) / 3.0)  # halves [5, 1, 3] and [2, 4, 9]
-    w.floors.append(3.0)  # 7 windows: halves [5, 1, 3] and [4, 9, 3], 2.0 left out
+    w.raw_floors.append(3.0)  # 7 windows: halves [5, 1, 3] and [4, 9, 3], 2.0 left out
     assert w.figure == 3.0 and w.gap == pytest.approx((4.0 - 3.0) / 3.0)
     fast = _Windows(Runner(call=lambda: None), MeasureSettings.for_ops())
-    fast.floors = [5.0, 1.0, 3.0, 1.2]
+    fast.raw_floors = [5.0, 1.0, 3.0, 1.2]
+    assert fast.figure == 1.0 and fast.gap == pytest.approx(0.2)
+    # Paced: each floor divided by its round's speed (rounds 0, 1, 1, 2).
+    fast.rounds, fast.speeds = [0, 1, 1, 2], [5.0, 0.5, 1.0]
+    assert fast.floors == [1.0, 2.0, 6.0, 1.2]
     assert fast.figure == 1.0 and fast.gap == pytest.approx(0.2)
     with pytest.raises(NasError, match="unknown figure 'mean'"):
         measure_runners([Runner(call=lambda: None)], MeasureSettings(figure="mean"))
@@ -183,6 +190,45 @@ def test_the_figure_is_the_fastest_sample_once_two_windows_agree():
     assert m.windows == 4
     assert 1.0 <= m.ms < 1.5 < m.median_ms
     assert m.floor_gap <= settings.floor_tolerance
+
+
+def test_pacing_takes_a_rounds_slowdown_out_of_the_figure():
+    """A machine that runs twice as slow in every other round. The pacer (2 ms when fast,
+    the reference) sees it, so the model's figure is its fast 3 ms and trusted; paced by
+    a pacer that claims every round ran at reference speed, the halves of the model's
+    windows disagree (fast, slow, fast | slow, fast, slow) and it is refused."""
+    import contextlib
+
+    state = {"round": 0}
+
+    def slowed(ms: float):
+        return lambda: time.sleep(ms * (2 if state["round"] % 2 else 1) / 1000)
+
+    @contextlib.contextmanager
+    def last_of_round():  # the pacer takes the last window of every round
+        yield
+        state["round"] += 1
+
+    seen: list[int] = []
+
+    def speeds(floors: list[list[float]]) -> list[float]:
+        (pacer,) = floors
+        seen.append(len(pacer))
+        return [f / min(pacer) for f in pacer]
+
+    settings = MeasureSettings(
+        samples=5, min_sample_ms=0.0, min_warmup=2, settle_window=1, floor_tolerance=0.1,
+        retries=0,
+    )  # fmt: skip
+    pacer = Runner(call=slowed(2.0), session=last_of_round)
+    (m,) = measure_runners([Runner(call=slowed(3.0))], settings, pacing=Pacing([pacer], speeds))
+    assert isinstance(m, Measurement) and seen == [settings.windows]
+    assert m.ms == pytest.approx(3.0, rel=0.15) and m.floor_gap <= 0.1
+    assert m.speed == pytest.approx(1.5, rel=0.15)  # the median round: (1 + 2) / 2
+    flat = Pacing([pacer], lambda floors: [1.0] * len(floors[0]))
+    (refused,) = measure_runners([Runner(call=slowed(3.0))], settings, pacing=flat)
+    assert isinstance(refused, NoisyMeasurementError)
+    assert refused.best.floor_gap > 0.5 and refused.best.speed == 1.0
 
 
 def test_windows_of_a_group_are_interleaved():
@@ -371,10 +417,10 @@ def test_unit_key_names_shapes(mobilenet_v2):
 # -- table: keying and persistence ---------------------------------------------------
 
 
-def _m(ms: float) -> Measurement:
+def _m(ms: float, speed: float = 1.0) -> Measurement:
     return Measurement(
         ms=ms, floor_gap=0.01, median_ms=ms, iqr_ms=0.01, mean_ms=ms, std_ms=0.01,
-        samples=33, inner=1, windows=3, warmup=10, cost_s=0.1,
+        samples=33, inner=1, windows=3, warmup=10, cost_s=0.1, speed=speed,
     )  # fmt: skip
 
 
@@ -576,11 +622,21 @@ def test_predictor_sums_units_and_applies_calibration(micro):
     # A table with cold figures: their sum gets its own coefficient.
     both = {**table, **{cold_key(u.key): 0.5 for u in units}}
     cold = Calibration(scale=1.2, per_unit=0.01, offset=0.05, cold_scale=0.3)
-    assert Predictor(both, cold, cold=True).sums(arch) == pytest.approx(
-        (raw, 0.5 * len(units), len(units))
-    )
+    sums = Predictor(both, cold, cold=True).sums(arch)
+    assert (sums.hot, sums.cold, sums.units) == pytest.approx((raw, 0.5 * len(units), len(units)))
     assert Predictor(both, cold, cold=True).predict(arch) == pytest.approx(
         1.2 * raw + 0.3 * 0.5 * len(units) + 0.01 * len(units) + 0.05
+    )
+    # The units' inputs and outputs: counted by running each unit's module on a sample.
+    elements = 0
+    for u in units:
+        x = torch.zeros(1, *u.in_shape)
+        with torch.no_grad():
+            elements += x.numel() + u.module().eval()(x).numel()
+    assert sums.io == pytest.approx(elements / 1e6)
+    moved = Calibration(scale=1.2, offset=0.05, io_scale=-0.5)
+    assert Predictor(table, moved).predict(arch) == pytest.approx(
+        1.2 * raw - 0.5 * elements / 1e6 + 0.05
     )
     with pytest.raises(MissingUnitsError):  # hot figures alone do not do for a cold table
         Predictor(table, cold, cold=True).predict(arch)
@@ -603,22 +659,28 @@ def test_missing_units(micro):
 
 def test_fit_calibration_recovers_known_coefficients():
     rng = np.random.default_rng(0)
-    sums = rng.uniform(0.5, 20, 50)
+    hot = rng.uniform(0.5, 20, 50)
     units = rng.integers(5, 40, 50)
-    measured = 1.1 * sums + 0.02 * units + 0.3
-    cal = fit_calibration(sums, units, measured)
-    assert (cal.scale, cal.per_unit, cal.offset) == pytest.approx((1.1, 0.02, 0.3), rel=1e-6)
-    assert cal.fit_mape < 1e-9 and cal.cold_scale == 0.0
     cold = rng.uniform(0.5, 30, 50)
-    measured = 0.7 * sums + 0.4 * cold + 0.02 * units + 0.3
-    cal = fit_calibration(sums, units, measured, cold)
+    io = rng.uniform(0.01, 2, 50)
+    sums = [Sums(*row) for row in zip(hot, units, cold, io, strict=True)]
+    cal = fit_calibration(sums, 1.1 * hot + 0.02 * units + 0.3)
+    assert (cal.scale, cal.per_unit, cal.offset) == pytest.approx((1.1, 0.02, 0.3), rel=1e-6)
+    assert cal.fit_mape < 1e-9 and cal.cold_scale == cal.io_scale == 0.0
+    measured = 0.7 * hot + 0.4 * cold + 0.02 * units + 0.3
+    cal = fit_calibration(sums, measured, cold=True)
     assert (cal.scale, cal.cold_scale, cal.per_unit, cal.offset) == pytest.approx(
         (0.7, 0.4, 0.02, 0.3), rel=1e-6
     )
+    cal = fit_calibration(sums, measured - 0.05 * io, cold=True, io=True)
+    assert (cal.scale, cal.cold_scale, cal.per_unit, cal.io_scale, cal.offset) == pytest.approx(
+        (0.7, 0.4, 0.02, -0.05, 0.3), rel=1e-6
+    )
+    assert cal.n_models == 50
     with pytest.raises(NasError, match="at least 5"):
-        fit_calibration([1.0], [3], [1.0])
-    with pytest.raises(NasError, match="at least 6"):
-        fit_calibration([1.0] * 5, [3] * 5, [1.0] * 5, [1.0] * 5)
+        fit_calibration(sums[:1], [1.0])
+    with pytest.raises(NasError, match="at least 7"):
+        fit_calibration(sums[:6], [1.0] * 6, cold=True, io=True)
 
 
 def test_kendall_tau_against_scipy():
@@ -696,19 +758,21 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     assert 0 <= stored["unanchored_within_10"] <= 1
 
 
-def test_anchor_speed_is_the_median_ratio_to_the_first_figures(micro):
+def test_anchor_speeds_are_each_rounds_median_ratio_to_the_first_floors(micro):
     stored = []
     anchors = Anchors([], on_reference=stored.append)
-    assert anchors.speed({}) is None  # nothing timed: no reference, no speed
-    assert anchors.speed({"a": 2.0, "b": 4.0, "c": 1.0}) == 1.0  # sets the reference
+    with pytest.raises(NasError, match="at least one anchor"):
+        anchors.speeds({})
+    # The first call sets the reference: each anchor's median floor (2, 4, 1 ms).
+    first = {"a": [2.0, 4.0, 2.0], "b": [4.0, 4.0, 8.0], "c": [1.0, 1.0, 1.0]}
+    assert anchors.speeds(first) == [1.0, 1.0, 1.0]  # ratios (1,1,1), (2,1,1), (1,2,1)
     assert stored == [{"a": 2.0, "b": 4.0, "c": 1.0}]
-    assert anchors.speed({"a": 3.0, "b": 4.0, "c": 1.5}) == 1.5  # median of 1.5, 1, 1.5
-    assert anchors.speed({"a": 3.0, "b": 4.0, "x": 9.0}) == 1.25  # x had no reference
-    assert anchors.speed({"y": 9.0}) is None  # no anchor with a reference
-    # An anchor first timed now is referenced at the others' speed: 8 ms at speed 2.
-    assert anchors.speed({"a": 4.0, "c": 2.0, "z": 8.0}) == 2.0
-    assert anchors.reference["z"] == 4.0
-    assert stored == [{"a": 2.0, "b": 4.0, "c": 1.0}, {"x": 9.0 / 1.25}, {"z": 4.0}]
+    assert anchors.speeds({"a": [3.0, 4.0], "b": [4.0, 8.0], "c": [1.5, 1.0]}) == [1.5, 2.0]
+    # An anchor first timed now is referenced at the others' speed: 9 ms at 1.5, 12 at 2.
+    assert anchors.speeds({"a": [3.0, 4.0], "b": [6.0, 8.0], "x": [9.0, 12.0]}) == [1.5, 2.0]
+    assert anchors.reference["x"] == 6.0 and stored[-1] == {"x": 6.0}
+    with pytest.raises(NasError, match="other networks"):
+        anchors.speeds({"y": [9.0]})  # no anchor with a reference
     # Always the same networks of a space, distinct.
     first, again = Anchors.of(micro), Anchors.of(micro)
     assert [a.id for a in first.archs] == [a.id for a in again.archs]
@@ -717,8 +781,9 @@ def test_anchor_speed_is_the_median_ratio_to_the_first_figures(micro):
 
 def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     """Two groups of one model each: the anchors take 2 ms in the first (the reference)
-    and 4 ms in the second, the model 3 ms in both. The second group's speed is 2, so its
-    model is stated at 1.5 ms; the anchors' windows are interleaved with the group's."""
+    and 4 ms in the second, the model 3 ms in both. The second group's rounds run at
+    speed 2, so its model is stated at 1.5 ms; the anchors' windows are interleaved with
+    the group's."""
     from nas.latency import workflow
 
     slow = {"factor": 1.0}
@@ -747,38 +812,39 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     (first,) = next(groups)
     slow["factor"] = 2.0
     (second,) = next(groups)
-    assert first.speed == 1.0 and anchors.reference.keys() == {a.id for a in anchors.archs}
-    assert second.speed == pytest.approx(2.0, rel=0.15)
-    assert second.result.ms == pytest.approx(3.0, rel=0.15)
-    record = workflow._record(micro, workflow._Timed(anchors.archs[0], second.result, 0.0, 0.0,
-                                                     second.speed))  # fmt: skip
-    assert record.ms == pytest.approx(1.5, rel=0.2) and record.speed == second.speed
+    assert anchors.reference.keys() == {a.id for a in anchors.archs}
+    assert first.result.speed == pytest.approx(1.0, rel=0.15)
+    assert first.result.ms == pytest.approx(3.0, rel=0.15)
+    assert second.result.speed == pytest.approx(2.0, rel=0.15)
+    assert second.result.ms == pytest.approx(1.5, rel=0.15)
+    record = workflow._record(micro, workflow._Timed(anchors.archs[0], second.result, 0.0, 0.0))
+    assert record.ms == second.result.ms and record.speed == second.result.speed
+    assert record.ms * record.speed == pytest.approx(3.0, rel=0.15)  # as measured
     runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
     ids = [a.id for a in anchors.archs]
     assert runs[:3] == ["m1", *ids]  # a round: the group's window, then each anchor's
 
 
 def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch, micro):
-    """Second figures 3%, 8% and 20% off the first, one timed while the machine ran at
-    half its anchors' reference speed (measured 2x, stated 1x), one the machine stayed too
-    busy for and one whose anchors it could not time: 1 of 3 within 5%, 2 of 3 within
-    10%."""
+    """Second figures 3%, 8% (stated at the anchors' reference speed: measured 4.32 ms at
+    speed 2), 20% and 0% off the first, and one the machine stayed too busy for: 2 of 4
+    within 5%, 3 of 4 within 10%."""
     from nas.latency import workflow
 
     archs = [sample_random(micro, seed) for seed in range(5)]
     first = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
-    second = iter([(1.03, 1.0), (4.32, 2.0), (None, 1.0), (9.6, 1.0), (16.0, None)])
+    second = iter([(1.03, 1.0), (2.16, 2.0), (None, 1.0), (9.6, 1.0), (16.0, 0.9)])
 
     def again(archs, target, progress, anchors):
         for arch in archs:
             ms, speed = next(second)
-            result = NoisyMeasurementError("busy") if ms is None else _m(ms)
-            yield workflow._Timed(arch, result, 0.1, 0.0, speed)
+            result = NoisyMeasurementError("busy") if ms is None else _m(ms, speed)
+            yield workflow._Timed(arch, result, 0.1, 0.0)
 
     monkeypatch.setattr(workflow, "_time_models", again)
     twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent(), Anchors([]))
-    assert twice.tolist() == [0, 1, 3]
-    assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2])
+    assert twice.tolist() == [0, 1, 3, 4]
+    assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2, 0.0])
 
 
 def test_validate_needs_a_calibration(db, micro):
@@ -866,19 +932,24 @@ def test_cheapest_is_the_brute_force_minimum(micro):
         return int(hashlib.sha256(unit.key.encode()).hexdigest()[:6], 16) / 1e6
 
     dims = dimensions(micro)
-    totals: list[float] = []
+    archs: list[Architecture] = []
 
     def rec(params, i):
         if i == len(dims):
             try:
-                arch = decode(micro, params)
+                archs.append(decode(micro, params))
             except NasError:
                 return
-            totals.append(sum(weight(u) for u in units_of(arch)))
             return
         for c in dims[i].choices:
             rec({**params, dims[i].label: c}, i + 1)
         rec(params, i + 1)
 
     rec({}, 0)
+    totals = [sum(weight(u) for u in units_of(arch)) for arch in archs]
     assert cheapest(micro, weight) == pytest.approx(min(totals))
+    # The predictor's fastest, every calibration term included, against predicting all.
+    table = {u.key: weight(u) for u in space_units(micro)}
+    cal = Calibration(scale=1.3, per_unit=0.01, offset=0.2, io_scale=-0.02)
+    predictor = Predictor(table, cal)
+    assert predictor.fastest(micro) == pytest.approx(min(predictor.predict_many(archs)))

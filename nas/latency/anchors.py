@@ -8,20 +8,25 @@ disagree by the drift, whatever the predictor. The canary (nas.latency.canary) d
 track it: its 90 KB of weights stay in cache while a space's networks wait on shared
 caches and memory. Anchors are networks of the space itself, timed in the same
 interleaved rounds as the models of each group; the first group ever timed for a space
-on a table sets their reference figures, and every later group's figures are divided by
-its speed, the median over anchors of (figure now / reference). Every whole-model figure
-of a space on one table is thereby stated at the machine speed of that first group; the
-raw figure is kept beside it (``ModelRecord.speed``).
+on a table sets their reference figures, and every window floor of every later group is
+divided by its round's speed, the median over anchors of (floor in that round /
+reference) (nas.latency.measure, ``Pacing``). Every whole-model figure of a space on one
+table is thereby stated at the machine speed of that first group; the figure as measured
+is kept beside it (``ModelRecord.speed``). Pacing by round rather than by group: on
+onnxruntime `mobile` (memory-bound, its speed moving from round to round) two timings of
+the same networks agreed within +-10% for 83% of networks against 47%
+(benchmarks/README.md, "Pacing by round").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nas.arch import Architecture
+from nas.errors import NasError
 from nas.space import SearchSpace, sample_random
 
 __all__ = ["ANCHORS", "ANCHOR_STREAM", "Anchors", "fresh_archs"]
@@ -70,19 +75,33 @@ class Anchors:
         archs = list(fresh_archs(space, 0, ANCHOR_STREAM, n, set()))
         return cls(archs, on_reference=on_reference)
 
-    def speed(self, figures: Mapping[str, float]) -> float | None:
-        """How slow the machine runs now against the reference, from the anchors' figures
-        just taken (arch id -> ms; those the machine was too busy for left out): the median
-        of figure / reference. The first call sets the reference (speed 1.0); an anchor
-        timed for the first time later (one the machine was too busy for, or added since)
-        gets its reference from that group, at the others' speed. None when no anchor
-        with a reference was timed: the group's figures cannot be stated."""
-        ratios = [ms / self.reference[k] for k, ms in figures.items() if k in self.reference]
-        if self.reference and not ratios:
-            return None
-        speed = float(np.median(ratios)) if ratios else 1.0
-        new = {k: ms / speed for k, ms in figures.items() if k not in self.reference}
+    def speeds(self, floors: Mapping[str, Sequence[float]]) -> list[float]:
+        """How slow the machine ran in each round against the reference, from the
+        anchors' window floors (arch id -> one floor per round): per round the median
+        over anchors of floor / reference. The first call sets the reference (each
+        anchor's median floor); an anchor without one (added since, or its reference
+        lost) gets it at the others' speed."""
+        if not floors:
+            raise NasError("pacing needs at least one anchor", field="anchors")
+        if not self.reference:
+            self._refer({k: float(np.median(f)) for k, f in floors.items()})
+        known = [
+            np.asarray(f) / self.reference[k] for k, f in floors.items() if k in self.reference
+        ]
+        if not known:
+            raise NasError(
+                "the table's anchor references are for other networks than this space's "
+                "anchors: measure with --fresh",
+                field="anchors",
+            )
+        speeds = np.median(np.stack(known), axis=0)
+        self._refer(
+            {k: float(np.median(np.asarray(f) / speeds)) for k, f in floors.items()
+             if k not in self.reference}
+        )  # fmt: skip
+        return [float(x) for x in speeds]
+
+    def _refer(self, new: dict[str, float]) -> None:
         if new:
             self.reference.update(new)
             self.on_reference(new)
-        return speed if figures else None

@@ -17,6 +17,11 @@ itself within +-10% for 95% of networks against 77% for the fastest of 3
 (benchmarks/README.md, "Whole models: the median of window floors"). ``measure_runner``
 takes one runner's windows back to back.
 
+Pacing (``Pacing``): runners timed in every round beside the measured ones (a space's
+anchor networks, nas.latency.anchors) tell how fast the machine ran in that round; each
+window floor is divided by its round's speed before the figure is taken and judged, so a
+machine that drifts or stalls for a round does not move the figure, nor get it refused.
+
 Every sample times ``inner`` back-to-back inferences (enough to last ``min_sample_ms``),
 so a 20-microsecond op is not lost in timer resolution; on CUDA samples are taken
 with CUDA events after a synchronisation.
@@ -40,6 +45,7 @@ __all__ = [
     "MeasureSettings",
     "Measurement",
     "NoisyMeasurementError",
+    "Pacing",
     "measure_module",
     "measure_runner",
     "measure_runners",
@@ -109,6 +115,10 @@ class Measurement:
     #: Wall time the measurement took (warm-ups included).
     cost_s: float
     fingerprint: str = ""
+    #: How slow the machine ran against the pacers' reference (``Pacing``): ``ms`` is the
+    #: figure at the reference speed, ``ms * speed`` the figure as measured; the samples'
+    #: statistics are as measured. 1.0 without pacing.
+    speed: float = 1.0
 
     @property
     def rel_iqr(self) -> float:
@@ -169,20 +179,41 @@ def _warm_up(timed: Callable[[int], float], s: MeasureSettings) -> tuple[int, fl
                 return len(times), last
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """Runners timed in every round beside the measured ones, and how to read the rounds'
+    speeds from their window floors: ``speeds(floors)`` gets each pacer's floors (one
+    per round so far, in round order) and returns one speed per round (the time a round
+    took over the time at the reference speed)."""
+
+    runners: Sequence[Runner]
+    speeds: Callable[[list[list[float]]], list[float]]
+
+
 class _Windows:
-    """The windows taken so far of one runner."""
+    """The windows taken so far of one runner, and the rounds they were taken in."""
 
     def __init__(self, runner: Runner, s: MeasureSettings) -> None:
         self.runner = runner
         self.s = s
         self.timed: Callable[[int], float] | None = None
         self.inner = 0
-        self.floors: list[float] = []
+        self.raw_floors: list[float] = []
+        self.rounds: list[int] = []
+        #: Each round's speed (Pacing); empty: unpaced.
+        self.speeds: list[float] = []
         self.samples: list[float] = []
         self.warmup = 0
         self.cost_s = 0.0
 
-    def take(self) -> None:
+    @property
+    def floors(self) -> list[float]:
+        """The windows' floors at the pacers' reference speed (as measured, unpaced)."""
+        if not self.speeds:
+            return self.raw_floors
+        return [f / self.speeds[r] for f, r in zip(self.raw_floors, self.rounds, strict=True)]
+
+    def take(self, round_: int = 0) -> None:
         t0 = time.perf_counter()
         with self.runner.session():
             if self.timed is None:
@@ -192,16 +223,18 @@ class _Windows:
             if not self.inner:
                 self.inner = max(1, int(self.s.min_sample_ms / max(per_call, 1e-6)) + 1)
             xs = [self.timed(self.inner) for _ in range(self.s.samples)]
-        self.floors.append(min(xs))
+        self.raw_floors.append(min(xs))
+        self.rounds.append(round_)
         self.samples += xs
         self.warmup += warm
         self.cost_s += time.perf_counter() - t0
 
+    def _figure(self, floors: list[float]) -> float:
+        return min(floors) if self.s.figure == "fastest" else statistics.median(floors)
+
     @property
     def figure(self) -> float:
-        if self.s.figure == "fastest":
-            return min(self.floors)
-        return statistics.median(self.floors)
+        return self._figure(self.floors)
 
     @property
     def gap(self) -> float:
@@ -237,6 +270,7 @@ class _Windows:
             warmup=self.warmup,
             cost_s=self.cost_s,
             fingerprint=fingerprint_key,
+            speed=self._figure(self.raw_floors) / self.figure,
         )
         if m.floor_gap <= self.s.floor_tolerance:
             return m
@@ -256,25 +290,40 @@ def measure_runners(
     settings: MeasureSettings | None = None,
     *,
     fingerprint_key: str = "",
+    pacing: Pacing | None = None,
 ) -> list[Measurement | NoisyMeasurementError]:
     """Measure prepared runners with their windows interleaved (round by round, so one
-    runner's windows fall as far apart as the others take); per runner its Measurement,
-    or the NoisyMeasurementError it earned (with ``best`` set)."""
+    runner's windows fall as far apart as the others take; ``pacing``'s runners take a
+    window in every round and their floors pace the others'); per runner its
+    Measurement, or the NoisyMeasurementError it earned (with ``best`` set)."""
     s = settings or MeasureSettings()
     if s.windows < 2 or s.samples < 2:
         raise NasError("a measurement needs at least 2 windows of 2 samples", field="latency")
     if s.figure not in ("median", "fastest"):
         raise NasError(f"unknown figure {s.figure!r} (median or fastest)", field="figure")
     taken = [_Windows(r, s) for r in runners]
+    pacers = [_Windows(r, s) for r in pacing.runners] if pacing else []
+    rounds = 0
+
+    def run(windows: list[_Windows]) -> None:
+        nonlocal rounds
+        for w in windows + pacers:
+            w.take(rounds)
+        rounds += 1
+        if pacing and pacers and rounds >= s.windows:
+            speeds = list(pacing.speeds([p.raw_floors for p in pacers]))
+            if len(speeds) != rounds or min(speeds) <= 0:
+                raise ValueError(f"pacing gave {speeds} for {rounds} rounds")
+            for w in taken:
+                w.speeds = speeds
+
     for _ in range(s.windows):
-        for w in taken:
-            w.take()
+        run(taken)
     for _ in range(s.retries):
         pending = [w for w in taken if w.gap > s.floor_tolerance]
         if not pending:
             break
-        for w in pending:
-            w.take()
+        run(pending)
     return [w.result(fingerprint_key) for w in taken]
 
 

@@ -2,10 +2,15 @@
 
 Per-unit sums miss what only a whole network has (per-layer framework overhead differs
 between a lone op and a chain, caches stay warm or not, runtimes fuse across units), so
-the prediction is ``a * sum(hot) + d * sum(cold) + b * units + c``, fitted by least
-squares on whole-model measurements, weighted so that relative error is what gets
+the prediction is ``a * sum(hot) + d * sum(cold) + b * units + e * io + c``, fitted by
+least squares on whole-model measurements, weighted so that relative error is what gets
 minimised. ``hot`` and ``cold`` are each unit timed with its weights in cache and out of
-it (nas.latency.cold); tables without cold figures fit ``d = 0``.
+it (nas.latency.cold); tables without cold figures fit ``d = 0``. ``io`` counts the
+tensor elements the units take in and give out: a unit timed alone is fed its input and
+hands back its output through the runtime's call (onnxruntime copies both through
+``session.run``), a unit inside a network does not; on onnxruntime `tiny` this term took
+validation from 93% to 95.5% within +-10% (benchmarks/README.md, "Units' inputs and
+outputs").
 """
 
 from __future__ import annotations
@@ -21,12 +26,26 @@ from nas.latency.cold import cold_key
 from nas.latency.units import Unit, cheapest, units_of
 from nas.space import SearchSpace
 
-__all__ = ["Calibration", "MissingUnitsError", "Predictor", "fit_calibration", "kendall_tau"]
+__all__ = [
+    "Calibration", "MissingUnitsError", "Predictor", "Sums", "fit_calibration", "kendall_tau",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sums:
+    """What a prediction is made of: a network's units' figures (ms) and counts, summed."""
+
+    hot: float
+    units: int
+    cold: float = 0.0
+    #: Millions of tensor elements the units take in and give out (per sample).
+    io: float = 0.0
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """``ms = scale * table_sum + cold_scale * cold_sum + per_unit * units + offset``."""
+    """``ms = scale * hot + cold_scale * cold + per_unit * units + io_scale * io +
+    offset`` over a network's ``Sums``."""
 
     scale: float = 1.0
     per_unit: float = 0.0
@@ -35,12 +54,15 @@ class Calibration:
     #: Mean absolute percentage error on the models it was fitted on.
     fit_mape: float = 0.0
     cold_scale: float = 0.0
+    #: Milliseconds per million elements taken in and given out by the units.
+    io_scale: float = 0.0
 
-    def apply(self, table_sum: float, units: int, cold_sum: float = 0.0) -> float:
+    def apply(self, sums: Sums) -> float:
         return (
-            self.scale * table_sum
-            + self.cold_scale * cold_sum
-            + self.per_unit * units
+            self.scale * sums.hot
+            + self.cold_scale * sums.cold
+            + self.per_unit * sums.units
+            + self.io_scale * sums.io
             + self.offset
         )
 
@@ -53,29 +75,25 @@ class MissingUnitsError(NasError):
 
 
 def fit_calibration(
-    table_sums: Sequence[float],
-    units: Sequence[int],
-    measured: Sequence[float],
-    cold_sums: Sequence[float] | None = None,
+    sums: Sequence[Sums], measured: Sequence[float], *, cold: bool = False, io: bool = False
 ) -> Calibration:
     """Weighted least squares (weights 1/measured: relative error) over whole-model data;
-    with ``cold_sums`` the cold figures get their own coefficient."""
-    s = np.asarray(table_sums, dtype=float)
-    n = np.asarray(units, dtype=float)
+    the cold figures' sum and the units' inputs and outputs get a coefficient each only
+    when asked for (the rest stay 0)."""
     y = np.asarray(measured, dtype=float)
-    columns = [s, n, np.ones_like(s)]
-    if cold_sums is not None:
-        columns.append(np.asarray(cold_sums, dtype=float))
-    if len(y) < len(columns) + 2:
+    names = ["scale", "per_unit", "offset"] + ["cold_scale"] * cold + ["io_scale"] * io
+    if len(y) != len(sums) or len(y) < len(names) + 2:
         raise NasError(
-            f"calibration needs at least {len(columns) + 2} measured models, got {len(y)}",
+            f"calibration needs at least {len(names) + 2} measured models, got {len(y)}",
             field="calibrate",
         )
-    x = np.stack(columns, axis=1)
+    x = np.asarray(
+        [[s.hot, s.units, 1.0] + [s.cold] * cold + [s.io] * io for s in sums], dtype=float
+    )
     coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
     mape = float(np.mean(np.abs(x @ coef - y) / y))
-    cold = float(coef[3]) if cold_sums is not None else 0.0
-    return Calibration(float(coef[0]), float(coef[1]), float(coef[2]), len(y), mape, cold)
+    fitted = dict(zip(names, map(float, coef), strict=True))
+    return Calibration(**fitted, n_models=len(y), fit_mape=mape)
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
@@ -129,8 +147,8 @@ class Predictor:
             ms = self.entries[key] = self.measure_missing(unit, key != unit.key)
         return ms
 
-    def sums(self, arch: Architecture) -> tuple[float, float, int]:
-        """(sum of the units' hot figures, of their cold ones (0 without), units)."""
+    def sums(self, arch: Architecture) -> Sums:
+        """The units' hot figures, cold ones (0 without), count and inputs/outputs."""
         units = units_of(arch)
         hot = cold = 0.0
         missing: list[Unit] = []
@@ -151,12 +169,12 @@ class Predictor:
                 "or allow measuring missing units",
                 field="latency",
             )
-        return hot, cold, len(units)
+        io = sum(u.io_elements for u in units) / 1e6
+        return Sums(hot, len(units), cold, io)
 
     def predict(self, arch: Architecture) -> float:
         """Predicted latency in milliseconds."""
-        hot, cold, units = self.sums(arch)
-        return self.calibration.apply(hot, units, cold)
+        return self.calibration.apply(self.sums(arch))
 
     def predict_many(self, archs: Sequence[Architecture]) -> list[float]:
         return [self.predict(a) for a in archs]
@@ -174,6 +192,6 @@ class Predictor:
                     field="latency",
                 )
             hot, *cold = (self.entries[k] for k in keys)
-            return cal.scale * hot + cal.cold_scale * sum(cold) + cal.per_unit
+            return cal.apply(Sums(hot, 1, sum(cold), unit.io_elements / 1e6)) - cal.offset
 
         return cheapest(space, weight) + cal.offset

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
@@ -87,6 +88,12 @@ class BlockUnit:
     def out_shape(self) -> Shape:
         return _block_key(self.block, self.in_shape)[1]
 
+    @property
+    def io_elements(self) -> int:
+        """Elements of one sample's input and output (what a lone unit is fed and gives
+        back, and a unit inside a network is not)."""
+        return math.prod(self.in_shape) + math.prod(self.out_shape)
+
     def module(self, eps: float = 1e-5) -> nn.Module:
         return get_op(self.block.op).build(self.block, eps=eps)
 
@@ -103,6 +110,11 @@ class HeadUnit:
     @property
     def key(self) -> str:
         return f"head-in:{_shape(self.in_shape)}-c{self.channels}-n{self.num_classes}-{self.activation}"
+
+    @property
+    def io_elements(self) -> int:
+        """Elements of one sample's input and output (the logits)."""
+        return math.prod(self.in_shape) + self.num_classes
 
     def module(self, eps: float = 1e-5) -> nn.Module:
         c = self.in_shape[0]

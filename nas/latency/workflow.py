@@ -24,6 +24,7 @@ from nas.latency.measure import (
     Measurement,
     MeasureSettings,
     NoisyMeasurementError,
+    Pacing,
     measure_runner,
     measure_runners,
 )
@@ -52,6 +53,9 @@ VALIDATION_STREAM = 2
 #: loses at most the group in flight.
 UNIT_GROUP = 150
 MODEL_GROUP = 40
+#: A calibration fits the cold figures' and the inputs/outputs' coefficients (one
+#: unknown more each) only from this many models on.
+OPTIONAL_TERMS_FROM = 8
 
 
 class Progress(Protocol):
@@ -273,9 +277,6 @@ class _Timed(Generic[K]):
     cost_s: float
     #: The canary read just before the item's group (0.0: no reading).
     canary_ms: float
-    #: The group's speed against its anchors' reference (nas.latency.anchors): 1.0
-    #: without anchors; None when no anchor could be timed with the group.
-    speed: float | None = 1.0
 
 
 def _interleaved(
@@ -288,10 +289,16 @@ def _interleaved(
     anchors: Anchors | None = None,
 ) -> Iterator[list[_Timed[K]]]:
     """Measure ``items`` ``group`` at a time, windows interleaved within each group (and
-    with the ``anchors``' windows, which give the group its speed); yields each group's
-    results as soon as it is done (so they can be stored)."""
+    with the ``anchors``' windows, which pace every round); yields each group's results
+    as soon as it is done (so they can be stored)."""
     key = _key(target)
-    pinned = [(a.id, prepare_arch(a, target)) for a in anchors.archs] if anchors else []
+    pacing = None
+    if anchors is not None:
+        ids = [a.id for a in anchors.archs]
+        pacing = Pacing(
+            [prepare_arch(a, target) for a in anchors.archs],
+            lambda floors: anchors.speeds(dict(zip(ids, floors, strict=True))),
+        )
     for start in range(0, len(items), group):
         part = items[start : start + group]
         reading = canary.read()
@@ -300,18 +307,11 @@ def _interleaved(
             t0 = time.perf_counter()
             runners.append(runner(item))
             prep.append(time.perf_counter() - t0)
-        results = measure_runners(runners + [r for _, r in pinned], settings, fingerprint_key=key)
-        results, of_anchors = results[: len(part)], results[len(part) :]
-        speed = 1.0
-        if anchors is not None:
-            speed = anchors.speed(
-                {k: m.ms for (k, _), m in zip(pinned, of_anchors, strict=True)
-                 if isinstance(m, Measurement)}
-            )  # fmt: skip
+        results = measure_runners(runners, settings, fingerprint_key=key, pacing=pacing)
         out = []
         for item, result, p in zip(part, results, prep, strict=True):
             m = result.best if isinstance(result, NoisyMeasurementError) else result
-            out.append(_Timed(item, result, p + (m.cost_s if m else 0.0), reading, speed))
+            out.append(_Timed(item, result, p + (m.cost_s if m else 0.0), reading))
         del runners  # free the group's sessions before the next group is prepared
         yield out
 
@@ -337,18 +337,13 @@ def _key(target: Target) -> str:
     return fingerprint(target).key
 
 
-def _has_figure(t: _Timed[K]) -> bool:
-    """Whether ``t`` has a figure: measured quietly, at a speed its anchors could tell."""
-    return isinstance(t.result, Measurement) and t.speed is not None
-
-
 def _record(space: SearchSpace, t: _Timed[Architecture]) -> ModelRecord:
-    """The stored figure: the measured one at the anchors' reference speed."""
-    assert isinstance(t.result, Measurement) and t.speed is not None
+    """The stored figure: at the anchors' reference speed (the measurement was paced)."""
+    assert isinstance(t.result, Measurement)
     a, m = t.item, t.result
     return ModelRecord(
-        a.id, space.name, a.to_json(), m.ms / t.speed, m.iqr_ms / t.speed, t.cost_s,
-        t.canary_ms, speed=t.speed,
+        a.id, space.name, a.to_json(), m.ms, m.iqr_ms / m.speed, t.cost_s, t.canary_ms,
+        speed=m.speed,
     )  # fmt: skip
 
 
@@ -397,7 +392,7 @@ def _measure_models(
     skipped = 0
     anchors = _anchors(space, fp, table)
     for timed in _time_models(todo, target, progress, anchors) if todo else ():
-        if not _has_figure(timed):
+        if not isinstance(timed.result, Measurement):
             skipped += 1
             continue
         rec = _record(space, timed)
@@ -519,16 +514,11 @@ def _fit(
         cold=bool(fp.cold_bytes),
         measure_missing=_filler(table, fp, target, _eps(space)),
     )
-    sums, cold_sums, counts, measured = [], [], [], []
-    for rec in records:
-        hot, cold, c = raw.sums(Architecture.from_json(rec.arch_json))
-        sums.append(hot)
-        cold_sums.append(cold)
-        counts.append(c)
-        measured.append(rec.ms * rec.speed if as_measured else rec.ms)
-    # The cold figures' coefficient is one unknown more: fitted from 6 models on.
-    use_cold = bool(fp.cold_bytes) and len(measured) >= 6
-    return fit_calibration(sums, counts, measured, cold_sums if use_cold else None)
+    records = list(records)
+    sums = [raw.sums(Architecture.from_json(rec.arch_json)) for rec in records]
+    measured = [rec.ms * rec.speed if as_measured else rec.ms for rec in records]
+    enough = len(measured) >= OPTIONAL_TERMS_FROM
+    return fit_calibration(sums, measured, cold=bool(fp.cold_bytes) and enough, io=enough)
 
 
 def _filler(
@@ -687,8 +677,7 @@ def validate(
     except NasError:  # a calibration of figures taken another way: nothing to refit
         plain_pred = None
     else:
-        sums = map(predictor.sums, archs)
-        plain_pred = np.asarray([plain.apply(hot, units, cold) for hot, cold, units in sums])
+        plain_pred = np.asarray([plain.apply(predictor.sums(a)) for a in archs])
     anchors = _anchors(space, fp, table)
     twice, second = _repeatability(archs[:repeat], target, progress, anchors)
     again = np.abs(second - meas[twice]) / meas[twice]
@@ -732,8 +721,8 @@ def _repeatability(
     progress.start("measuring models again", len(archs))
     index = {a.id: i for i, a in enumerate(archs)}
     timed = [
-        (index[t.item.id], t.result.ms / t.speed)
+        (index[t.item.id], t.result.ms)
         for t in _time_models(archs, target, progress, anchors)
-        if isinstance(t.result, Measurement) and t.speed is not None  # _has_figure(t)
+        if isinstance(t.result, Measurement)
     ]
     return np.asarray([i for i, _ in timed], dtype=int), np.asarray([ms for _, ms in timed])
