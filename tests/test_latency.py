@@ -634,12 +634,32 @@ def test_predictor_sums_units_and_applies_calibration(micro):
         with torch.no_grad():
             elements += x.numel() + u.module().eval()(x).numel()
     assert sums.io == pytest.approx(elements / 1e6)
-    moved = Calibration(scale=1.2, offset=0.05, io_scale=-0.5)
+    moved = Calibration(scale=1.2, offset=0.05, io_scale=-0.5, weights_scale=0.02)
+    read = sum(u.weights_read for u in units)
+    assert sums.weights == pytest.approx(read / 1e6) and read > 0
     assert Predictor(table, moved).predict(arch) == pytest.approx(
-        1.2 * raw - 0.5 * elements / 1e6 + 0.05
+        1.2 * raw - 0.5 * elements / 1e6 + 0.02 * read / 1e6 + 0.05
     )
+
     with pytest.raises(MissingUnitsError):  # hot figures alone do not do for a cold table
         Predictor(table, cold, cold=True).predict(arch)
+
+
+def test_weights_read_skip_taps_that_only_meet_padding():
+    """A 7x7 conv ("same" padding 3) on a 2x2 input: output row 0 meets input rows with
+    taps 3 and 4, row 1 with taps 2 and 3, so taps 2-4 of 7 per axis are read (9 of 49);
+    on a 7x7 input every tap is. BatchNorm's four buffers and two parameters are read."""
+    from nas.latency.units import BlockUnit, HeadUnit
+    from nas.ops import BlockSpec
+
+    spec = BlockSpec("conv", cin=16, cout=8, kernel=7, stride=1, activation="relu")
+    bn = 4 * 8 * 4 + 8  # weight, bias, running mean and var (float32); batch count (int64)
+    assert BlockUnit(spec, (16, 2, 2)).weights_read == 8 * 16 * 49 * 4 * 9 // 49 + bn
+    assert BlockUnit(spec, (16, 7, 7)).weights_read == 8 * 16 * 49 * 4 + bn
+    head = HeadUnit((8, 2, 2), channels=32, num_classes=10, activation="relu")
+    module = head.module()
+    every = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+    assert head.weights_read == every  # 1x1 conv and linear layers: every weight
 
 
 def test_missing_units(micro):
@@ -675,6 +695,12 @@ def test_fit_calibration_recovers_known_coefficients():
     cal = fit_calibration(sums, measured - 0.05 * io, cold=True, io=True)
     assert (cal.scale, cal.cold_scale, cal.per_unit, cal.io_scale, cal.offset) == pytest.approx(
         (0.7, 0.4, 0.02, -0.05, 0.3), rel=1e-6
+    )
+    read = rng.uniform(1, 30, 50)
+    sums = [Sums(*row) for row in zip(hot, units, cold, io, read, strict=True)]
+    cal = fit_calibration(sums, measured + 0.01 * read, cold=True, weights=True)
+    assert (cal.scale, cal.cold_scale, cal.weights_scale, cal.io_scale) == pytest.approx(
+        (0.7, 0.4, 0.01, 0.0), rel=1e-6
     )
     assert cal.n_models == 50
     with pytest.raises(NasError, match="at least 5"):
@@ -950,6 +976,6 @@ def test_cheapest_is_the_brute_force_minimum(micro):
     assert cheapest(micro, weight) == pytest.approx(min(totals))
     # The predictor's fastest, every calibration term included, against predicting all.
     table = {u.key: weight(u) for u in space_units(micro)}
-    cal = Calibration(scale=1.3, per_unit=0.01, offset=0.2, io_scale=-0.02)
+    cal = Calibration(scale=1.3, per_unit=0.01, offset=0.2, io_scale=-0.02, weights_scale=0.01)
     predictor = Predictor(table, cal)
     assert predictor.fastest(micro) == pytest.approx(min(predictor.predict_many(archs)))

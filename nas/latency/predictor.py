@@ -40,12 +40,14 @@ class Sums:
     cold: float = 0.0
     #: Millions of tensor elements the units take in and give out (per sample).
     io: float = 0.0
+    #: MB of weights the units read in one pass (``Unit.weights_read``).
+    weights: float = 0.0
 
 
 @dataclass(frozen=True)
 class Calibration:
     """``ms = scale * hot + cold_scale * cold + per_unit * units + io_scale * io +
-    offset`` over a network's ``Sums``."""
+    weights_scale * weights + offset`` over a network's ``Sums``."""
 
     scale: float = 1.0
     per_unit: float = 0.0
@@ -56,6 +58,8 @@ class Calibration:
     cold_scale: float = 0.0
     #: Milliseconds per million elements taken in and given out by the units.
     io_scale: float = 0.0
+    #: Milliseconds per MB of weights read.
+    weights_scale: float = 0.0
 
     def apply(self, sums: Sums) -> float:
         return (
@@ -63,6 +67,7 @@ class Calibration:
             + self.cold_scale * sums.cold
             + self.per_unit * sums.units
             + self.io_scale * sums.io
+            + self.weights_scale * sums.weights
             + self.offset
         )
 
@@ -75,20 +80,30 @@ class MissingUnitsError(NasError):
 
 
 def fit_calibration(
-    sums: Sequence[Sums], measured: Sequence[float], *, cold: bool = False, io: bool = False
+    sums: Sequence[Sums],
+    measured: Sequence[float],
+    *,
+    cold: bool = False,
+    io: bool = False,
+    weights: bool = False,
 ) -> Calibration:
     """Weighted least squares (weights 1/measured: relative error) over whole-model data;
-    the cold figures' sum and the units' inputs and outputs get a coefficient each only
-    when asked for (the rest stay 0)."""
+    the cold figures' sum, the units' inputs and outputs and the weights read get a
+    coefficient each only when asked for (the rest stay 0)."""
     y = np.asarray(measured, dtype=float)
     names = ["scale", "per_unit", "offset"] + ["cold_scale"] * cold + ["io_scale"] * io
+    names += ["weights_scale"] * weights
     if len(y) != len(sums) or len(y) < len(names) + 2:
         raise NasError(
             f"calibration needs at least {len(names) + 2} measured models, got {len(y)}",
             field="calibrate",
         )
     x = np.asarray(
-        [[s.hot, s.units, 1.0] + [s.cold] * cold + [s.io] * io for s in sums], dtype=float
+        [
+            [s.hot, s.units, 1.0] + [s.cold] * cold + [s.io] * io + [s.weights] * weights
+            for s in sums
+        ],
+        dtype=float,
     )
     coef, *_ = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)
     mape = float(np.mean(np.abs(x @ coef - y) / y))
@@ -170,7 +185,8 @@ class Predictor:
                 field="latency",
             )
         io = sum(u.io_elements for u in units) / 1e6
-        return Sums(hot, len(units), cold, io)
+        weights = sum(u.weights_read for u in units) / 1e6
+        return Sums(hot, len(units), cold, io, weights)
 
     def predict(self, arch: Architecture) -> float:
         """Predicted latency in milliseconds."""
@@ -192,6 +208,7 @@ class Predictor:
                     field="latency",
                 )
             hot, *cold = (self.entries[k] for k in keys)
-            return cal.apply(Sums(hot, 1, sum(cold), unit.io_elements / 1e6)) - cal.offset
+            sums = Sums(hot, 1, sum(cold), unit.io_elements / 1e6, unit.weights_read / 1e6)
+            return cal.apply(sums) - cal.offset
 
         return cheapest(space, weight) + cal.offset

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
+import torch
 from torch import nn
 
 from nas import nb201
@@ -72,6 +73,45 @@ def _cells(edges: Mapping[str, Choices]) -> list[str]:
     return [nb201.format_cell(ops) for ops in found]
 
 
+def _taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Kernel taps along one axis that meet the input at some output position (the
+    others only ever meet padding)."""
+    outputs = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return sum(
+        any(0 <= o * stride - padding + i * dilation < size for o in range(outputs))
+        for i in range(kernel)
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _weights_read(unit: Unit) -> int:
+    """Bytes of weights (and buffers) one forward pass of ``unit`` reads: a convolution's
+    taps that only ever meet padding are not read (a 7x7 kernel on a 2x2 input reads 3x3
+    of its 7x7 taps; onnxruntime skips them), everything else is. Memoised: a network's
+    units repeat across predictions."""
+    module = unit.module()
+    skipped = 0
+
+    def hook(conv: nn.Conv2d, inputs: tuple[torch.Tensor, ...], _: object) -> None:
+        nonlocal skipped
+        h, w = inputs[0].shape[-2:]
+        (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.stride, conv.dilation
+        ph, pw = conv.padding if isinstance(conv.padding, tuple) else (0, 0)
+        read = _taps(h, kh, sh, ph, dh) * _taps(w, kw, sw, pw, dw) / (kh * kw)
+        skipped += round(conv.weight.numel() * conv.weight.element_size() * (1 - read))
+
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    handles = [c.register_forward_hook(hook) for c in convs]
+    try:
+        with torch.inference_mode():
+            module.eval()(torch.zeros(1, *unit.in_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    tensors = (*module.parameters(), *module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) - skipped
+
+
 @dataclass(frozen=True)
 class BlockUnit:
     """One block (the stem is a ``conv`` block) applied to an input of ``in_shape``; a
@@ -94,6 +134,11 @@ class BlockUnit:
         back, and a unit inside a network is not)."""
         return math.prod(self.in_shape) + math.prod(self.out_shape)
 
+    @property
+    def weights_read(self) -> int:
+        """Bytes of weights one pass reads (a network's weights stream from memory)."""
+        return _weights_read(self)
+
     def module(self, eps: float = 1e-5) -> nn.Module:
         return get_op(self.block.op).build(self.block, eps=eps)
 
@@ -115,6 +160,11 @@ class HeadUnit:
     def io_elements(self) -> int:
         """Elements of one sample's input and output (the logits)."""
         return math.prod(self.in_shape) + self.num_classes
+
+    @property
+    def weights_read(self) -> int:
+        """Bytes of weights one pass reads."""
+        return _weights_read(self)
 
     def module(self, eps: float = 1e-5) -> nn.Module:
         c = self.in_shape[0]

@@ -53,8 +53,8 @@ VALIDATION_STREAM = 2
 #: loses at most the group in flight.
 UNIT_GROUP = 150
 MODEL_GROUP = 40
-#: A calibration fits the cold figures' and the inputs/outputs' coefficients (one
-#: unknown more each) only from this many models on.
+#: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
+#: weights read: one unknown more each) only from this many models on.
 OPTIONAL_TERMS_FROM = 8
 
 
@@ -518,7 +518,9 @@ def _fit(
     sums = [raw.sums(Architecture.from_json(rec.arch_json)) for rec in records]
     measured = [rec.ms * rec.speed if as_measured else rec.ms for rec in records]
     enough = len(measured) >= OPTIONAL_TERMS_FROM
-    return fit_calibration(sums, measured, cold=bool(fp.cold_bytes) and enough, io=enough)
+    return fit_calibration(
+        sums, measured, cold=bool(fp.cold_bytes) and enough, io=enough, weights=enough
+    )
 
 
 def _filler(
