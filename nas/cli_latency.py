@@ -177,7 +177,12 @@ def _print_calibration(cal) -> None:
         + (f"{cal.cold_scale:.4f} * cold table + " if cal.cold_scale else "")
         + f"{cal.per_unit * 1e3:.1f} us * units + "
         + (f"{cal.io_scale * 1e3:.1f} us * M elements in/out + " if cal.io_scale else "")
-        + (f"{cal.weights_scale * 1e3:.1f} us * MB weights read + " if cal.weights_scale else "")
+        + (
+            f"{cal.weights_scale * 1e3:.1f} us * MB weights read + "
+            f"{cal.weights_sq_scale * 1e3:.2f} us * MB^2 + "
+            if cal.weights_scale or cal.weights_sq_scale
+            else ""
+        )
         + f"{cal.offset * 1e3:.1f} us "
         f"(fit error {100 * cal.fit_mape:.1f}%)"
     )

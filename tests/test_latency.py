@@ -3,6 +3,7 @@ and every bad input the issue lists."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -634,11 +635,13 @@ def test_predictor_sums_units_and_applies_calibration(micro):
         with torch.no_grad():
             elements += x.numel() + u.module().eval()(x).numel()
     assert sums.io == pytest.approx(elements / 1e6)
-    moved = Calibration(scale=1.2, offset=0.05, io_scale=-0.5, weights_scale=0.02)
+    moved = Calibration(
+        scale=1.2, offset=0.05, io_scale=-0.5, weights_scale=0.02, weights_sq_scale=0.3
+    )
     read = sum(u.weights_read for u in units)
     assert sums.weights == pytest.approx(read / 1e6) and read > 0
     assert Predictor(table, moved).predict(arch) == pytest.approx(
-        1.2 * raw - 0.5 * elements / 1e6 + 0.02 * read / 1e6 + 0.05
+        1.2 * raw - 0.5 * elements / 1e6 + 0.02 * read / 1e6 + 0.3 * (read / 1e6) ** 2 + 0.05
     )
 
     with pytest.raises(MissingUnitsError):  # hot figures alone do not do for a cold table
@@ -698,10 +701,11 @@ def test_fit_calibration_recovers_known_coefficients():
     )
     read = rng.uniform(1, 30, 50)
     sums = [Sums(*row) for row in zip(hot, units, cold, io, read, strict=True)]
-    cal = fit_calibration(sums, measured + 0.01 * read, cold=True, weights=True)
-    assert (cal.scale, cal.cold_scale, cal.weights_scale, cal.io_scale) == pytest.approx(
-        (0.7, 0.4, 0.01, 0.0), rel=1e-6
+    cal = fit_calibration(sums, measured + 0.01 * read + 0.002 * read**2, cold=True, weights=True)
+    assert (cal.scale, cal.cold_scale, cal.weights_scale, cal.weights_sq_scale) == pytest.approx(
+        (0.7, 0.4, 0.01, 0.002), rel=1e-6
     )
+    assert cal.io_scale == 0.0
     assert cal.n_models == 50
     with pytest.raises(NasError, match="at least 5"):
         fit_calibration(sums[:1], [1.0])
@@ -979,3 +983,8 @@ def test_cheapest_is_the_brute_force_minimum(micro):
     cal = Calibration(scale=1.3, per_unit=0.01, offset=0.2, io_scale=-0.02, weights_scale=0.01)
     predictor = Predictor(table, cal)
     assert predictor.fastest(micro) == pytest.approx(min(predictor.predict_many(archs)))
+    # With the squared weights term (either sign) a lower bound, and a close one here.
+    for sq in (5.0, -5.0):
+        predictor = Predictor(table, dataclasses.replace(cal, weights_sq_scale=sq))
+        best = min(predictor.predict_many(archs))
+        assert best - 0.05 * abs(best) <= predictor.fastest(micro) <= best + 1e-12

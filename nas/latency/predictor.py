@@ -2,21 +2,25 @@
 
 Per-unit sums miss what only a whole network has (per-layer framework overhead differs
 between a lone op and a chain, caches stay warm or not, runtimes fuse across units), so
-the prediction is ``a * sum(hot) + d * sum(cold) + b * units + e * io + c``, fitted by
-least squares on whole-model measurements, weighted so that relative error is what gets
-minimised. ``hot`` and ``cold`` are each unit timed with its weights in cache and out of
+the prediction is ``a * sum(hot) + d * sum(cold) + b * units + e * io + f * w + g * w**2
++ c``, fitted by least squares on whole-model measurements, weighted so that relative
+error is what gets minimised. ``hot`` and ``cold`` are each unit timed with its weights in cache and out of
 it (nas.latency.cold); tables without cold figures fit ``d = 0``. ``io`` counts the
 tensor elements the units take in and give out: a unit timed alone is fed its input and
 hands back its output through the runtime's call (onnxruntime copies both through
 ``session.run``), a unit inside a network does not; on onnxruntime `tiny` this term took
-validation from 93% to 95.5% within +-10% (benchmarks/README.md, "Units' inputs and
-outputs").
+validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the network reads
+in one pass (``Unit.weights_read``): units timed alone keep their weights in cache, a
+network of many MB reads a share of them from memory that grows with its total, hence
+the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms took validation
+from 68% to 94% within +-10% (benchmarks/README.md, "Pacing by round, and what a
+network reads").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -47,7 +51,8 @@ class Sums:
 @dataclass(frozen=True)
 class Calibration:
     """``ms = scale * hot + cold_scale * cold + per_unit * units + io_scale * io +
-    weights_scale * weights + offset`` over a network's ``Sums``."""
+    weights_scale * weights + weights_sq_scale * weights**2 + offset`` over a network's
+    ``Sums``."""
 
     scale: float = 1.0
     per_unit: float = 0.0
@@ -58,8 +63,11 @@ class Calibration:
     cold_scale: float = 0.0
     #: Milliseconds per million elements taken in and given out by the units.
     io_scale: float = 0.0
-    #: Milliseconds per MB of weights read.
+    #: Milliseconds per MB of weights read, and per MB squared: the share of a network's
+    #: weights that miss the cache grows with their total, so the bytes read from memory
+    #: grow with its square.
     weights_scale: float = 0.0
+    weights_sq_scale: float = 0.0
 
     def apply(self, sums: Sums) -> float:
         return (
@@ -68,6 +76,7 @@ class Calibration:
             + self.per_unit * sums.units
             + self.io_scale * sums.io
             + self.weights_scale * sums.weights
+            + self.weights_sq_scale * sums.weights**2
             + self.offset
         )
 
@@ -92,7 +101,7 @@ def fit_calibration(
     coefficient each only when asked for (the rest stay 0)."""
     y = np.asarray(measured, dtype=float)
     names = ["scale", "per_unit", "offset"] + ["cold_scale"] * cold + ["io_scale"] * io
-    names += ["weights_scale"] * weights
+    names += ["weights_scale", "weights_sq_scale"] * weights
     if len(y) != len(sums) or len(y) < len(names) + 2:
         raise NasError(
             f"calibration needs at least {len(names) + 2} measured models, got {len(y)}",
@@ -100,7 +109,10 @@ def fit_calibration(
         )
     x = np.asarray(
         [
-            [s.hot, s.units, 1.0] + [s.cold] * cold + [s.io] * io + [s.weights] * weights
+            [s.hot, s.units, 1.0]
+            + [s.cold] * cold
+            + [s.io] * io
+            + [s.weights, s.weights**2] * weights
             for s in sums
         ],
         dtype=float,
@@ -196,9 +208,20 @@ class Predictor:
         return [self.predict(a) for a in archs]
 
     def fastest(self, space: SearchSpace) -> float:
-        """The lowest latency this predictor gives any architecture of ``space`` (exact:
-        a shortest path over the space's stages, every unit weighted as predicted)."""
+        """The lowest latency this predictor gives any architecture of ``space``: a
+        shortest path over the space's stages, every unit weighted as predicted. Exact
+        without the squared weights term; with it, a lower bound (the square is bounded
+        by the weights read times their least, or for a negative coefficient their most,
+        over the space), which is what refusing an unreachable budget needs."""
         cal = self.calibration
+        if cal.weights_sq_scale:
+            sign = 1.0 if cal.weights_sq_scale > 0 else -1.0
+            bound = sign * cheapest(space, lambda u: sign * u.weights_read / 1e6)
+            cal = replace(
+                cal,
+                weights_scale=cal.weights_scale + cal.weights_sq_scale * bound,
+                weights_sq_scale=0.0,
+            )
 
         def weight(unit: Unit) -> float:
             keys = self._keys(unit)
