@@ -28,7 +28,7 @@ for target in cpu onnxruntime-cpu; do
     # A build exits 1 when some unit stayed noisy; it is resumable, so run it again.
     for try in 1 2 3; do
       # shellcheck disable=SC2086
-      if ( time "${nas[@]}" latency build --space $space --target "$target" --db "$DB" --calibrate 100 ) 2>&1 | grep -v "━"; then
+      if ( time "${nas[@]}" latency build --space $space --target "$target" --db "$DB" ) 2>&1 | grep -v "━"; then
         break
       fi
     done
@@ -40,7 +40,7 @@ for target in cpu onnxruntime-cpu; do
   for space in "tiny" "mobile --resolution 64"; do
     echo "== calibrate (fresh) and validate $space on $target"
     # shellcheck disable=SC2086
-    "${nas[@]}" latency calibrate --space $space --target "$target" --db "$DB" --n 100 2>/dev/null
+    "${nas[@]}" latency calibrate --space $space --target "$target" --db "$DB" 2>/dev/null
     # shellcheck disable=SC2086
     "${nas[@]}" latency validate --space $space --target "$target" --db "$DB" --n "$N" --repeat 50 2>/dev/null
   done

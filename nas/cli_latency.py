@@ -103,8 +103,8 @@ def build_cmd(
     space: str = SPACE,
     db: str = DB,
     resolution: int | None = RESOLUTION,
-    calibrate_n: int = typer.Option(
-        100, "--calibrate", help="Whole models measured to calibrate (0: skip)."
+    calibrate_n: int | None = typer.Option(
+        None, "--calibrate", help="Whole models measured to calibrate (default 150; 0: skip)."
     ),
     seed: int = typer.Option(0, help="Seed of the calibration architectures."),
     *,
@@ -115,10 +115,11 @@ def build_cmd(
     Incremental and resumable: kill it and run it again, it continues.
     """
     from nas.latency.lut import LatencyTable
-    from nas.latency.workflow import build_table, calibrate
+    from nas.latency.workflow import CALIBRATION_MODELS, build_table, calibrate
 
     sp = _space(space, resolution)
     tab = LatencyTable(db)
+    calibrate_n = CALIBRATION_MODELS if calibrate_n is None else calibrate_n
     try:
         with BarProgress() as progress:
             report = build_table(sp, tgt, tab, progress=progress)
@@ -153,7 +154,7 @@ def calibrate_cmd(
     space: str = SPACE,
     db: str = DB,
     resolution: int | None = RESOLUTION,
-    n: int = typer.Option(100, "--n", help="Whole models to measure."),
+    n: int | None = typer.Option(None, "--n", help="Whole models to measure (default 150)."),
     seed: int = typer.Option(0, help="Seed of the calibration architectures."),
     fresh: bool = typer.Option(
         True, "--fresh/--reuse", help="Measure new models (default) or reuse stored ones."
@@ -163,9 +164,10 @@ def calibrate_cmd(
 ) -> None:
     """Refit the table's correction for a space on freshly measured whole models (seconds)."""
     from nas.latency.lut import LatencyTable
-    from nas.latency.workflow import calibrate
+    from nas.latency.workflow import CALIBRATION_MODELS, calibrate
 
     sp = _space(space, resolution)
+    n = CALIBRATION_MODELS if n is None else n
     with BarProgress() as progress:
         cal = calibrate(sp, tgt, LatencyTable(db), n=n, seed=seed, fresh=fresh, progress=progress)
     _print_calibration(cal)
