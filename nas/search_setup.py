@@ -167,7 +167,7 @@ def _check_budget(
         where = study.tabular.device if study.tabular.benchmark else study.latency.target
         raise NasError(
             f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
-            f"{where}: the fastest is predicted at {fastest:.3f} ms",
+            f"{where}: the fastest is predicted at {fastest:.3f} ms or more",
             field="objective.latency_budget_ms",
             source=study.source,
         )

@@ -13,8 +13,8 @@ divided by its round's speed, the median over anchors of (floor in that round /
 reference) (nas.latency.measure, ``Pacing``). Every whole-model figure of a space on one
 table is thereby stated at the machine speed of that first group; the figure as measured
 is kept beside it (``ModelRecord.speed``). Pacing by round rather than by group: on
-onnxruntime `mobile` (memory-bound, its speed moving from round to round) two timings of
-the same networks agreed within +-10% for 83% of networks against 47%
+onnxruntime `mobile` (memory-bound, its speed moving from round to round) networks timed
+twice agreed within +-10% for 91-100% against 60% with one speed per group
 (benchmarks/README.md, "Pacing by round").
 """
 

@@ -270,7 +270,7 @@ class _Windows:
             warmup=self.warmup,
             cost_s=self.cost_s,
             fingerprint=fingerprint_key,
-            speed=self._figure(self.raw_floors) / self.figure,
+            speed=self._figure(self.raw_floors) / self.figure if self.figure > 0 else 1.0,
         )
         if m.floor_gap <= self.s.floor_tolerance:
             return m

@@ -4,16 +4,16 @@ Per-unit sums miss what only a whole network has (per-layer framework overhead d
 between a lone op and a chain, caches stay warm or not, runtimes fuse across units), so
 the prediction is ``a * sum(hot) + d * sum(cold) + b * units + e * io + f * w + g * w**2
 + c``, fitted by least squares on whole-model measurements, weighted so that relative
-error is what gets minimised. ``hot`` and ``cold`` are each unit timed with its weights in cache and out of
-it (nas.latency.cold); tables without cold figures fit ``d = 0``. ``io`` counts the
-tensor elements the units take in and give out: a unit timed alone is fed its input and
-hands back its output through the runtime's call (onnxruntime copies both through
-``session.run``), a unit inside a network does not; on onnxruntime `tiny` this term took
-validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the network reads
+error is what gets minimised. ``hot`` and ``cold`` are each unit timed with its weights
+in cache and out of it (nas.latency.cold); tables without cold figures fit ``d = 0``.
+``io`` counts the tensor elements the units take in and give out: a unit timed alone is
+fed its input and hands back its output through the runtime's call (onnxruntime copies
+both through ``session.run``), a unit inside a network does not; on onnxruntime `tiny`
+this term took validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the network reads
 in one pass (``Unit.weights_read``): units timed alone keep their weights in cache, a
 network of many MB reads a share of them from memory that grows with its total, hence
 the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms took validation
-from 68% to 94% within +-10% (benchmarks/README.md, "Pacing by round, and what a
+from 67% to 94-98% within +-10% (benchmarks/README.md, "Pacing by round, and what a
 network reads").
 """
 
@@ -175,7 +175,8 @@ class Predictor:
         return ms
 
     def sums(self, arch: Architecture) -> Sums:
-        """The units' hot figures, cold ones (0 without), count and inputs/outputs."""
+        """The units' hot figures, cold ones (0 without), count, inputs/outputs and the
+        weights they read."""
         units = units_of(arch)
         hot = cold = 0.0
         missing: list[Unit] = []

@@ -58,8 +58,8 @@ MODEL_GROUP = 40
 #: 94.3% (benchmarks/README.md, "Pacing by round").
 CALIBRATION_MODELS = 150
 #: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
-#: weights read: one unknown more each) only from this many models on.
-OPTIONAL_TERMS_FROM = 8
+#: weights read and its square: up to 7 unknowns in all) only from this many models on.
+OPTIONAL_TERMS_FROM = 12
 
 
 class Progress(Protocol):
