@@ -269,8 +269,8 @@ def use_modelled_latency(monkeypatch) -> None:
             samples=15, inner=1, windows=3, warmup=0, cost_s=0.0, fingerprint=key,
         )  # fmt: skip
 
-    def measure_runners(runners, settings=None, *, fingerprint_key=""):
-        return [figure(r, fingerprint_key) for r in runners]
+    def measure_runners(runners, settings=None, *, fingerprint_key="", pacing=None):
+        return [figure(r, fingerprint_key) for r in runners]  # modelled: no drift to pace
 
     def measure_runner(runner, settings=None, *, fingerprint_key=""):
         return figure(runner, fingerprint_key)
