@@ -507,7 +507,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     table.add_model("fp", "calibration", ModelRecord("old1", "tiny", "{}", 2.5, 0.1, 0.4))
     now = table.models("fp", "calibration")
     assert list(now) == ["old1"] and now["old1"].ms == 2.5
-    assert now["old1"].figure == MeasureSettings().label == "median of 6 window floors"
+    assert now["old1"].figure == MeasureSettings().label == "median of 18 window floors of 7 samples"
     assert set(table.models("fp", "calibration", figure=None)) == {"old1", "old2"}
     # An exported file from before the column: its models take the old figure.
     fp = fingerprint(Target("cpu"))

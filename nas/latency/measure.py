@@ -10,12 +10,14 @@ steadier (benchmarks/README.md). Windows of many runners are interleaved
 (``measure_runners``), so that one runner's windows fall seconds apart.
 
 Which floor: a unit of a table (``MeasureSettings.for_ops``) reports the fastest of its
-3 windows, trusted once the two fastest agree. A whole model reports the median of its 6
-windows' floors, trusted once the first and the second half's medians agree: the fastest
-floor is an extreme value, and on a drifting machine the median of more floors repeated
-itself within +-10% for 95% of networks against 77% for the fastest of 3
-(benchmarks/README.md, "Whole models: the median of window floors"). ``measure_runner``
-takes one runner's windows back to back.
+3 windows, trusted once the two fastest agree. A whole model reports the median of its 18
+short windows' floors, trusted once the first and the second half's medians agree: the
+fastest floor is an extreme value, and on a drifting machine the median of more floors
+repeated itself within +-10% for 95% of networks against 77% for the fastest of 3
+(benchmarks/README.md, "Whole models: the median of window floors"); short windows catch
+the machine at more moments (its speed is shared by windows taken within a second of one
+another and no longer, "Many short windows"). ``measure_runner`` takes one runner's
+windows back to back.
 
 Pacing (``Pacing``): runners timed in every round beside the measured ones (a space's
 anchor networks, nas.latency.anchors) tell how fast the machine ran in that round; each
@@ -56,8 +58,11 @@ __all__ = [
 class MeasureSettings:
     """How hard to try. Defaults suit a whole model; ``for_ops()`` is lighter."""
 
-    #: Samples per window.
-    samples: int = 21
+    #: Samples per window. Many short windows rather than a few long ones: the machine's
+    #: speed moves within seconds, and a figure from 18 windows of 7 samples repeated
+    #: itself twice as tightly as one from 6 of 21 in the same time (benchmarks/README.md,
+    #: "Many short windows").
+    samples: int = 7
     #: Each sample lasts at least this long (inner repetitions are added to reach it).
     min_sample_ms: float = 2.0
     min_warmup: int = 10
@@ -67,7 +72,7 @@ class MeasureSettings:
     #: ...or after this long.
     max_warmup_s: float = 2.0
     #: Windows per measurement (each warmed up afresh).
-    windows: int = 6
+    windows: int = 18
     #: The figure from the windows' floors (each window's fastest sample): ``median``, or
     #: ``fastest`` (the fastest sample of all). See ``Measurement.floor_gap`` for when
     #: each is trusted.
@@ -90,7 +95,7 @@ class MeasureSettings:
     def label(self) -> str:
         """How a figure was taken, stored beside whole-model figures so that figures
         taken another way are never mixed with them."""
-        return f"{self.figure} of {self.windows} window floors"
+        return f"{self.figure} of {self.windows} window floors of {self.samples} samples"
 
 
 @dataclass(frozen=True)
