@@ -280,6 +280,7 @@ def use_modelled_latency(monkeypatch) -> None:
         ("measure_runners", measure_runners), ("measure_runner", measure_runner),
     ):  # fmt: skip
         monkeypatch.setattr(f"nas.latency.workflow.{name}", fn)
+    monkeypatch.setattr("nas.latency.anchors.prepare_arch", prepare_arch)  # the anchors' runners
 
 
 @pytest.mark.slow

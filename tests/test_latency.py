@@ -507,7 +507,9 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     table.add_model("fp", "calibration", ModelRecord("old1", "tiny", "{}", 2.5, 0.1, 0.4))
     now = table.models("fp", "calibration")
     assert list(now) == ["old1"] and now["old1"].ms == 2.5
-    assert now["old1"].figure == MeasureSettings().label == "median of 18 window floors of 7 samples"
+    assert (
+        now["old1"].figure == MeasureSettings().label == "median of 18 window floors of 7 samples"
+    )
     assert set(table.models("fp", "calibration", figure=None)) == {"old1", "old2"}
     # An exported file from before the column: its models take the old figure.
     fp = fingerprint(Target("cpu"))
@@ -827,7 +829,11 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
         return Runner(call=call)
 
     anchors = Anchors.of(micro, n=2)
-    monkeypatch.setattr(workflow, "prepare_arch", lambda a, target: sleeper(a.id, 2.0, scaled=True))
+    from nas.latency import anchors as anchors_module
+
+    monkeypatch.setattr(
+        anchors_module, "prepare_arch", lambda a, target: sleeper(a.id, 2.0, scaled=True)
+    )
 
     class NoCanary:
         def read(self):

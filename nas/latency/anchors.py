@@ -27,6 +27,9 @@ import numpy as np
 
 from nas.arch import Architecture
 from nas.errors import NasError
+from nas.latency.measure import Pacing
+from nas.latency.runtimes import prepare_arch
+from nas.latency.target import Target
 from nas.space import SearchSpace, sample_random
 
 __all__ = ["ANCHORS", "ANCHOR_STREAM", "Anchors", "fresh_archs"]
@@ -74,6 +77,14 @@ class Anchors:
         """The space's anchors: always the same ``n`` networks (fewer in a tiny space)."""
         archs = list(fresh_archs(space, 0, ANCHOR_STREAM, n, set()))
         return cls(archs, on_reference=on_reference)
+
+    def pacing(self, target: Target) -> Pacing:
+        """The anchors prepared on ``target``, pacing the rounds they are timed in."""
+        ids = [a.id for a in self.archs]
+        return Pacing(
+            [prepare_arch(a, target) for a in self.archs],
+            lambda floors: self.speeds(dict(zip(ids, floors, strict=True))),
+        )
 
     def speeds(self, floors: Mapping[str, Sequence[float]]) -> list[float]:
         """How slow the machine ran in each round against the reference, from the

@@ -24,7 +24,6 @@ from nas.latency.measure import (
     Measurement,
     MeasureSettings,
     NoisyMeasurementError,
-    Pacing,
     measure_runner,
     measure_runners,
 )
@@ -296,13 +295,7 @@ def _interleaved(
     with the ``anchors``' windows, which pace every round); yields each group's results
     as soon as it is done (so they can be stored)."""
     key = _key(target)
-    pacing = None
-    if anchors is not None:
-        ids = [a.id for a in anchors.archs]
-        pacing = Pacing(
-            [prepare_arch(a, target) for a in anchors.archs],
-            lambda floors: anchors.speeds(dict(zip(ids, floors, strict=True))),
-        )
+    pacing = anchors.pacing(target) if anchors is not None else None
     for start in range(0, len(items), group):
         part = items[start : start + group]
         reading = canary.read()
