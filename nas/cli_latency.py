@@ -203,7 +203,10 @@ def validate_cmd(
         True, "--fresh/--reuse", help="Measure the models now (default) or reuse stored ones."
     ),
     repeat: int = typer.Option(
-        50, "--repeat", help="Models timed a second time: how well the machine repeats itself."
+        50, "--repeat", help="Models timed once more: how well the machine repeats itself."
+    ),
+    passes: int | None = typer.Option(
+        None, "--passes", help="Times each model is measured, minutes apart (1-3, default 2)."
     ),
     *,
     tgt: Target,
@@ -222,10 +225,12 @@ def validate_cmd(
             seed=seed,
             fresh=fresh,
             repeat=repeat,
+            passes=passes,
             progress=progress,
         )
+    timed = "" if r.passes == 1 else f" (each measured {r.passes} times)"
     typer.echo(
-        f"{r.space} on {tgt.name}: {r.n} fresh architectures; within +-5%: {100 * r.within_5:.1f}%, "
+        f"{r.space} on {tgt.name}: {r.n} fresh architectures{timed}; within +-5%: {100 * r.within_5:.1f}%, "
         f"within +-10%: {100 * r.within_10:.1f}%, MAPE {100 * r.mape:.2f}%, "
         f"Kendall tau {r.kendall_tau:.3f}; prediction {r.predict_us:.0f} us vs measurement "
         f"{r.measure_s:.3f} s ({r.speedup:,.0f}x cheaper); machine speed vs. table build: "

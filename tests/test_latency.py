@@ -788,6 +788,14 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     assert all(r.speed > 0 for r in models)
     assert 0 < result.speed_low <= result.speed_high
     assert 0 <= stored["unanchored_within_10"] <= 1
+    # Each model was measured again in a second pass (in reverse order), kept apart.
+    second = db.models(fp_key, "validation pass 2")
+    assert second and set(second) <= set(db.models(fp_key, "validation"))
+    assert stored["passes"] == result.passes == 2
+    # --fresh forgets every pass.
+    validate(micro, target, db, n=3, fresh=True, passes=1)
+    assert len(db.models(fp_key, "validation")) <= 3
+    assert not db.models(fp_key, "validation pass 2")
 
 
 def test_anchor_speeds_are_each_rounds_median_ratio_to_the_first_floors(micro):
@@ -886,6 +894,28 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
 def test_validate_needs_a_calibration(db, micro):
     with pytest.raises(NasError, match="no calibration"):
         validate(micro, Target("cpu"), db, n=5)
+    with pytest.raises(NasError, match="must be 1 to 3, got 0") as err:
+        validate(micro, Target("cpu"), db, n=5, passes=0)
+    assert err.value.field == "passes"
+
+
+def test_a_validation_figure_is_the_geometric_mean_of_its_passes(db):
+    from nas.latency.workflow import _passes_combined
+
+    first = {
+        "a": ModelRecord("a", "micro", "{}", 2.0, 0.1, 0.3, speed=1.0),
+        "b": ModelRecord("b", "micro", "{}", 3.0, 0.1, 0.3, speed=0.9),
+    }
+    for rec in first.values():
+        db.add_model("fp", "validation", rec)
+    db.add_model(
+        "fp", "validation pass 2", ModelRecord("a", "micro", "{}", 8.0, 0.1, 0.3, speed=4.0)
+    )
+    out = _passes_combined(db, "fp", first)
+    assert (out["a"].ms, out["a"].speed) == pytest.approx((4.0, 2.0))  # sqrt(2*8), sqrt(1*4)
+    assert out["a"].ms * out["a"].speed == pytest.approx(8.0)  # as measured: sqrt(2*1 * 8*4)
+    assert out["b"] == first["b"]  # the second pass could not time it: its one figure
+    assert _passes_combined(db, "fp", first, passes=1)["a"].ms == 2.0
 
 
 def test_calibration_is_per_space(db, micro):

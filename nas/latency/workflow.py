@@ -6,6 +6,7 @@ so any of them can be killed and run again to continue.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,6 +57,14 @@ MODEL_GROUP = 40
 #: onnxruntime `mobile` @ 64 px 147 models validated at 97.7% within +-10% where 83 gave
 #: 94.3% (benchmarks/README.md, "Pacing by round").
 CALIBRATION_MODELS = 150
+#: Times a validation measures each model, in passes over the whole set (the second in
+#: reverse order, so that each model's two figures are minutes apart): its figure is their
+#: geometric mean. On onnxruntime `mobile` @ 64 px two figures of a network taken minutes
+#: apart agreed within +-10% for only 92% of networks on a busy day, and the mean of two
+#: took the same validation from 92.9% to 96.1% within +-10% (benchmarks/README.md,
+#: "Two passes").
+VALIDATION_PASSES = 2
+MAX_VALIDATION_PASSES = 3
 #: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
 #: weights read and its square: up to 7 unknowns in all) only from this many models on.
 OPTIONAL_TERMS_FROM = 12
@@ -127,6 +136,8 @@ class ValidationReport:
     #: The check without the anchors (figures as measured, calibration refitted on them).
     unanchored_within_10: float | None = None
     unanchored_kendall_tau: float | None = None
+    #: Passes over the models (a model's figure: the geometric mean of its passes').
+    passes: int = 1
 
     @property
     def speedup(self) -> float:
@@ -605,9 +616,40 @@ def stored_predictions(
     out = {}
     for purpose in ("calibration", "validation"):
         records = [r for r in table.models(fp.key, purpose).values() if r.space == space]
+        if purpose == "validation":
+            records = list(
+                _passes_combined(table, fp.key, {r.arch_id: r for r in records}).values()
+            )
         archs = [Architecture.from_json(r.arch_json) for r in records]
         predicted = predictor.predict_many(archs)
         out[purpose] = [(a, p, r.ms) for a, p, r in zip(archs, predicted, records, strict=True)]
+    return out
+
+
+def _geomean(xs: Sequence[float]) -> float:
+    return float(np.exp(np.mean(np.log(xs))))
+
+
+def _pass_purpose(k: int) -> str:
+    """Where pass ``k`` (0-based) of a validation stores its figures."""
+    return "validation" if k == 0 else f"validation pass {k + 1}"
+
+
+def _passes_combined(
+    table: LatencyTable,
+    fp_key: str,
+    first: Mapping[str, ModelRecord],
+    passes: int = MAX_VALIDATION_PASSES,
+) -> dict[str, ModelRecord]:
+    """The validation records of ``first`` with each figure the geometric mean of those
+    of the first ``passes`` passes that timed the model (one: its figure as it is)."""
+    later = [table.models(fp_key, _pass_purpose(k)) for k in range(1, passes)]
+    out = {}
+    for arch_id, rec in first.items():
+        timed = [rec] + [p[arch_id] for p in later if arch_id in p]
+        out[arch_id] = dataclasses.replace(
+            rec, ms=_geomean([r.ms for r in timed]), speed=_geomean([r.speed for r in timed])
+        )
     return out
 
 
@@ -620,18 +662,26 @@ def validate(
     seed: int = 0,
     fresh: bool = False,
     repeat: int = 0,
+    passes: int | None = None,
     progress: Progress | None = None,
 ) -> ValidationReport:
     """Predict and measure ``n`` fresh architectures (never those used for calibration).
 
-    ``fresh`` measures them again instead of reusing stored measurements. ``repeat``
-    times that many of them a second time, after all the others: the noise floor the
-    prediction errors are read against.
+    Each model is measured ``passes`` times (default ``VALIDATION_PASSES``), in passes over the whole set (each pass in
+    the reverse order of the one before), and its figure is the geometric mean: what the
+    prediction is checked against is then the model's latency more than the moment it
+    was timed at. ``fresh`` measures them again instead of reusing stored measurements.
+    ``repeat`` times that many of them once more, after all the others: the noise floor
+    the prediction errors are read against.
     """
     progress = progress or _Silent()
+    passes = VALIDATION_PASSES if passes is None else passes
+    if not 1 <= passes <= MAX_VALIDATION_PASSES:
+        raise NasError(f"must be 1 to {MAX_VALIDATION_PASSES}, got {passes}", field="passes")
     fp = fingerprint(target)
     if fresh:
-        table.forget_models(fp.key, "validation", space.name)
+        for k in range(MAX_VALIDATION_PASSES):
+            table.forget_models(fp.key, _pass_purpose(k), space.name)
     if space.name not in table.calibrations(fp.key):
         raise NasError(
             f"no calibration for space {space.name!r} yet: run `nas latency build` first",
@@ -651,6 +701,12 @@ def validate(
             "the space has few beyond the calibration models, or the machine was too busy",
             field="n",
         )
+    for k in range(1, passes):
+        _measure_until(
+            space, target, table, _pass_purpose(k), archs[::-1] if k % 2 else archs, progress,
+            lambda done: True,  # a model the machine stays too busy for keeps fewer figures
+        )  # fmt: skip
+    records = _passes_combined(table, fp.key, {a.id: records[a.id] for a in archs}, passes)
     # Fill any unit the table lacks first, so the timed pass below is pure prediction.
     eps = _eps(space)
     load_predictor(
@@ -706,6 +762,7 @@ def validate(
         unanchored_kendall_tau=(
             None if plain_pred is None else kendall_tau(plain_pred, as_measured)
         ),
+        passes=passes,
     )  # fmt: skip
     table.add_validation(fp.key, space.name, report.to_dict())
     return report
