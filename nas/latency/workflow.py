@@ -647,9 +647,9 @@ def _passes_combined(
     out = {}
     for arch_id, rec in first.items():
         timed = [rec] + [p[arch_id] for p in later if arch_id in p]
-        out[arch_id] = dataclasses.replace(
+        out[arch_id] = rec if len(timed) == 1 else dataclasses.replace(
             rec, ms=_geomean([r.ms for r in timed]), speed=_geomean([r.speed for r in timed])
-        )
+        )  # fmt: skip
     return out
 
 
