@@ -59,9 +59,9 @@ class MeasureSettings:
     """How hard to try. Defaults suit a whole model; ``for_ops()`` is lighter."""
 
     #: Samples per window. Many short windows rather than a few long ones: the machine's
-    #: speed moves within seconds, and a figure from 18 windows of 7 samples repeated
-    #: itself twice as tightly as one from 6 of 21 in the same time (benchmarks/README.md,
-    #: "Many short windows").
+    #: speed moves within seconds; side by side a figure from 18 windows of 7 samples
+    #: repeated itself with sd 1.9% against 3.3% for 6 of 21 on eager CPU (as well on
+    #: onnxruntime), at up to 1.5x the time (benchmarks/README.md, "Many short windows").
     samples: int = 7
     #: Each sample lasts at least this long (inner repetitions are added to reach it).
     min_sample_ms: float = 2.0

@@ -667,10 +667,10 @@ def validate(
 ) -> ValidationReport:
     """Predict and measure ``n`` fresh architectures (never those used for calibration).
 
-    Each model is measured ``passes`` times (default ``VALIDATION_PASSES``), in passes over the whole set (each pass in
-    the reverse order of the one before), and its figure is the geometric mean: what the
-    prediction is checked against is then the model's latency more than the moment it
-    was timed at. ``fresh`` measures them again instead of reusing stored measurements.
+    Each model is measured ``passes`` times (default ``VALIDATION_PASSES``), in passes
+    over the whole set (each pass in the reverse order of the one before), and its figure
+    is the geometric mean: what the prediction is checked against is then the model's
+    latency more than the moment it was timed at. ``fresh`` measures them again instead of reusing stored measurements.
     ``repeat`` times that many of them once more, after all the others: the noise floor
     the prediction errors are read against.
     """
