@@ -213,9 +213,10 @@ def validate_cmd(
 ) -> None:
     """Predict and measure fresh architectures; print and store the accuracy."""
     from nas.latency.lut import LatencyTable
-    from nas.latency.workflow import validate
+    from nas.latency.workflow import VALIDATION_PASSES, validate
 
     sp = _space(space, resolution)
+    passes = VALIDATION_PASSES if passes is None else passes
     with BarProgress() as progress:
         r = validate(
             sp,

@@ -12,9 +12,9 @@ both through ``session.run``), a unit inside a network does not; on onnxruntime 
 this term took validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the
 network reads in one pass (``Unit.weights_read``): units timed alone keep their weights
 in cache, a network of many MB reads a share of them from memory that grows with its
-total, hence the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms took validation
-from 67% to 94-98% within +-10% (benchmarks/README.md, "Pacing by round, and what a
-network reads").
+total, hence the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms
+took validation from 67% to 94-98% within +-10% (benchmarks/README.md, "Pacing by round,
+and what a network reads").
 """
 
 from __future__ import annotations

@@ -626,10 +626,6 @@ def stored_predictions(
     return out
 
 
-def _geomean(xs: Sequence[float]) -> float:
-    return float(np.exp(np.mean(np.log(xs))))
-
-
 def _pass_purpose(k: int) -> str:
     """Where pass ``k`` (0-based) of a validation stores its figures."""
     return "validation" if k == 0 else f"validation pass {k + 1}"
@@ -648,7 +644,9 @@ def _passes_combined(
     for arch_id, rec in first.items():
         timed = [rec] + [p[arch_id] for p in later if arch_id in p]
         out[arch_id] = rec if len(timed) == 1 else dataclasses.replace(
-            rec, ms=_geomean([r.ms for r in timed]), speed=_geomean([r.speed for r in timed])
+            rec,
+            ms=statistics.geometric_mean(r.ms for r in timed),
+            speed=statistics.geometric_mean(r.speed for r in timed),
         )  # fmt: skip
     return out
 
@@ -662,20 +660,19 @@ def validate(
     seed: int = 0,
     fresh: bool = False,
     repeat: int = 0,
-    passes: int | None = None,
+    passes: int = VALIDATION_PASSES,
     progress: Progress | None = None,
 ) -> ValidationReport:
     """Predict and measure ``n`` fresh architectures (never those used for calibration).
 
-    Each model is measured ``passes`` times (default ``VALIDATION_PASSES``), in passes
+    Each model is measured ``passes`` times, in passes
     over the whole set (each pass in the reverse order of the one before), and its figure
     is the geometric mean: what the prediction is checked against is then the model's
-    latency more than the moment it was timed at. ``fresh`` measures them again instead of reusing stored measurements.
-    ``repeat`` times that many of them once more, after all the others: the noise floor
-    the prediction errors are read against.
+    latency more than the moment it was timed at. ``fresh`` measures them again instead
+    of reusing stored measurements. ``repeat`` times that many of them once more, after
+    all the others: the noise floor the prediction errors are read against.
     """
     progress = progress or _Silent()
-    passes = VALIDATION_PASSES if passes is None else passes
     if not 1 <= passes <= MAX_VALIDATION_PASSES:
         raise NasError(f"must be 1 to {MAX_VALIDATION_PASSES}, got {passes}", field="passes")
     fp = fingerprint(target)
