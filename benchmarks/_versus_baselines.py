@@ -15,7 +15,7 @@ its mean accuracy over K fresh trainings (training seeds 1000 s + j): one traini
 accuracy on a small split moves by an image or two with the seed.
 
 ``--confirm K`` runs the study with ``[confirm] top = K`` (default: the study's own;
-0: off) (nas.confirm: the K best
+0: off) (nas.search.confirm: the K best
 candidates trained again with the study's ``confirm.seeds`` more seeds, the front chosen by
 their mean validation accuracy, each member keeping its best training's weights). For the
 same budget, every baseline is then trained as often, with the same seeds, and scored
@@ -32,15 +32,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.arch import Architecture, Head, Stage, Stem
-from nas.config import load_study
-from nas.confirm import pooled
-from nas.cost import cost
 from nas.latency.target import Target
 from nas.latency.workflow import measure_settled
-from nas.orchestrate import search
-from nas.search_setup import prepare
-from nas.train import evaluate
+from nas.model.arch import Architecture, Head, Stage, Stem
+from nas.model.cost import cost
+from nas.search.config import load_study
+from nas.search.confirm import pooled
+from nas.search.orchestrate import search
+from nas.search.setup import prepare
+from nas.train.loop import evaluate
 
 
 def baselines(in_channels: int, num_classes: int, resolution: int) -> dict[str, Architecture]:
@@ -187,7 +187,7 @@ def _mean_scores(arch, data, train, seed: int, k: int) -> tuple[float, float]:
 
 
 def _confirmed_scores(arch, data, train, runs: int) -> tuple[float, float]:
-    """As nas.confirm scores a confirmed network (``pooled``): trainings with seeds
+    """As nas.search.confirm scores a confirmed network (``pooled``): trainings with seeds
     train.seed + j (j < runs), their mean validation accuracy and the test accuracy of
     the best one. ``runs`` 1: the one training of the study's seed."""
     done = _trainings(arch, data, train, [train.seed + j for j in range(runs)])

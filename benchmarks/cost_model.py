@@ -2,7 +2,7 @@
 
     python benchmarks/cost_model.py [--repeats 200]
 
-Prints, per reference architecture, the time of ``nas.cost.cost(arch)`` against building
+Prints, per reference architecture, the time of ``nas.model.cost.cost(arch)`` against building
 the module and counting parameters and MACs with torch's FlopCounterMode (on the meta
 device, so no arithmetic is done: this is the cheapest counting there is).
 """
@@ -15,9 +15,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas.builder import build
-from nas.cost import cost
-from nas.reference import load_arch, reference_names
+from nas.model.builder import build
+from nas.model.cost import cost
+from nas.model.reference import load_arch, reference_names
 
 
 def counted(arch) -> tuple[int, int]:

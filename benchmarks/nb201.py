@@ -9,7 +9,7 @@ equivalent to one already evaluated reuses that result and costs no query; laten
 comes from the table (as it would from a predictor) and costs no query either.
 
 1. Single objective, CIFAR-10 (study ``nb201_cifar10``): per sampler and seed, trials
-   run in process (nas.orchestrate.run_inprocess: the same define-by-run sampling,
+   run in process (nas.search.orchestrate.run_inprocess: the same define-by-run sampling,
    representative rows, reuse and recording as on Ray) until 200 queries (at most 600
    trials). The architecture chosen at 50 / 100 / 200 queries is the best cifar10-valid
    validation accuracy among the first 50 / 100 / 200 queries; its CIFAR-10 test
@@ -18,7 +18,7 @@ comes from the table (as it would from a predictor) and costs no query either.
 2. Hardware-aware (study ``nb201_pixel3`` on ``--device``): validation accuracy up,
    latency down, 100 and 300 queries; hypervolume of the queried rows over that of the
    table's true front, both against the median accuracy and median latency of the
-   space (nas.nb201.hypervolume_ratio).
+   space (nas.bench.nb201.hypervolume_ratio).
 3. Throughput: queries per second in process, and through the full stack (Ray Tune +
    OptunaSearch + SQLite storage), one 200-trial study.
 """
@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from nas import nb201
-from nas.config import load_study
-from nas.orchestrate import run_inprocess, run_trials
-from nas.results import EvaluationStore
-from nas.search_setup import prepare
+from nas.bench import nb201
+from nas.search.config import load_study
+from nas.search.orchestrate import run_inprocess, run_trials
+from nas.search.results import EvaluationStore
+from nas.search.setup import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def hardware_aware(table: nb201.Table, args) -> None:
 
 
 def _representatives(table: nb201.Table, device: str) -> list[int]:
-    from nas.tabular import TabularBenchmark
+    from nas.bench.tabular import TabularBenchmark
 
     bench = TabularBenchmark(table, device)
     return sorted({bench.representative(a) for a in table.arch_str})

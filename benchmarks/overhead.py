@@ -19,12 +19,12 @@ import time
 import ray
 import torch
 
-from nas.config import load_study
-from nas.orchestrate import run_trials
-from nas.results import EvaluationStore
-from nas.search_setup import prepare
-from nas.space import sample_random
-from nas.train import evaluate
+from nas.search.config import load_study
+from nas.search.orchestrate import run_trials
+from nas.search.results import EvaluationStore
+from nas.search.setup import prepare
+from nas.space.searchspace import sample_random
+from nas.train.loop import evaluate
 
 
 def main() -> None:

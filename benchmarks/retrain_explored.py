@@ -8,7 +8,7 @@ baselines are trained ``runs`` more times with fresh seeds (1000 s + 100 + j); i
 against the ResNet-style baseline's mean test accuracy: how many networks predicted
 faster than it have at least its mean, the best of them, and the faster members of
 the front chosen by the search's one training and by the mean of that training and k
-more (k = 1, 2, 4). The oracle behind nas.confirm; slow (runs x networks trainings).
+more (k = 1, 2, 4). The oracle behind nas.search.confirm; slow (runs x networks trainings).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from collections.abc import Sequence
 import optuna
 from _versus_baselines import baselines
 
-from nas.config import load_study
-from nas.objectives import pareto_front
-from nas.search_setup import prepare
-from nas.space import decode
-from nas.train import evaluate
+from nas.core.objectives import pareto_front
+from nas.search.config import load_study
+from nas.search.setup import prepare
+from nas.space.searchspace import decode
+from nas.train.loop import evaluate
 
 
 @dataclasses.dataclass(frozen=True)

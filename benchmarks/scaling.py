@@ -23,12 +23,12 @@ from pathlib import Path
 
 import ray
 
-from nas.arch import Architecture, Head, Stage, Stem
-from nas.config import load_study
-from nas.cost import cost
-from nas.family import ScaleConfig, scale_family, train_networks
-from nas.scaling import Multipliers, scale
-from nas.search_setup import prepare
+from nas.model.arch import Architecture, Head, Stage, Stem
+from nas.model.cost import cost
+from nas.scale.compound import Multipliers, scale
+from nas.scale.family import ScaleConfig, scale_family, train_networks
+from nas.search.config import load_study
+from nas.search.setup import prepare
 
 #: The base: a small MBConv network for 28 px digits (stem stride 2: 14, 7, 4 px stages).
 BASE = Architecture(

@@ -23,8 +23,8 @@ import time
 import numpy as np
 import torch
 
-from nas.builder import build
-from nas.space import load_space, sample_random
+from nas.model.builder import build
+from nas.space.searchspace import load_space, sample_random
 
 SAMPLES = 21
 MIN_SAMPLE_S = 0.002

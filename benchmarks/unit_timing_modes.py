@@ -29,7 +29,7 @@ from nas.latency.runtimes import Runner, prepare_arch
 from nas.latency.target import parse_target
 from nas.latency.units import Unit, units_of
 from nas.latency.workflow import MODEL_GROUP, UNIT_GROUP, _eps, _Figure
-from nas.space import load_space
+from nas.space.searchspace import load_space
 
 
 def timed(runners: list[Runner], settings: MeasureSettings) -> tuple[list[float], int]:

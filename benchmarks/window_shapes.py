@@ -24,7 +24,7 @@ from nas.latency.anchors import Anchors, fresh_archs
 from nas.latency.measure import Measurement, MeasureSettings, measure_runners
 from nas.latency.runtimes import prepare_arch
 from nas.latency.target import parse_target
-from nas.space import load_space
+from nas.space.searchspace import load_space
 
 STREAM = 9  # networks no calibration or validation draws
 

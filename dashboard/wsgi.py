@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from nas.config import load_study
-from nas.dashboard import application as _application
+from nas.report.dashboard import application as _application
+from nas.search.config import load_study
 
 application = _application(
     load_study(

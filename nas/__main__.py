@@ -1,5 +1,5 @@
 """``python -m nas`` runs the command line."""
 
-from nas.cli import app
+from nas.cli.app import app
 
 app(prog_name="nas")

@@ -1,4 +1,4 @@
-"""Driver for tests/test_export.py, run as ``python _export_check.py JOB.json`` in a fresh
+"""Driver for tests/model/test_export.py, run as ``python _export_check.py JOB.json`` in a fresh
 process in which ``nas`` cannot be imported: it proves the exported files need only torch.
 
 For each model in the job it imports ``<name>.py``, loads the weights with its ``load()``,

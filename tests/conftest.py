@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.arch import Architecture, load_architecture
+from nas.model.arch import Architecture, load_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-REFERENCE = ROOT / "nas" / "reference"
+REFERENCE = ROOT / "nas" / "model" / "reference"
 
 
 @pytest.fixture(scope="session")

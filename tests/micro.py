@@ -45,8 +45,8 @@ def write_micro_space(directory: Path) -> Path:
 
 @functools.cache
 def _micro_latency_table() -> Path:
-    from nas.config import load_study
-    from nas.search_setup import prepare
+    from nas.search.config import load_study
+    from nas.search.setup import prepare
 
     directory = Path(tempfile.mkdtemp(prefix="nas-test-micro-latency-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)

@@ -1,12 +1,12 @@
-"""Independent counters: what the built module says, never what nas.cost says."""
+"""Independent counters: what the built module says, never what nas.model.cost says."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas.arch import Architecture
-from nas.builder import build
+from nas.model.arch import Architecture
+from nas.model.builder import build
 
 
 def _meta_model(arch: Architecture) -> torch.nn.Module:

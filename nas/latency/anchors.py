@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nas.arch import Architecture
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.measure import Pacing
 from nas.latency.runtimes import prepare_arch
 from nas.latency.target import Target
-from nas.space import SearchSpace, sample_random
+from nas.model.arch import Architecture
+from nas.space.searchspace import SearchSpace, sample_random
 
 __all__ = ["ANCHORS", "ANCHOR_STREAM", "Anchors", "fresh_archs"]
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.arch import Architecture, Head, Stage, Stem
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.measure import (
     Measurement,
     MeasureSettings,
@@ -32,6 +31,7 @@ from nas.latency.measure import (
 )
 from nas.latency.runtimes import prepare_arch
 from nas.latency.target import Target
+from nas.model.arch import Architecture, Head, Stage, Stem
 
 __all__ = ["CANARY", "Canary", "Steadiness", "steadiness"]
 

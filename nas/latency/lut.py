@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from nas.db import open_database, transaction
-from nas.errors import NasError
+from nas.core.db import open_database, transaction
+from nas.core.errors import NasError
 from nas.latency.measure import Measurement, MeasureSettings
 from nas.latency.target import Fingerprint
 

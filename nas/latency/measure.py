@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.runtimes import Runner, prepare
 from nas.latency.target import Target, fingerprint
 

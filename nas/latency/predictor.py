@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from nas.arch import Architecture
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.cold import cold_key
 from nas.latency.units import Unit, cheapest, units_of
-from nas.space import SearchSpace
+from nas.model.arch import Architecture
+from nas.space.searchspace import SearchSpace
 
 __all__ = [
     "Calibration", "MissingUnitsError", "Predictor", "Sums", "fit_calibration", "kendall_tau",

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nas.arch import Architecture
-from nas.builder import build
-from nas.errors import NasError
+from nas.core.errors import NasError
+from nas.core.threads import torch_threads
 from nas.latency.target import Target
-from nas.threads import torch_threads
+from nas.model.arch import Architecture
+from nas.model.builder import build
 
 __all__ = ["Runner", "check_available", "prepare", "prepare_arch"]
 
@@ -150,7 +150,7 @@ def _onnxruntime(
     """``copies`` sessions of one exported graph (each session holds its own weights)."""
     import onnxruntime as ort
 
-    from nas.export import write_onnx_file
+    from nas.model.export import write_onnx_file
 
     tmp = tempfile.TemporaryDirectory(prefix="nas-latency-")
     path = Path(tmp.name) / "model.onnx"

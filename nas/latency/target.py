@@ -17,7 +17,7 @@ from importlib import metadata
 
 import torch
 
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.cold import cold_bytes
 
 __all__ = ["RUNTIMES", "Fingerprint", "Target", "fingerprint", "parse_target"]

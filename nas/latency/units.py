@@ -5,7 +5,7 @@ Once-for-All's table, ``op-in:CxHxW-out:CxHxW-kernel-stride-expansion-...``) is 
 the table stores. ``units_of(arch)`` splits one network into units; ``space_units``
 lists every unit any architecture of a space can contain.
 
-A block of a cell op (``nb201``) is a unit of its *pruned* cell (``nas.nb201.prune``:
+A block of a cell op (``nb201``) is a unit of its *pruned* cell (``nas.bench.nb201.prune``:
 dead edges set to none): the cell module computes exactly its pruned cell, so cells
 that differ only in dead edges are one unit, ``-cell<op index per edge>`` in its key.
 """
@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from nas import nb201
-from nas.arch import Architecture, Stage
-from nas.cost import Shape, block_output_shape
-from nas.errors import NasError
-from nas.ops import BlockSpec, get_op
-from nas.ops.layers import Head
-from nas.space import Choices, SearchSpace, choices
+from nas.core.errors import NasError
+from nas.model import nb201_cell
+from nas.model.arch import Architecture, Stage
+from nas.model.cost import Shape, block_output_shape
+from nas.model.ops import BlockSpec, get_op
+from nas.model.ops.layers import Head
+from nas.space.searchspace import Choices, SearchSpace, choices
 
 __all__ = ["BlockUnit", "HeadUnit", "Unit", "cheapest", "space_units", "units_of"]
 
@@ -52,12 +52,12 @@ def _block_key(b: BlockSpec, in_shape: Shape) -> tuple[str, Shape]:
 
 @functools.cache  # at most 5**6 cells
 def _digits(cell: str) -> str:
-    return "".join(str(nb201.OPS.index(op)) for op in nb201.parse(cell))
+    return "".join(str(nb201_cell.OPS.index(op)) for op in nb201_cell.parse(cell))
 
 
 @functools.cache
 def _pruned_cell(cell: str) -> str:
-    return nb201.format_cell(nb201.prune(nb201.parse(cell)))
+    return nb201_cell.format_cell(nb201_cell.prune(nb201_cell.parse(cell)))
 
 
 def _pruned(b: BlockSpec) -> BlockSpec:
@@ -68,9 +68,9 @@ def _pruned(b: BlockSpec) -> BlockSpec:
 def _cells(edges: Mapping[str, Choices]) -> list[str]:
     """The distinct pruned cells of a space's cell choices, in first-seen order."""
     found: dict[tuple[str, ...], None] = {}
-    for ops in itertools.product(*(edges[name] for name in nb201.PARAM_NAMES)):
-        found.setdefault(nb201.prune(ops), None)
-    return [nb201.format_cell(ops) for ops in found]
+    for ops in itertools.product(*(edges[name] for name in nb201_cell.PARAM_NAMES)):
+        found.setdefault(nb201_cell.prune(ops), None)
+    return [nb201_cell.format_cell(ops) for ops in found]
 
 
 def _taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:

@@ -15,8 +15,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from nas.arch import Architecture
-from nas.errors import NasError
+from nas.core.errors import NasError
 from nas.latency.anchors import Anchors, fresh_archs
 from nas.latency.canary import Canary
 from nas.latency.cold import cold_copies, cold_key
@@ -32,7 +31,8 @@ from nas.latency.predictor import Calibration, Predictor, fit_calibration, kenda
 from nas.latency.runtimes import Runner, check_available, prepare, prepare_arch
 from nas.latency.target import Fingerprint, Target, fingerprint
 from nas.latency.units import Unit, space_units
-from nas.space import SearchSpace, choices
+from nas.model.arch import Architecture
+from nas.space.searchspace import SearchSpace, choices
 
 __all__ = [
     "BuildReport",

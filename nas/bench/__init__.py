@@ -1,0 +1,1 @@
+"""Tabular benchmarks (NAS-Bench-201): a trial is a table lookup."""

@@ -1,0 +1,180 @@
+"""Tabular evaluation: a trial's result looked up in NAS-Bench-201 instead of trained.
+
+It plugs in where training plugs in (``nas.search.orchestrate``), so a tabular search measures
+the whole stack: study file, sampler, Ray Tune, storage, dashboard.
+
+Which table row a sampled cell is scored by: every cell of one canonical class (see
+``nas.bench.nb201.canonical``) computes the same network, so the class is evaluated once, on
+one representative row, and a later cell of the class reuses that result (it costs no
+query). The representative is the class's fastest row on the latency device (the
+implementation one would deploy: the devices also ran the dead edges). The representative's own accuracy and latency are what
+the trial reports, so every reported point is a real row of the table.
+
+Accuracy: cifar10-valid validation accuracy for selection; CIFAR-10 test accuracy only
+for reporting (the final front). The table's 12-epoch figure is a test accuracy, so it
+is recorded for information and never used to select.
+
+numpy and the standard library only: no torch, Optuna or Ray here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nas.bench.nb201 import Table, load_table
+from nas.core.errors import NasError
+from nas.model.nb201_cell import parse
+
+if TYPE_CHECKING:
+    from nas.model.arch import Architecture
+
+__all__ = [
+    "BENCHMARKS",
+    "Lookup",
+    "TableLatency",
+    "TabularBenchmark",
+    "check_cell",
+    "open_benchmark",
+]
+
+#: Benchmarks a study's ``tabular.benchmark`` may name.
+BENCHMARKS: tuple[str, ...] = ("nasbench201",)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one query returns: the representative row's figures. Accuracies are
+    fractions in [0, 1] like every trained result (the tables hold percentages)."""
+
+    row: int
+    arch_str: str
+    canonical_id: int
+    val_accuracy: float
+    test_accuracy: float
+    #: 12-epoch CIFAR-10 *test* accuracy (one seed): information only.
+    acc_12ep: float
+    #: Latency of the row on the benchmark's device.
+    latency_ms: float
+
+
+class TabularBenchmark:
+    """NAS-Bench-201 on CIFAR-10, latency on one of the table's devices."""
+
+    def __init__(self, table: Table, device: str) -> None:
+        lat = table.latency(device)  # unknown device: a NasError naming the field
+        self.table = table
+        self.device = device
+        ids = table.canonical_ids
+        # Per class, the fastest row (ties: the lowest index).
+        order = np.lexsort((np.arange(len(ids)), lat, ids))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = ids[order][1:] != ids[order][:-1]
+        rep = np.empty(int(ids.max()) + 1, dtype=np.int64)
+        rep[ids[order][first]] = order[first]
+        self._rep = rep[ids]
+        self._test = table.test_accuracy("cifar10")
+        self._acc12 = table.low_fidelity("cifar10")
+        self._lat = lat
+
+    def representative(self, cell: str) -> int:
+        """The row that scores ``cell`` (an official arch string)."""
+        return int(self._rep[self.table.index_of(cell)])
+
+    def representative_cell(self, cell: str) -> str:
+        return self.table.arch_str[self.representative(cell)]
+
+    def lookup(self, cell: str) -> Lookup:
+        """One query: the figures of ``cell``'s representative row."""
+        i = self.representative(cell)
+        return Lookup(
+            row=i,
+            arch_str=self.table.arch_str[i],
+            canonical_id=int(self.table.canonical_ids[i]),
+            val_accuracy=float(self.table.val_accuracy[i]) / 100.0,
+            test_accuracy=float(self._test[i]) / 100.0,
+            acc_12ep=float(self._acc12[i]) / 100.0,
+            latency_ms=float(self._lat[i]),
+        )
+
+    def latency(self, cell: str) -> float:
+        """Latency of ``cell``'s representative on the device (no query: the table
+        stands in for a latency predictor)."""
+        return float(self._lat[self.representative(cell)])
+
+    def fastest_ms(self) -> float:
+        return float(self._lat.min())
+
+
+@functools.lru_cache(maxsize=4)
+def _table(path: str) -> Table:
+    return load_table(path)
+
+
+@functools.lru_cache(maxsize=16)
+def open_benchmark(name: str, path: str, device: str) -> TabularBenchmark:
+    """The benchmark ``name`` from the tables in directory ``path`` (loaded once per
+    process: Ray workers reuse it across trials)."""
+    if name not in BENCHMARKS:
+        raise NasError(
+            f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})",
+            field="tabular.benchmark",
+        )
+    if not path:
+        raise NasError("needs the directory of the benchmark's tables", field="tabular.path")
+    try:
+        return TabularBenchmark(_table(str(Path(path).resolve())), device)
+    except NasError as err:
+        # The study's fields; a column of a table file keeps its own name (source: the file).
+        field = {"device": "tabular.device", "path": "tabular.path", "": "tabular.path"}.get(
+            err.field, err.field
+        )
+        raise NasError(err.reason, field=field, source=err.source or path) from None
+
+
+def check_cell(cell: str) -> str:
+    """``cell`` as an official arch string, or a NasError naming ``cell``."""
+    if not cell:
+        raise NasError(
+            "tabular mode needs a space whose architectures have a cell (e.g. nasbench201)",
+            field="space",
+        )
+    parse(cell)
+    return cell
+
+
+@dataclass(frozen=True)
+class TableLatency:
+    """A tabular study's latency model and canonicaliser, in the shape of
+    ``nas.latency.predictor.Predictor`` (``predict``, ``predict_many``, ``fastest``).
+    Plain strings only, so it pickles cheaply into Ray's searcher; the table itself is
+    opened once per process."""
+
+    benchmark: str
+    path: str
+    device: str
+
+    @property
+    def bench(self) -> TabularBenchmark:
+        return open_benchmark(self.benchmark, self.path, self.device)
+
+    def representative(self, arch: Architecture) -> Architecture:
+        """``arch`` with its cell replaced by the representative row's: the network the
+        query scores (equivalent cells all map to one, so they share one result)."""
+        cell = self.bench.representative_cell(check_cell(arch.cell))
+        return arch if cell == arch.cell else replace(arch, cell=cell)
+
+    def predict(self, arch: Architecture) -> float:
+        return self.bench.latency(check_cell(arch.cell))
+
+    def predict_many(self, archs: Sequence[Architecture]) -> list[float]:
+        return [self.predict(a) for a in archs]
+
+    def fastest(self, space: object = None) -> float:
+        """The fastest cell of the table (every cell is in the NAS-Bench-201 space)."""
+        return self.bench.fastest_ms()

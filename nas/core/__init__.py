@@ -1,0 +1,1 @@
+"""The ground floor: errors, strict parsing, storage, atomic files, interrupts; no torch."""

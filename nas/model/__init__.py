@@ -1,0 +1,1 @@
+"""Networks: the genotype, primitives, builder, analytic cost, export, references."""

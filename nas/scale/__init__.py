@@ -1,0 +1,1 @@
+"""Compound scaling of a found network and its family."""

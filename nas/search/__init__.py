@@ -1,0 +1,1 @@
+"""The search: study config, Optuna plan, samplers, executors, results, selection, confirmation."""

@@ -1,0 +1,376 @@
+"""Study definitions: one TOML file says what to search, on which data, for what.
+
+``load_study`` reads a file (or a bundled study by name), applies command-line
+overrides (``{"search.trials": 10}``) and validates everything up front: every error
+names the file and the field, before any data is loaded or any trial runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas.core.bundled import bundled_tomls
+from nas.core.db import in_memory
+from nas.core.errors import NasError
+from nas.core.objectives import METRICS
+from nas.core.strict import from_plain
+from nas.train.loop import TrainConfig
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = [
+    "ConfirmConfig",
+    "DataConfig",
+    "HyperParameter",
+    "LatencyConfig",
+    "ObjectiveConfig",
+    "SearchConfig",
+    "StudyConfig",
+    "TabularConfig",
+    "list_studies",
+    "load_study",
+]
+
+MODES = ("pareto", "budget", "reward", "accuracy")
+SAMPLERS = ("nsga2", "tpe", "random", "rea", "ls")
+#: How trials run: as Ray Tune trials (any cluster), or one by one in this process
+#: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
+EXECUTORS = ("ray", "inprocess")
+#: Training settings that may be searched jointly with the architecture.
+SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    #: Directory of the dataset files ("" for digits); relative paths are resolved
+    #: against the study file's directory.
+    path: str = ""
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    #: Keep only this many samples (0: all), for smoke runs.
+    limit: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """``pareto``: accuracy up, latency (and optionally params/MACs) down. ``budget``:
+    accuracy up subject to latency <= budget. ``reward``: MnasNet's acc * (lat/T)^w.
+    ``accuracy``: accuracy alone (a compound-scaling grid, or a plain AutoML search)."""
+
+    mode: str = "pareto"
+    metrics: tuple[str, ...] = ("accuracy", "latency")
+    latency_budget_ms: float = 0.0
+    reward_exponent: float = -0.07
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise NasError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})", field="mode")
+        for m in self.metrics:
+            if m not in METRICS:
+                raise NasError(
+                    f"unknown metric {m!r} (known: {', '.join(METRICS)})", field="metrics"
+                )
+        if len(set(self.metrics)) != len(self.metrics):
+            raise NasError("a metric is listed twice", field="metrics")
+        if self.mode == "pareto" and ("accuracy" not in self.metrics or len(self.metrics) < 2):
+            raise NasError("pareto mode needs accuracy and at least one cost", field="metrics")
+        if self.mode in ("budget", "reward") and self.latency_budget_ms <= 0:
+            raise NasError(
+                f"{self.mode} mode needs a positive latency budget", field="latency_budget_ms"
+            )
+        if self.reward_exponent >= 0:
+            raise NasError(
+                "must be negative (latency above target lowers the reward)", field="reward_exponent"
+            )
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        if self.mode == "pareto":
+            return tuple(METRICS[m] for m in self.metrics)
+        return ("maximize",)
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    target: str = "cpu"
+    db: str = "sqlite:///nas_latency.db"
+    threads: int = 1
+    batch: int = 1
+    #: Measure units the table lacks during the search (this machine's table only).
+    measure_missing: bool = True
+
+    def __post_init__(self) -> None:
+        from nas.latency.target import Target
+
+        Target(self.target, threads=self.threads, batch=self.batch)  # names a bad field
+
+
+@dataclass(frozen=True)
+class TabularConfig:
+    """Look each trial's result up in a benchmark table instead of training
+    (``benchmark`` empty: train). See nas.bench.tabular."""
+
+    benchmark: str = ""
+    #: Directory of the benchmark's tables (relative: against the study file's directory).
+    path: str = ""
+    #: The table's device whose measured latency is the latency objective.
+    device: str = "pixel3"
+
+    def __post_init__(self) -> None:
+        from nas.bench.tabular import BENCHMARKS
+
+        if self.benchmark and self.benchmark not in BENCHMARKS:
+            raise NasError(
+                f"unknown benchmark {self.benchmark!r} (known: {', '.join(BENCHMARKS)})",
+                field="benchmark",
+            )
+        if self.benchmark and not self.path:
+            raise NasError("needs the directory of the benchmark's tables", field="path")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    sampler: str = "nsga2"
+    trials: int = 40
+    #: Wall-clock budget in seconds (0: none); the search stops at trials or time.
+    timeout_s: float = 0.0
+    seed: int = 0
+    storage: str = "sqlite:///nas_studies.db"
+    #: Ray cluster address ("auto": the cluster `ray start` runs on this machine; "": the
+    #: RAY_ADDRESS environment variable if set, else a private local Ray).
+    ray_address: str = ""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    #: Trials at once (0: as many as the cluster's resources allow).
+    max_concurrent: int = 0
+    #: ASHA early stopping (single-objective modes only).
+    early_stopping: bool = True
+    #: "ray" (Ray Tune trials) or "inprocess" (one by one in this process, no Ray).
+    executor: str = "ray"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise NasError(
+                f"unknown sampler {self.sampler!r} (known: {', '.join(SAMPLERS)})", field="sampler"
+            )
+        if self.trials < 1:
+            raise NasError("must be a positive integer", field="trials")
+        if self.timeout_s < 0:
+            raise NasError("must be >= 0 (0: no time limit)", field="timeout_s")
+        if self.cpus_per_trial <= 0:
+            raise NasError("must be positive", field="cpus_per_trial")
+        if self.gpus_per_trial < 0:
+            raise NasError("must be >= 0", field="gpus_per_trial")
+        if self.max_concurrent < 0:
+            raise NasError("must be >= 0 (0: as many as fit)", field="max_concurrent")
+        if self.executor not in EXECUTORS:
+            raise NasError(
+                f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
+                field="executor",
+            )
+
+
+@dataclass(frozen=True)
+class ConfirmConfig:
+    """Before the front is fixed, train the ``top`` best candidates ``seeds`` more times
+    with other seeds and choose among them by mean validation accuracy (nas.search.confirm:
+    the networks a search keeps by one noisy score are partly the lucky ones)."""
+
+    #: Candidates to confirm (0: off, the front is read from the search's own trainings).
+    top: int = 0
+    #: Extra trainings per candidate, each with its own training seed.
+    seeds: int = 2
+
+    def __post_init__(self) -> None:
+        if self.top < 0:
+            raise NasError("must be an integer >= 0 (0: off)", field="top")
+        if self.seeds < 1:
+            raise NasError("must be a positive integer", field="seeds")
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """A training setting searched jointly with the architecture: either ``choices`` or a
+    ``low``..``high`` range (``log`` for a log-uniform one)."""
+
+    name: str
+    choices: tuple[float, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in SEARCHABLE:
+            raise NasError(
+                f"cannot search {self.name!r} (searchable: {', '.join(SEARCHABLE)})", field="name"
+            )
+        if self.choices:
+            if self.low or self.high or self.log:
+                raise NasError("give either choices or low/high, not both", field="choices")
+            if len(set(self.choices)) != len(self.choices):
+                raise NasError("a choice is listed twice", field="choices")
+        elif not self.low < self.high:
+            raise NasError("needs choices, or low < high", field="high")
+        elif self.log and self.low <= 0:
+            raise NasError("a log range needs low > 0", field="low")
+
+    @property
+    def integer(self) -> bool:
+        return self.name == "batch_size"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    space: str = "tiny"
+    #: Input resolution the architectures use (0: the dataset's own).
+    resolution: int = 0
+    export_dir: str = "exports"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    tabular: TabularConfig = field(default_factory=TabularConfig)
+    hyperparameters: tuple[HyperParameter, ...] = ()
+    #: The file it came from (named in errors).
+    source: str = ""
+    #: Relative paths resolve against this directory: the study file's own for a file
+    #: given by path, the working directory for a bundled study, named or given by its
+    #: path (its file lives inside the installed package, no place for data or exports).
+    base_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise NasError("a study needs a name", field="name")
+        if self.resolution < 0:
+            raise NasError("must be >= 0 (0: the dataset's own)", field="resolution")
+        names = [h.name for h in self.hyperparameters]
+        if len(set(names)) != len(names):
+            raise NasError("a hyperparameter is listed twice", field="hyperparameters")
+        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+            raise NasError(
+                f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
+                field="search.sampler",
+            )
+        if in_memory(self.search.storage) and self.search.executor != "inprocess":
+            raise NasError(
+                'an in-memory storage lives in one process: it needs executor = "inprocess"',
+                field="search.storage",
+            )
+        if self.tabular.benchmark and self.confirm.top:
+            raise NasError(
+                "a tabular study looks results up: there is no training to confirm",
+                field="confirm.top",
+            )
+        if self.tabular.benchmark and self.hyperparameters:
+            raise NasError(
+                "a tabular study looks results up: it has no training to search",
+                field="hyperparameters",
+            )
+
+    def resolve(self, relative: str) -> str:
+        """A path from the study, made absolute against ``base_dir``."""
+        if not relative or os.path.isabs(relative) or not self.base_dir:
+            return relative
+        return str(Path(self.base_dir) / relative)
+
+    @property
+    def export_root(self) -> Path:
+        """Where the study's outputs go: the front, its report, the family, trial files."""
+        return Path(self.resolve(self.export_dir) or "exports")
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+def _bundled() -> dict[str, Traversable]:
+    return bundled_tomls("studies")
+
+
+def list_studies() -> list[str]:
+    return sorted(_bundled())
+
+
+def _absolute_sqlite(url: str, base_dir: str) -> str:
+    prefix = "sqlite:///"
+    if (
+        not url.startswith(prefix)
+        or url.startswith(prefix + "/")
+        or url == prefix + ":memory:"
+        or "mode=memory"
+        in url  # a named in-memory database (sqlite:///file:x?mode=memory&uri=true)
+    ):
+        return url
+    return prefix + str(Path(base_dir) / url[len(prefix) :])
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise NasError(f"cannot override inside {p!r}", field=dotted)
+    node[last] = value
+
+
+def load_study(
+    name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> StudyConfig:
+    """A study file by path, or a bundled study by name, with dotted-key overrides."""
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text:
+        source = str(Path(text))
+        base_dir = str(Path(text).resolve().parent)
+        # A bundled study named by its path (`studies/mnist.toml`) is still that study:
+        # its relative paths mean the working directory's, as with `nas search mnist`.
+        bundled = {str(Path(str(f)).resolve()) for f in _bundled().values()}
+        if str(Path(text).resolve()) in bundled:
+            base_dir = os.getcwd()
+        try:
+            content = Path(text).read_text(encoding="utf-8")
+        except OSError as err:
+            raise NasError(f"cannot read study file: {err.strerror}", source=source) from None
+    else:
+        known = _bundled()
+        if text not in known:
+            raise NasError(
+                f"unknown study {text!r} (known: {', '.join(known) or 'none'}; or give a .toml path)",
+                field="study",
+            )
+        source = str(known[text])
+        base_dir = os.getcwd()
+        content = known[text].read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as err:
+        raise NasError(f"malformed TOML: {err}", source=source) from None
+    data.setdefault("name", Path(source).stem)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(data, key, value)
+    data["source"] = source
+    data.setdefault("base_dir", base_dir)
+    # Ray runs trials in directories of its own: a relative SQLite path must not mean a
+    # different file there.
+    for section, key, default in (
+        ("search", "storage", SearchConfig.storage),
+        ("latency", "db", LatencyConfig.db),
+    ):
+        part = data.setdefault(section, {})
+        if isinstance(part, dict) and isinstance(part.get(key, default), str):
+            part[key] = _absolute_sqlite(part.get(key, default), data["base_dir"])
+    try:
+        return from_plain(StudyConfig, data)
+    except NasError as err:
+        raise err.at(source=source) from None

@@ -1,0 +1,200 @@
+"""Evaluated architectures, stored beside the Optuna study (same database by default).
+
+Why a table of our own next to Optuna's: Ray Tune tells Optuna that a trial its scheduler
+stopped early is COMPLETE, with its last (low-fidelity) value, so a front read naively from
+the study is wrong; and an architecture already trained under the same budget should be
+reused, not trained again, whichever study asked for it. Each row here says how far the
+training really went, under which budget, and where its weights are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from nas.core.db import open_database, transaction
+from nas.core.objectives import METRICS, pareto_front
+from nas.model.arch import Architecture
+
+__all__ = ["Evaluation", "EvaluationStore", "budget_key", "front_of"]
+
+metadata = MetaData()
+evaluations = Table(
+    "nas_evaluations",
+    metadata,
+    Column("study", String(255), primary_key=True),
+    Column("arch_id", String(64), primary_key=True),
+    Column("budget", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("val_accuracy", Float, nullable=False),
+    Column("epochs", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("params", Integer, nullable=False),
+    Column("macs", Integer, nullable=False),
+    Column("weights", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("arch_json", Text, nullable=False),
+    Column("node", String(64), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+)
+
+
+def budget_key(**parts: Any) -> str:
+    """A stable key for "the same training budget": sha256 of the canonical JSON of
+    whatever defines it (dataset and split, training config, input resolution)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One trained (or rejected) architecture under one budget."""
+
+    study: str
+    arch_id: str
+    budget: str
+    #: complete | stopped | diverged | failed | rejected, or running: a training still
+    #: under way (its latest epoch; ``settle_running`` turns what is left into stopped).
+    status: str
+    val_accuracy: float
+    epochs: int
+    seconds: float
+    latency_ms: float
+    params: int
+    macs: int
+    weights: str = ""
+    reason: str = ""
+    arch_json: str = ""
+    #: The Ray node that trained it ("" outside Ray).
+    node: str = ""
+
+    @property
+    def arch(self) -> Architecture:
+        return Architecture.from_json(self.arch_json)
+
+    def metric(self, name: str) -> float:
+        return {
+            "accuracy": self.val_accuracy,
+            "latency": self.latency_ms,
+            "params": self.params,
+            "macs": self.macs,
+        }[name]
+
+
+class EvaluationStore:
+    """The evaluations table in one database (any SQLAlchemy URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_database(url, metadata, field="storage", what="storage")
+
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, field="storage", what="storage")
+
+    def record(self, ev: Evaluation) -> bool:
+        """Store ``ev``; False when that (study, arch, budget) is already there (kept).
+
+        A ``running`` row is the one exception: a training reports each epoch as it goes
+        (so a trial the scheduler ends between two epochs is still on record), and any
+        later record of the same training replaces it."""
+        values = {**asdict(ev), "created_at": _now()}
+        c = evaluations.c
+        with self._tx() as conn:
+            running = conn.execute(
+                update(evaluations)
+                .where(c.study == ev.study, c.arch_id == ev.arch_id, c.budget == ev.budget)
+                .where(c.status == "running")
+                .values(**values)
+            )
+            if running.rowcount:
+                return True
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(evaluations).values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    def settle_running(self, study: str) -> int:
+        """Turn the study's ``running`` rows into ``stopped`` ones: called when no trial of
+        the study runs any more, so what is left was ended by the scheduler (early
+        stopping), a Ctrl-C or a lost worker after its last epoch. Returns how many."""
+        c = evaluations.c
+        with self._tx() as conn:
+            settled = conn.execute(
+                update(evaluations)
+                .where(c.study == study, c.status == "running")
+                .values(status="stopped", reason=literal("stopped after ") + c.reason)
+            )
+        return settled.rowcount
+
+    def lookup(self, arch_id: str, budget: str) -> Evaluation | None:
+        """A finished training of this architecture under this budget, from any study."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(evaluations)
+                .where(
+                    evaluations.c.arch_id == arch_id,
+                    evaluations.c.budget == budget,
+                    evaluations.c.status.in_(("complete", "diverged", "failed")),
+                )
+                .order_by(evaluations.c.created_at)
+            ).first()
+        return _evaluation(row) if row else None
+
+    def of_study(self, study: str) -> list[Evaluation]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(evaluations)
+                .where(evaluations.c.study == study)
+                .order_by(evaluations.c.created_at)
+            )
+            return [_evaluation(r) for r in rows]
+
+
+def front_of(evaluations: Sequence[Evaluation], metrics: Sequence[str]) -> list[Evaluation]:
+    """The Pareto front over the *complete* evaluations (stopped, diverged, failed and
+    rejected ones never enter it), in the order given."""
+    done = [e for e in evaluations if e.status == "complete"]
+    directions = [METRICS[m] for m in metrics]
+    points = [[e.metric(m) for m in metrics] for e in done]
+    return [done[i] for i in pareto_front(points, directions)] if done else []
+
+
+def _evaluation(row: Any) -> Evaluation:
+    m = dict(row._mapping)
+    m.pop("created_at")
+    return Evaluation(**m)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,200 @@
+"""Everything a search needs, loaded and checked before Ray starts: the study's data, its
+space bound to that data, the latency predictor (its table built here when missing and
+this machine is the target), and a Ray address that answers. A bad study fails here,
+in seconds, with one line, before any trial is scheduled."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.bench.tabular import TableLatency, check_cell, open_benchmark
+from nas.core.errors import NasError
+from nas.latency.lut import LatencyTable
+from nas.latency.predictor import Predictor
+from nas.latency.runtimes import check_available
+from nas.latency.target import Target
+from nas.latency.workflow import build_table, calibrate, load_predictor
+from nas.search.config import StudyConfig
+from nas.search.results import EvaluationStore
+from nas.space.searchspace import SearchSpace, load_space
+from nas.train.data import Dataset, load_dataset
+
+__all__ = ["SearchSetup", "prepare", "ray_address"]
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """Everything a search needs, loaded and checked before Ray starts.
+
+    A tabular study (``study.tabular.benchmark``) has no data and no latency target:
+    its results and latencies come from the table (``predictor`` is a TableLatency).
+    """
+
+    study: StudyConfig
+    data: Dataset | None
+    space: SearchSpace
+    target: Target | None
+    predictor: Predictor | TableLatency
+    artifacts: Path
+
+
+def _bind_space(
+    study: StudyConfig, *, in_channels: int, num_classes: int, resolution: int
+) -> SearchSpace:
+    spec = study.space
+    path = study.resolve(spec) if spec.endswith(".toml") else spec
+    resolution = study.resolution or resolution
+    space = load_space(path)
+    declared = dict(space.top)["resolution"]
+    if not min(declared) <= resolution <= max(declared):
+        raise NasError(
+            f"space {space.name} is designed for {min(declared)}..{max(declared)} px inputs, "
+            f"this study's are {resolution} px: set the study's `resolution` in that range "
+            "(inputs are resized) or choose another space",
+            field="space",
+            source=study.source,
+        )
+    space = space.with_data(in_channels=in_channels, num_classes=num_classes, resolution=resolution)
+    # The bound space gets its own name: calibrations are per (space, input) binding.
+    return dataclasses.replace(space, name=f"{space.name}@{resolution}px{in_channels}ch")
+
+
+def _prepare_tabular(study: StudyConfig) -> SearchSetup:
+    """A tabular study: the table stands in for data, training and latency target. The
+    space is bound to the benchmark's input (CIFAR-10: 32 px RGB, 10 classes)."""
+    t = study.tabular
+    latency = TableLatency(t.benchmark, study.resolve(t.path), t.device)
+    try:
+        open_benchmark(latency.benchmark, latency.path, latency.device)
+    except NasError as err:
+        raise err.at(source=err.source or study.source) from None
+    space = _bind_space(study, in_channels=3, num_classes=10, resolution=32)
+    from nas.space.searchspace import sample_random
+
+    try:
+        check_cell(sample_random(space, 0).cell)
+    except NasError as err:
+        raise NasError(
+            f"{err.reason}; space {space.name} has none", field="space", source=study.source
+        ) from None
+    artifacts = study.export_root / ".trials"
+    return SearchSetup(study, None, space, None, latency, artifacts)
+
+
+def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
+    """Check the storage, load data, bind the space, make sure the latency table covers
+    it (building the missing units here when the target is this machine), load the
+    predictor, and refuse a latency budget no architecture of the space can meet."""
+    EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
+    if study.search.executor == "ray":
+        probe_ray(ray_address(study.search.ray_address))  # RAY_ADDRESS too
+    if study.tabular.benchmark:
+        setup = _prepare_tabular(study)
+        _check_budget(study, setup.space, setup.predictor)
+        return setup
+    d = study.data
+    data = load_dataset(
+        d.dataset,
+        path=study.resolve(d.path) or None,
+        seed=d.seed,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        limit=d.limit or None,
+    )
+    space = _bind_space(
+        study,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        resolution=data.resolution,
+    )
+    lat = study.latency
+    target = Target(lat.target, threads=lat.threads, batch=lat.batch)
+    table = LatencyTable(lat.db)
+    try:
+        predictor = load_predictor(
+            table, target, space=space.name, measure_missing=lat.measure_missing
+        )
+    except NasError as missing:
+        try:
+            check_available(target)
+        except NasError as err:
+            raise NasError(
+                f"{err.reason}, and the latency table has nothing to predict {space.name} "
+                f"from ({missing.reason}): build it on such a machine, then `nas latency import`",
+                field="latency.target",
+                source=study.source,
+            ) from None
+        note(f"building the latency table for {space.name} on {lat.target} (once; resumable)")
+        for attempt in range(3):  # resumable: units the machine was too busy for are retried
+            if not build_table(space, target, table).noisy:
+                break
+            time.sleep(2.0 * (attempt + 1))  # give a passing burst of load time to end
+        else:
+            raise NasError(
+                "the machine stayed too busy to measure the latency table; run again",
+                field="latency",
+            )
+        calibrate(space, target, table, n=40, seed=study.search.seed)
+        predictor = load_predictor(
+            table, target, space=space.name, measure_missing=lat.measure_missing
+        )
+    miss = predictor.calibration.fit_mape
+    if miss > 0.10:
+        note(
+            f"the latency calibration misses its own models by {100 * miss:.0f}% "
+            "on average (a busy machine while timing): latency figures are rough; run "
+            "`nas latency calibrate` when the machine is quieter"
+        )
+    _check_budget(study, space, predictor)
+    artifacts = study.export_root / ".trials"
+    return SearchSetup(study, data, space, target, predictor, artifacts)
+
+
+def _check_budget(
+    study: StudyConfig, space: SearchSpace, predictor: Predictor | TableLatency
+) -> None:
+    """Refuse, before any training, a latency budget no architecture can meet."""
+    obj = study.objective
+    if obj.mode != "budget":
+        return
+    fastest = predictor.fastest(space)
+    if fastest > obj.latency_budget_ms:
+        where = study.tabular.device if study.tabular.benchmark else study.latency.target
+        raise NasError(
+            f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
+            f"{where}: the fastest is predicted at {fastest:.3f} ms or more",
+            field="objective.latency_budget_ms",
+            source=study.source,
+        )
+
+
+def ray_address(configured: str) -> str:
+    """Where ``ray.init`` connects: the study's address, else ``RAY_ADDRESS`` (set by
+    ``ray job submit``), else a private local instance. Never Ray's own default for no
+    address, which joins whichever cluster this machine started last (a ``ray start``
+    or another process's ``Cluster``) and dies with it."""
+    return configured or os.environ.get("RAY_ADDRESS", "") or "local"
+
+
+def probe_ray(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, clearly, when a ``host:port`` Ray address does not answer (ray.init
+    itself waits minutes)."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    if not target or target == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as err:
+        raise NasError(
+            f"cannot reach the Ray cluster at {address} ({err})",
+            field="search.ray_address",
+        ) from None

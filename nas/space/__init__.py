@@ -1,0 +1,1 @@
+"""Search spaces: space files and the walker that samples and encodes architectures."""

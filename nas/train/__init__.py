@@ -1,0 +1,1 @@
+"""Data sets and the budgeted training that scores one candidate."""

@@ -1,0 +1,116 @@
+"""Study files: bundled studies load, overrides apply, every bad field is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nas.core.errors import NasError
+from nas.search.config import SEARCHABLE, HyperParameter, load_study
+from nas.search.config import list_studies as studies
+from nas.space.searchspace import load_space
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "cifar10"])
+def test_bundled_studies_load_and_name_real_spaces(name):
+    study = load_study(name)
+    assert study.name == name
+    load_space(study.space)  # the space it names exists
+    assert study.objective.directions[0] == "maximize"
+
+
+def test_listing():
+    assert {"digits", "mnist", "cifar10"} <= set(studies())
+
+
+def test_overrides_win_over_the_file():
+    study = load_study("digits", {"search.trials": 5, "train.epochs": 2, "data.limit": None})
+    assert (study.search.trials, study.train.epochs, study.data.limit) == (5, 2, 0)
+
+
+def test_relative_paths_resolve_against_the_study_file(tmp_path):
+    (tmp_path / "s.toml").write_text('name = "s"\n[data]\ndataset = "mnist"\npath = "data/mnist"\n')
+    study = load_study(tmp_path / "s.toml")
+    assert study.resolve(study.data.path) == str(tmp_path / "data" / "mnist")
+    assert study.resolve("/abs/path") == "/abs/path"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('[search]\nsampler = "cmaes"', "search.sampler"),
+        ("[search]\ntrials = 0", "search.trials"),
+        ("[train]\nlr = -1.0", "train.lr"),
+        ('[objective]\nmode = "budget"', "objective.latency_budget_ms"),
+        ('[objective]\nmetrics = ["latency"]', "objective.metrics"),
+        ('[objective]\nmetrics = ["accuracy", "speed"]', "objective.metrics"),
+        ("[data]\ncolour = 1", "data.colour"),
+        ('[[hyperparameters]]\nname = "epochs"\nchoices = [1, 2]', "hyperparameters[0].name"),
+        ('[[hyperparameters]]\nname = "lr"\nlow = 0.1\nhigh = 0.01', "hyperparameters[0].high"),
+        (
+            '[[hyperparameters]]\nname = "lr"\nlow = 0.0\nhigh = 0.1\nlog = true',
+            "hyperparameters[0].low",
+        ),
+        ("resolution = -8", "resolution"),
+        ("[latency]\nthreads = 1.5", "latency.threads"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path, body, field):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "bad"\n' + body + "\n")
+    with pytest.raises(NasError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {field}:"), message
+    assert "\n" not in message
+
+
+def test_malformed_and_missing_files(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = [\n")
+    with pytest.raises(NasError, match="malformed TOML"):
+        load_study(broken)
+    with pytest.raises(NasError, match="cannot read study file"):
+        load_study(tmp_path / "absent.toml")
+    with pytest.raises(NasError, match="unknown study 'digit'"):
+        load_study("digit")
+
+
+def test_hyperparameters_are_training_settings():
+    from dataclasses import fields
+
+    from nas.train.loop import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    assert set(SEARCHABLE) <= names
+    assert HyperParameter("batch_size", choices=(32.0, 64.0)).integer
+
+
+def test_bundled_studies_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = load_study("digits")
+    assert study.resolve(study.export_dir) == str(tmp_path / "exports" / "digits")
+
+
+def test_relative_sqlite_urls_become_absolute(tmp_path, monkeypatch):
+    """Ray runs trials in their own directories: "sqlite:///x.db" must name one file."""
+    monkeypatch.chdir(tmp_path)
+    study = load_study("digits")
+    assert study.search.storage == f"sqlite:///{tmp_path / 'nas_studies.db'}"
+    assert study.latency.db == f"sqlite:///{tmp_path / 'nas_latency.db'}"
+    assert load_study("cifar10").search.storage.startswith("postgresql+psycopg://")
+
+
+def test_a_bundled_study_given_by_path_resolves_like_its_name(tmp_path, monkeypatch):
+    """`nas search studies/nb201_cifar10.toml` from the repository means what
+    `nas search nb201_cifar10` means; a copy elsewhere resolves against its own folder."""
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    by_path = load_study("studies/nb201_cifar10.toml")
+    by_name = load_study("nb201_cifar10")
+    assert by_path.base_dir == by_name.base_dir == str(root)
+    assert by_path.resolve(by_path.tabular.path) == str(root / "../shared/data/nasbench201")
+    copy = tmp_path / "mine.toml"
+    copy.write_text((root / "studies" / "nb201_cifar10.toml").read_text())
+    assert load_study(copy).base_dir == str(tmp_path)
