@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 from nas.model.arch import Architecture
 from nas.model.ops import get_op
 from nas.model.ops.layers import ConvBNAct, Head
@@ -141,8 +141,7 @@ def load_weights(arch: Architecture, path: str | Path) -> Network:
     except FileNotFoundError:
         raise NasError("no such weights file", source=str(p)) from None
     except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise NasError(f"not a loadable state_dict ({reason})", source=str(p)) from None
+        raise NasError(f"not a loadable state_dict ({one_line(err)})", source=str(p)) from None
     if not isinstance(state, dict):
         raise NasError(f"expected a state_dict, found {type(state).__name__}", source=str(p))
     net = build(arch)
