@@ -83,12 +83,23 @@ class _Rung:
 class ParetoHalving:
     """Decides, each time a trial reports, whether it trains on (see the module doc)."""
 
-    def __init__(
-        self, *, min_epochs: int, max_epochs: int, eta: int, directions: Sequence[str]
-    ) -> None:
+    def __init__(self, *, levels: Sequence[int], eta: int, directions: Sequence[str]) -> None:
+        if eta < 2 or not levels or list(levels) != sorted(set(levels)) or levels[0] < 1:
+            raise NasError(
+                f"rungs need eta >= 2 and increasing epoch counts, got eta {eta}, {list(levels)}",
+                field="early_stopping",
+            )
         self.directions = tuple(directions)
         self.eta = eta
-        self.rungs = [_Rung(r) for r in rung_levels(min_epochs, max_epochs, eta)]
+        self.rungs = [_Rung(r) for r in levels]
+
+    @classmethod
+    def geometric(
+        cls, *, min_epochs: int, max_epochs: int, eta: int, directions: Sequence[str]
+    ) -> ParetoHalving:
+        """Rungs at ``min_epochs * eta**k`` below ``max_epochs`` (training runs); a table
+        of fixed fidelities (NAS-Bench-201's 12 of 200 epochs) passes ``levels`` itself."""
+        return cls(levels=rung_levels(min_epochs, max_epochs, eta), eta=eta, directions=directions)
 
     def report(self, trial: Hashable, epochs: int, objectives: Sequence[float]) -> bool:
         """Whether ``trial`` goes on after ``epochs`` epochs with these objective values

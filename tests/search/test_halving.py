@@ -42,7 +42,7 @@ def test_order_ranks_then_crowding_then_arrival():
 
 
 def test_promotions_on_a_hand_made_rung():
-    h = ParetoHalving(min_epochs=1, max_epochs=4, eta=2, directions=UP_DOWN)
+    h = ParetoHalving.geometric(min_epochs=1, max_epochs=4, eta=2, directions=UP_DOWN)
     assert h.report("t1", 1, (0.9, 5.0))  # first at the rung: ceil(1/2) = 1 goes on
     assert not h.report("t2", 1, (0.8, 6.0))  # dominated by t1, 1 of 2 goes on
     assert h.report("t3", 1, (0.95, 10.0))  # non-dominated; 2 of 3 go on (t1, t3 by arrival)
@@ -58,12 +58,17 @@ def test_promotions_on_a_hand_made_rung():
 
 
 def test_three_objectives_and_a_repeated_report():
-    h = ParetoHalving(
-        min_epochs=2, max_epochs=8, eta=3, directions=("maximize", "minimize", "minimize")
-    )
+    h = ParetoHalving(levels=(2,), eta=3, directions=("maximize", "minimize", "minimize"))
     assert h.report("a", 2, (0.9, 5.0, 100.0))
     assert not h.report("b", 2, (0.9, 5.0, 200.0))  # a is no worse anywhere, better in params
     assert not h.report("b", 2, (0.9, 5.0, 200.0))  # reported again: the same record
     assert len(h.table()[0][1]) == 2
     with pytest.raises(ValueError, match="expected 3 objective values"):
         h.report("c", 2, (0.9, 5.0))
+
+
+def test_fixed_levels_are_checked():
+    assert [r.epochs for r in ParetoHalving(levels=(12,), eta=3, directions=UP_DOWN).rungs] == [12]
+    for levels, eta in (((), 3), ((12, 4), 3), ((12,), 1), ((0, 4), 2)):
+        with pytest.raises(NasError, match="rungs need"):
+            ParetoHalving(levels=levels, eta=eta, directions=UP_DOWN)
