@@ -6,14 +6,17 @@ question for that space (``nas proxies STUDY`` measures it on stored evaluations
 """
 
 from nas.proxies import activations, baselines, gradients, synflow  # noqa: F401  (registers)
+from nas.proxies.agreement import Agreement, agreement
 from nas.proxies.registry import PROXIES, Batch, ProxySpec, get_proxy, register_proxy
 from nas.proxies.scoring import ProxyScore, draw_batch, score
 
 __all__ = [
     "PROXIES",
+    "Agreement",
     "Batch",
     "ProxyScore",
     "ProxySpec",
+    "agreement",
     "draw_batch",
     "get_proxy",
     "register_proxy",

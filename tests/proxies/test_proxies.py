@@ -10,7 +10,7 @@ from torch import nn
 
 from nas.core.errors import NasError
 from nas.model.cost import cost
-from nas.proxies import PROXIES, Batch, draw_batch, get_proxy, score
+from nas.proxies import PROXIES, Batch, agreement, draw_batch, get_proxy, score
 from nas.space.searchspace import load_space, sample_random
 from nas.train.data import load_dataset
 
@@ -109,3 +109,19 @@ def test_unknown_proxy_is_one_line():
     with pytest.raises(NasError, match="unknown proxy 'synflw'") as err:
         get_proxy("synflw")
     assert err.value.field == "proxy"
+
+
+def test_agreement_against_a_known_ordering(digits_batch):
+    """Accuracy made equal to the parameter count: params agrees perfectly, and every
+    interval brackets its value."""
+    space = load_space("tiny")
+    archs = [sample_random(space, np.random.default_rng(s)) for s in range(8)]
+    networks = [(a, float(cost(a).params)) for a in archs]
+    rows = agreement(networks, digits_batch, ["params", "naswot"], resamples=200)
+    by_name = {r.proxy: r for r in rows}
+    assert rows[0].proxy == "params" and by_name["params"].spearman.value == pytest.approx(1.0)
+    assert by_name["params"].kendall.value == pytest.approx(1.0)
+    for r in rows:
+        assert r.n == 8 and r.spearman.low <= r.spearman.value <= r.spearman.high
+    with pytest.raises(ValueError, match="at least 3"):
+        agreement(networks[:2], digits_batch, ["params"])
