@@ -3,8 +3,8 @@ that how fast the machine runs at the time is measured and taken out of the figu
 
 A shared machine drifts: the same networks can run markedly slower at the end of a run
 of minutes than at its start, smoothly, group after group (benchmarks/README.md, "Whole
-models: the median of window floors, and anchors"). A calibration fitted on models timed early and a validation timed later then
-disagree by the drift, whatever the predictor. The canary (nas.latency.canary) did not
+models: the median of window floors, and anchors"). A calibration fitted on models timed
+early and a validation timed later then disagree by the drift, whatever the predictor. The canary (nas.latency.canary) did not
 track it: its 90 KB of weights stay in cache while a space's networks wait on shared
 caches and memory. Anchors are networks of the space itself, timed in the same
 interleaved rounds as the models of each group; the first group ever timed for a space

@@ -5,11 +5,11 @@ minutes later (benchmarks/README.md). Every stored figure carries a reading of t
 taken seconds before it, and validation reports how far the machine has drifted since the
 table was built. Scaling figures by the canary was tried as a correction and made
 predictions worse more often than better (drift is not uniform across workloads), so the
-predictor does not use it; refreshing the calibration shortly before use
-(`nas latency calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency
-noise`) measures copies of the canary, or a space's networks, again and again, as a table
-build or a validation measures a group of networks: how far any such figure on this
-machine can be trusted now.
+predictor does not use it; refreshing the calibration shortly before use (`nas latency
+calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency noise`)
+measures copies of the canary, or a space's networks, again and again, as a table build
+or a validation measures a group of networks: how far any such figure on this machine
+can be trusted now.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ fastest floor is an extreme value, and on a drifting machine the median of more 
 repeats itself far better (benchmarks/README.md, "Whole models: the median of window
 floors, and anchors"); short windows catch the machine at more moments (a window's error
 is shared by windows taken close to it in time and by nothing else, "Many short
-windows"). ``measure_runner`` takes one runner's
-windows back to back.
+windows"). ``measure_runner`` takes one runner's windows back to back.
 
 Pacing (``Pacing``): runners timed in every round beside the measured ones (a space's
 anchor networks, nas.latency.anchors) tell how fast the machine ran in that round; each
