@@ -8,13 +8,12 @@ error is what gets minimised. ``hot`` and ``cold`` are each unit timed with its 
 in cache and out of it (nas.latency.cold); tables without cold figures fit ``d = 0``.
 ``io`` counts the tensor elements the units take in and give out: a unit timed alone is
 fed its input and hands back its output through the runtime's call (onnxruntime copies
-both through ``session.run``), a unit inside a network does not; on onnxruntime `tiny`
-this term took validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the
-network reads in one pass (``Unit.weights_read``): units timed alone keep their weights
-in cache, a network of many MB reads a share of them from memory that grows with its
-total, hence the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms
-took validation from 67% to 94-98% within +-10% (benchmarks/README.md, "Pacing by round,
-and what a network reads").
+both through ``session.run``), a unit inside a network does not. ``w`` is the MB of
+weights the network reads in one pass (``Unit.weights_read``): units timed alone keep
+their weights in cache, a network of many MB reads a share of them from memory that
+grows with its total, hence the square; these terms are what make memory-bound networks
+(onnxruntime `mobile`) predictable (benchmarks/README.md, "Pacing by round, and what a
+network reads").
 """
 
 from __future__ import annotations
