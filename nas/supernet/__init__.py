@@ -1,0 +1,26 @@
+"""Weight-sharing supernets (Once-for-All style) over our search spaces.
+
+``Supernet(space)`` holds, per stage and op family, the widest weights of every block
+the space can build; ``forward(x, arch)`` runs ``arch``'s path; ``extract`` turns a
+path into the state dict of ``nas.model.builder.build(arch)`` with equal outputs;
+``reestimate_bn`` re-estimates BatchNorm statistics for one path or network.
+"""
+
+from __future__ import annotations
+
+from nas.supernet.bn import reestimate_bn
+from nas.supernet.extract import extract, extract_network
+from nas.supernet.layers import KernelTransform
+from nas.supernet.spec import SupernetSpec
+from nas.supernet.supernet import Path, Step, Supernet
+
+__all__ = [
+    "KernelTransform",
+    "Path",
+    "Step",
+    "Supernet",
+    "SupernetSpec",
+    "extract",
+    "extract_network",
+    "reestimate_bn",
+]
