@@ -116,14 +116,15 @@ def test_stem_head_depth_and_weightless_ops(allops_net: Supernet, case: str) -> 
     assert_extracts(allops_net, allops_arch(**OTHER[case]))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("seed", range(20))
 def test_random_allops(allops, allops_net: Supernet, seed: int) -> None:
     assert_extracts(allops_net, sample_random(allops, seed), seed)
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_tiny(tiny, tiny_net: Supernet, seed: int) -> None:
-    assert_extracts(tiny_net, sample_random(tiny, seed), seed)
+    # 8 px: the smallest input keeps the test fast; the path is the same at any size.
+    assert_extracts(tiny_net, sample_random(tiny, seed).replace(resolution=8), seed)
 
 
 def test_mobile() -> None:
