@@ -3,6 +3,7 @@ except for tests that build their own)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ from nas.space.searchspace import SearchSpace, load_space
 from nas.supernet import Supernet
 
 ALLOPS = Path(__file__).parent / "data" / "allops.toml"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """These tensors are tiny: a second intra-op thread only waits on a shared 2-core
+    machine (under load this directory took 53 s with two threads, 8 s with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def perturb(net: Supernet, seed: int = 1) -> Supernet:
