@@ -55,6 +55,7 @@ class Supernet(nn.Module):
 
     def __init__(self, space: SearchSpace, *, seed: int | None = 0) -> None:
         super().__init__()
+        self.space = space  # random subnets are drawn from it
         self.spec = SupernetSpec.from_space(space)
         spec = self.spec
         self.stem = ElasticConvBNAct(
