@@ -10,8 +10,7 @@ from torch import nn
 
 from nas.model.arch import Head, Stage, Stem
 from nas.supernet import Supernet, extract, extract_network, reestimate_bn
-from tests.supernet.conftest import perturb
-from tests.supernet.test_extract import allops_arch
+from tests.supernet.helpers import allops_arch, perturb
 
 
 def _batches(n: int, shape: tuple[int, ...], seed: int = 0) -> list[torch.Tensor]:

@@ -15,9 +15,8 @@ from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.builder import build
 from nas.space.searchspace import load_space, sample_random
 from nas.supernet import Supernet, extract, extract_network
-from tests.supernet.conftest import perturb
+from tests.supernet.helpers import A, allops_arch, perturb
 
-A = "relu6"
 STAGE0 = {
     "conv-k1": Stage("conv", 6, kernel=1, activation=A),
     "conv-k3-silu": Stage("conv", 4, kernel=3, activation="silu"),
@@ -61,32 +60,6 @@ OTHER: dict[str, dict[str, object]] = {
     "s2-zero-s2": {"s2": Stage("zero", 6, stride=2)},
     "s2-ir-e2-k5-s2-r2": {"s2": Stage("ir", 6, repeats=2, stride=2, kernel=5, expansion=2)},
 }
-
-
-def allops_arch(
-    stage0: Stage | None = None,
-    *,
-    stem: Stem | None = None,
-    head: Head | None = None,
-    s1: Stage | None = None,
-    s2: Stage | None = None,
-    **top: object,
-) -> Architecture:
-    """An ``allops`` architecture: a plain conv stage 0 and identity stage 2 by default."""
-    stages = (
-        stage0 or Stage("conv", 6, activation=A),
-        s1 or Stage("conv", 6),
-        s2 or Stage("skip", 6),
-    )
-    return Architecture(
-        resolution=8,
-        num_classes=3,
-        in_channels=2,
-        stem=stem or Stem(4),
-        stages=stages,
-        head=head if head is not None else Head(8),
-        **top,  # type: ignore[arg-type]
-    )
 
 
 def assert_extracts(net: Supernet, arch: Architecture, seed: int = 0) -> None:
