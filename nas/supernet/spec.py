@@ -9,6 +9,8 @@ fixed: a weight over other data is not a slice of this one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,29 @@ class SupernetSpec:
             head=dict(found.head),
             stages=tuple({op: dict(f) for op, f in s.items()} for s in found.stages),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (choices as lists), for a checkpoint to record what it covers."""
+
+        def plain(fields: Mapping[str, Choices]) -> dict[str, list[Any]]:
+            return {k: list(c) for k, c in fields.items()}
+
+        return {
+            "space": self.space,
+            "top": plain(self.top),
+            "stem": plain(self.stem),
+            "head": plain(self.head),
+            "stages": [{op: plain(f) for op, f in ops.items()} for ops in self.stages],
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the choices (the space's name left out): equal exactly when two
+        supernets hold the same weights, so a checkpoint can be matched to a space."""
+        body = self.to_dict()
+        del body["space"]
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def elastic(self) -> tuple[str, ...]:
         """The elastic fields (several choices), as ``stem.channels``, ``stages[1].op``

@@ -98,3 +98,12 @@ def test_families_per_op_and_structure(tiny_net: Supernet) -> None:
     assert ir.expand.conv.weight.shape == (16 * 6, 16, 1, 1)  # widest input x widest expansion
     assert ir.se.reduce.weight.shape == (4, 16 * 6, 1, 1)  # se_channels(16, 0.25) = 4
     assert tiny_net.stages[1]["ir_d1_eN"][1].expand.conv.weight.shape == (32 * 6, 32, 1, 1)
+
+
+def test_fingerprint_follows_the_choices() -> None:
+    tiny = load_space("tiny")
+    a, b = SupernetSpec.from_space(tiny), SupernetSpec.from_space(load_space("tiny"))
+    assert a == b and a.fingerprint == b.fingerprint and len(a.fingerprint) == 64
+    assert SupernetSpec.from_space(tiny.with_data(resolution=8)).fingerprint != a.fingerprint
+    assert SupernetSpec.from_space(load_space("mobile")).fingerprint != a.fingerprint
+    assert a.to_dict()["stages"][0]["ir"]["expansion"] == [1, 3, 6]
