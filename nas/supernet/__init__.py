@@ -1,7 +1,7 @@
 """Weight-sharing supernets (Once-for-All style) over our search spaces.
 
 ``Supernet(space)`` holds, per stage and op family, the widest weights of every block
-the space can build; ``forward(x, arch)`` runs ``arch``'s path; ``extract`` turns a
+the space can build (NAS-Bench-201 cells: per edge and conv op); ``forward(x, arch)`` runs ``arch``'s path; ``extract`` turns a
 path into the state dict of ``nas.model.builder.build(arch)`` with equal outputs;
 ``reestimate_bn`` re-estimates BatchNorm statistics for one path or network;
 ``sandwich_step`` trains it by the sandwich rule with in-place distillation.

@@ -5,7 +5,9 @@ deepest, biggest kernel and expansion, SE on) except stride at its minimum, sinc
 smaller stride keeps more pixels; "smallest" the reverse. Between ops there is no such
 order, so each stage takes, in stage order, the op whose extreme gives the network the
 most (fewest) MACs, by the analytic cost model. Non-numeric fields (activations) take
-their first choice.
+their first choice. A NAS-Bench-201 cell's edges take their heaviest (lightest) op:
+3x3 conv, 1x1 conv, average pooling, skip, none in that order (so the smallest cell
+is all none: it outputs zeros, as the benchmark's smallest cell does).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Any
 from nas.core.errors import NasError
 from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.cost import cost
+from nas.supernet.plan import cell_string
 from nas.supernet.spec import Choices, SupernetSpec
 
 __all__ = ["largest", "smallest"]
+
+_CELL_OPS = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3")
 
 
 def largest(spec: SupernetSpec) -> Architecture:
@@ -43,6 +48,9 @@ def _fields(choices: Mapping[str, Choices], large: bool) -> dict[str, Any]:
 
 def _extreme(spec: SupernetSpec, *, large: bool) -> Architecture:
     top = _fields(spec.top, large)
+    if spec.cell:
+        pick = max if large else min
+        top["cell"] = cell_string(tuple(pick(c, key=_CELL_OPS.index) for c in spec.cell.values()))
     stem, head = Stem(**_fields(spec.stem, large)), Head(**_fields(spec.head, large))
     stages = [
         Stage(op=op, **_fields(fields, large))

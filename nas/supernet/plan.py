@@ -23,7 +23,7 @@ from nas.model.ops import BlockSpec, get_op
 from nas.supernet.blocks import Kwargs, elastic_block
 from nas.supernet.spec import Choices, SupernetSpec
 
-__all__ = ["Family", "stage_families"]
+__all__ = ["Family", "cell_string", "stage_families"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,33 @@ class Family:
     positions: tuple[tuple[Kwargs, ...], ...]
 
 
+def cell_string(ops: tuple[str, ...]) -> str:
+    """The official NAS-Bench-201 arch string of 6 edge ops in edge order."""
+    nodes = ((ops[0],), ops[1:3], ops[3:6])
+    return "+".join("|" + "|".join(f"{o}~{i}" for i, o in enumerate(n)) + "|" for n in nodes)
+
+
+def _cells(spec: SupernetSpec) -> tuple[str, ...]:
+    """Cells in which every edge takes every op it offers at least once: a cell block
+    needs to know which (edge, op) pairs hold weights, not every cell (5**6 of them)."""
+    if not spec.cell:
+        return ("",)
+    base = [c[0] for c in spec.cell.values()]
+    out = [cell_string(tuple(base))]
+    for k, ch in enumerate(spec.cell.values()):
+        out += [cell_string((*base[:k], op, *base[k + 1 :])) for op in ch[1:]]
+    return tuple(out)
+
+
 def _specs(
-    op: str, fields: Mapping[str, Choices], cins: tuple[int, ...], first: bool
+    op: str,
+    fields: Mapping[str, Choices],
+    cins: tuple[int, ...],
+    first: bool,
+    cells: tuple[str, ...],
 ) -> list[BlockSpec]:
     """Every valid block of ``op`` at one position (the first, or a later one)."""
+    cells = cells if get_op(op).reads_cell else ("",)
     names = [n for n in fields if n != "repeats"]
     out = []
     for combo in itertools.product(*(fields[n] for n in names)):
@@ -47,8 +70,8 @@ def _specs(
         cout = values.pop("out_channels")
         if not first:
             values["stride"] = 1
-        for cin in cins if first else (cout,):
-            b = BlockSpec(op=op, cin=cin, cout=cout, **values)
+        for cin, cell in itertools.product(cins if first else (cout,), cells):
+            b = BlockSpec(op=op, cin=cin, cout=cout, cell=cell, **values)
             try:
                 get_op(op).validate(b)
             except NasError:  # e.g. a pool between unequal widths: no network has it
@@ -61,6 +84,7 @@ def stage_families(spec: SupernetSpec, i: int) -> tuple[Family, ...]:
     """The families of stage ``i``, in op order (an op's families in first-seen order)."""
     eps = spec.top["norm_eps"][0]  # a recipe's eps is read at run time, never stored
     families: list[Family] = []
+    cells = _cells(spec)
     for op, fields in spec.stages[i].items():
         cls = get_op(op).module_class()
         block = elastic_block(cls, op=op, field=f"stages[{i}].op")
@@ -68,7 +92,7 @@ def stage_families(spec: SupernetSpec, i: int) -> tuple[Family, ...]:
         distinct = min(depth, 2)  # the positions after the first are alike
         slots: dict[str, list[dict[tuple[Any, ...], Kwargs]]] = {}
         for position in range(distinct):
-            for b in _specs(op, fields, spec.widths(i), first=position == 0):
+            for b in _specs(op, fields, spec.widths(i), position == 0, cells):
                 kwargs = get_op(op).module_kwargs(b, eps=eps, drop_path=0.0)
                 found = slots.setdefault(block.family(b), [{} for _ in range(distinct)])
                 found[position][tuple(sorted(kwargs.items()))] = kwargs

@@ -5,6 +5,9 @@ needs declaring in the space file: the supernet holds the widest weights any cho
 needs and slices them, so an elastic field and a fixed one differ only in how many
 slices are ever taken. Only the data fields (``in_channels``, ``num_classes``) must be
 fixed: a weight over other data is not a slice of this one.
+
+A NAS-Bench-201 cell (``Architecture.cell``) is covered edge by edge: ``cell`` holds
+each edge's op choices, in edge order (the order of the cell string).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import NasError
@@ -43,15 +46,16 @@ class SupernetSpec:
     stem: Mapping[str, Choices]
     head: Mapping[str, Choices]
     stages: tuple[Mapping[str, Mapping[str, Choices]], ...]
+    #: Each cell edge's op choices under its space label (``edge_1_0``...), in edge
+    #: order; empty when the space has no cell.
+    cell: Mapping[str, Choices] = field(default_factory=dict)
 
     @classmethod
     def from_space(cls, space: SearchSpace) -> SupernetSpec:
         """The spec of ``space``; a NasError (naming the file and field) for what a
-        supernet cannot cover: several data shapes, or a NAS-Bench-201 cell."""
+        supernet cannot cover: several data shapes."""
         found = choices(space)
         try:
-            if found.cell:
-                raise NasError("supernets do not cover NAS-Bench-201 cells yet", field="cell")
             for name in _DATA_FIELDS:
                 if len(found.top[name]) > 1:
                     raise NasError(
@@ -67,6 +71,7 @@ class SupernetSpec:
             stem=dict(found.stem),
             head=dict(found.head),
             stages=tuple({op: dict(f) for op, f in s.items()} for s in found.stages),
+            cell=dict(found.cell),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +86,7 @@ class SupernetSpec:
             "stem": plain(self.stem),
             "head": plain(self.head),
             "stages": [{op: plain(f) for op, f in ops.items()} for ops in self.stages],
+            "cell": plain(self.cell),
         }
 
     @property
@@ -96,6 +102,7 @@ class SupernetSpec:
         """The elastic fields (several choices), as ``stem.channels``, ``stages[1].op``
         or ``stages[1].ir.kernel``."""
         out = [k for k, c in self.top.items() if len(c) > 1]
+        out += [f"cell.{k}" for k, c in self.cell.items() if len(c) > 1]
         out += [f"stem.{k}" for k, c in self.stem.items() if len(c) > 1]
         for i, ops in enumerate(self.stages):
             if len(ops) > 1:
@@ -119,8 +126,12 @@ class SupernetSpec:
         where = f"the supernet of space {self.space!r}"
         for name, ch in self.top.items():
             _offered(getattr(arch, name), ch, name, where)
-        if arch.cell:
+        if arch.cell and not self.cell:
             raise NasError(f"{where} has no cell", field="cell")
+        if self.cell and not arch.cell:
+            raise NasError(f"the architecture has no cell; {where} needs one", field="cell")
+        for (label, ch), op in zip(self.cell.items(), arch.cell_ops, strict=True):
+            _offered(op, ch, f"cell.{label}", where)
         for name, ch in self.stem.items():
             _offered(getattr(arch.stem, name), ch, f"stem.{name}", where)
         if len(arch.stages) != len(self.stages):

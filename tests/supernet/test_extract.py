@@ -8,6 +8,8 @@ head, norm_eps) is one case on the ``allops`` space; random architectures of ``a
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -98,6 +100,30 @@ def test_random_allops(allops, allops_net: Supernet, seed: int) -> None:
 def test_random_tiny(tiny, tiny_net: Supernet, seed: int) -> None:
     # 8 px: the smallest input keeps the test fast; the path is the same at any size.
     assert_extracts(tiny_net, sample_random(tiny, seed).replace(resolution=8), seed)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_nasbench201(seed: int) -> None:
+    """NAS-Bench-201 cells: per-edge single-path weights, dead edges extracted too."""
+    assert_extracts(_nb201_net(), sample_random(_NB201, seed), seed)
+
+
+def test_nasbench201_dead_edges() -> None:
+    """Edge 0 (conv 3x3 into node 1) is dead when node 1 feeds nothing: its weights
+    exist in the built cell, are extracted, and never run."""
+    dead = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    arch = sample_random(_NB201, 0).replace(cell=dead)
+    _, state = extract(_nb201_net(), arch)
+    assert "stages.0.0.edges.0.1.weight" in state
+    assert_extracts(_nb201_net(), arch)
+
+
+_NB201 = load_space("nasbench201").with_data(in_channels=1, resolution=8)
+
+
+@functools.cache
+def _nb201_net() -> Supernet:
+    return perturb(Supernet(_NB201)).eval()
 
 
 def test_mobile() -> None:

@@ -9,11 +9,12 @@ import torch.nn.functional as F
 
 from nas.model.arch import Architecture
 from nas.model.cost import cost
-from nas.space.searchspace import SearchSpace, sample_random
+from nas.space.searchspace import SearchSpace, load_space, sample_random
 from nas.supernet import (
     Sandwich,
     SandwichLoss,
     Supernet,
+    SupernetSpec,
     largest,
     reestimate_bn,
     sandwich_step,
@@ -92,3 +93,9 @@ def test_seeded_steps_repeat(tiny: SearchSpace, digits: Digits) -> None:
 def test_bad_recipe(tiny_net: Supernet) -> None:
     with pytest.raises(ValueError):
         Sandwich.of(tiny_net, random_subnets=-1)
+
+
+def test_extremes_of_a_cell_space() -> None:
+    spec = SupernetSpec.from_space(load_space("nasbench201"))
+    assert largest(spec).cell_ops == ("nor_conv_3x3",) * 6
+    assert smallest(spec).cell_ops == ("none",) * 6
