@@ -20,7 +20,7 @@ from torch import nn
 
 from nas.core.errors import NasError
 from nas.model.ops import BlockSpec, get_op
-from nas.supernet.blocks import Kwargs, elastic_block
+from nas.supernet.blocks import ElasticBlock, Kwargs, elastic_block
 from nas.supernet.spec import Choices, SupernetSpec
 
 __all__ = ["Family", "cell_string", "stage_families"]
@@ -28,12 +28,18 @@ __all__ = ["Family", "cell_string", "stage_families"]
 
 @dataclass(frozen=True)
 class Family:
-    """One op family of one stage: the module class its blocks build and, per block
-    position, every recipe that position may run (non-empty)."""
+    """One op family of one stage: the module class its blocks build, the elastic
+    block that mirrors it and, per block position, every recipe that position may run
+    (non-empty)."""
 
     name: str
     module: type[nn.Module]
+    block: type[ElasticBlock]
     positions: tuple[tuple[Kwargs, ...], ...]
+
+    def create(self) -> list[ElasticBlock]:
+        """One elastic block per position."""
+        return [self.block(self.module, p) for p in self.positions]
 
 
 def cell_string(ops: tuple[str, ...]) -> str:
@@ -102,7 +108,7 @@ def stage_families(spec: SupernetSpec, i: int) -> tuple[Family, ...]:
             # A position no valid block reaches ends the family (it cannot be deeper).
             kept = tuple(itertools.takewhile(bool, positions))
             if kept:
-                families.append(Family(name, cls, kept))
+                families.append(Family(name, cls, block, kept))
     if not families:
         raise NasError("no valid block in any of its op choices", field=f"stages[{i}]")
     return tuple(families)

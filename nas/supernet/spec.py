@@ -12,10 +12,11 @@ each edge's op choices, in edge order (the order of the cell string).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas.core.errors import NasError
@@ -48,7 +49,7 @@ class SupernetSpec:
     stages: tuple[Mapping[str, Mapping[str, Choices]], ...]
     #: Each cell edge's op choices under its space label (``edge_1_0``...), in edge
     #: order; empty when the space has no cell.
-    cell: Mapping[str, Choices] = field(default_factory=dict)
+    cell: Mapping[str, Choices] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_space(cls, space: SearchSpace) -> SupernetSpec:
@@ -92,7 +93,7 @@ class SupernetSpec:
     @property
     def fingerprint(self) -> str:
         """sha256 of the choices (the space's name left out): equal exactly when two
-        supernets hold the same weights, so a checkpoint can be matched to a space."""
+        supernets have the same weight layout, so a checkpoint can be matched to a space."""
         body = self.to_dict()
         del body["space"]
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))

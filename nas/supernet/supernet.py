@@ -65,8 +65,7 @@ class Supernet(nn.Module):
         for i in range(len(spec.stages)):
             families = nn.ModuleDict()
             for fam in stage_families(spec, i):
-                cls = elastic_block(fam.module, op=fam.name, field=f"stages[{i}].op")
-                families[fam.name] = nn.ModuleList(cls(fam.module, p) for p in fam.positions)
+                families[fam.name] = nn.ModuleList(fam.create())
             self.stages.append(families)
         self.head = ElasticHead(
             spec.widths(len(spec.stages)), spec.head["channels"], spec.top["num_classes"][0]
