@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.model.arch import Head, Stage, Stem
+from nas.space.searchspace import SearchSpace
 from nas.supernet import Supernet, extract, extract_network, reestimate_bn
 from tests.supernet.helpers import allops_arch, perturb
 
@@ -37,7 +38,7 @@ def test_plain_batchnorm_by_hand() -> None:
 
 
 @pytest.mark.parametrize("on", ["supernet", "extracted"])
-def test_stem_statistics_by_hand(allops, on: str) -> None:
+def test_stem_statistics_by_hand(allops: SearchSpace, on: str) -> None:
     """The stem's BN after re-estimation, on the supernet path or the extracted net,
     equals the hand average over the batches of its conv's outputs."""
     net = perturb(Supernet(allops)).eval()
@@ -57,7 +58,7 @@ def test_stem_statistics_by_hand(allops, on: str) -> None:
     torch.testing.assert_close(got_var, var, atol=1e-5, rtol=1e-5)
 
 
-def test_supernet_and_extracted_agree_everywhere(allops) -> None:
+def test_supernet_and_extracted_agree_everywhere(allops: SearchSpace) -> None:
     """Re-estimating on the path then extracting gives the statistics of re-estimating
     the extracted network: every BN, deep blocks, SE, residuals with drop_path (which
     re-estimation keeps off, or the two would differ by chance)."""
@@ -79,7 +80,7 @@ def test_supernet_and_extracted_agree_everywhere(allops) -> None:
         torch.testing.assert_close(built(x), net(x, arch), atol=1e-5, rtol=0)
 
 
-def test_modes_and_momenta_restored(allops) -> None:
+def test_modes_and_momenta_restored(allops: SearchSpace) -> None:
     net = Supernet(allops).train()
     net.stem.bn.momentum = 0.05
     reestimate_bn(net, _batches(1, (2, 2, 8, 8)), arch=allops_arch())

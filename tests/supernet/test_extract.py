@@ -9,13 +9,14 @@ head, norm_eps) is one case on the ``allops`` space; random architectures of ``a
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
 
 from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.builder import build
-from nas.space.searchspace import load_space, sample_random
+from nas.space.searchspace import SearchSpace, load_space, sample_random
 from nas.supernet import Supernet, extract, extract_network
 from tests.supernet.helpers import A, allops_arch, perturb
 
@@ -92,12 +93,12 @@ def test_stem_head_depth_and_weightless_ops(allops_net: Supernet, case: str) -> 
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_random_allops(allops, allops_net: Supernet, seed: int) -> None:
+def test_random_allops(allops: SearchSpace, allops_net: Supernet, seed: int) -> None:
     assert_extracts(allops_net, sample_random(allops, seed), seed)
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_random_tiny(tiny, tiny_net: Supernet, seed: int) -> None:
+def test_random_tiny(tiny: SearchSpace, tiny_net: Supernet, seed: int) -> None:
     # 8 px: the smallest input keeps the test fast; the path is the same at any size.
     assert_extracts(tiny_net, sample_random(tiny, seed).replace(resolution=8), seed)
 
@@ -142,7 +143,7 @@ def test_kernel_transform_is_what_the_path_runs(allops_net: Supernet) -> None:
     assert torch.equal(state["stages.0.0.conv.weight"], family.active_weight(4, 6, 3).detach())
 
 
-def test_train_mode_outputs_and_statistics_match(allops) -> None:
+def test_train_mode_outputs_and_statistics_match(allops: SearchSpace) -> None:
     """In training mode too (batch statistics), and the running statistics the path
     updates are those the built network updates."""
     arch = allops_arch(
@@ -165,7 +166,7 @@ def test_extracted_state_is_a_copy(allops_net: Supernet) -> None:
     assert allops_net.stem.conv.weight.abs().sum() > 0
 
 
-def test_gradients_reach_only_the_active_slice_and_the_transform(allops) -> None:
+def test_gradients_reach_only_the_active_slice_and_the_transform(allops: SearchSpace) -> None:
     net = Supernet(allops).train()
     arch = allops_arch(Stage("conv", 4, kernel=3, activation=A), stem=Stem(4))
     net(torch.randn(2, 2, 8, 8), arch).sum().backward()
@@ -179,3 +180,19 @@ def test_gradients_reach_only_the_active_slice_and_the_transform(allops) -> None
     assert conv.transform.matrices["5to3"].grad.abs().sum() > 0
     unused = net.stages[0]["ds_d1"][0].dw.conv.weight
     assert unused.grad is None  # another op's family: untouched
+
+
+def test_seeded_and_reloadable(allops: SearchSpace, tmp_path: Path) -> None:
+    """The same seed gives the same weights (a resumed run can rebuild the supernet),
+    and the state dict round-trips strictly through a file."""
+    a, b = Supernet(allops, seed=0), Supernet(allops, seed=0)
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    c = Supernet(allops, seed=1)
+    assert not torch.equal(a.stem.conv.weight, c.stem.conv.weight)
+    torch.save(a.state_dict(), tmp_path / "supernet.pt")
+    c.load_state_dict(torch.load(tmp_path / "supernet.pt", weights_only=True), strict=True)
+    arch, x = allops_arch(), torch.randn(2, 2, 8, 8)
+    a.eval()
+    c.eval()
+    with torch.no_grad():
+        assert torch.equal(a(x, arch), c(x, c.path(arch)))  # a resolved Path runs alike
