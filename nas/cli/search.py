@@ -49,7 +49,7 @@ def search_cmd(
     from nas.core.errors import NasError
     from nas.report.page import LiveReport
     from nas.search.config import load_study
-    from nas.search.orchestrate import search
+    from nas.search.pipeline import search
 
     overrides = {
         "search.trials": trials,
