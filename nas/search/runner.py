@@ -40,11 +40,15 @@ def run_trials(
     ``stop``: once set (nas.core.interrupt), the running trials are ended and no new one
     starts; what finished is stored. ``num_cpus``: what a local Ray may use.
     """
-    chosen = executor or executor_class(setup.study.search.executor)()
+    chosen = executor if executor is not None else executor_class(setup.study.search.executor)()
     plan = make_plan(setup, candidates)
     try:
         return chosen.run(
-            setup, plan, on_trial=on_trial, stop=stop or StopRequest(), num_cpus=num_cpus
+            setup,
+            plan,
+            on_trial=on_trial,
+            stop=stop if stop is not None else StopRequest(),
+            num_cpus=num_cpus,
         )
     finally:
         abandon_unfinished(plan.storage, setup.study.name, plan.first)
