@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.core.errors import NasError
-from nas.core.objectives import ACCURACY_LATENCY, hypervolume_2d
+from nas.core.objectives import ACCURACY_LATENCY
+from nas.core.pareto import hypervolume_2d, non_dominated
 from nas.core.strict import is_int
 from nas.model.nb201_cell import EDGES, OPS, canonical, format_cell, parse
 
@@ -26,7 +27,6 @@ __all__ = [
     "METRICS",
     "Entry",
     "Table",
-    "front_indices",
     "hypervolume_ratio",
     "load_table",
     "reference_point",
@@ -307,30 +307,10 @@ def load_table(path: str | Path) -> Table:
 # ------------------------------------------------------- hardware-aware fronts
 
 
-def front_indices(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
-    """Indices (ascending) of points no other point beats (accuracy up, latency down);
-    duplicates of a front point are all kept, as in nas.core.objectives.pareto_front.
-
-    O(n log n): a point is on the front iff it has the best accuracy among points of its
-    latency and beats every point of strictly lower latency. (pareto_front itself is
-    O(n^2) in Python: minutes for the 15,625 cells.)
-    """
-    accuracy, latency = np.asarray(accuracy, dtype=float), np.asarray(latency, dtype=float)
-    if accuracy.shape != latency.shape or accuracy.ndim != 1:
-        raise ValueError("front_indices: accuracy and latency must be 1-D of one length")
-    if np.isnan(accuracy).any() or np.isnan(latency).any():
-        raise ValueError("front_indices: NaN objective value")
-    latencies, group = np.unique(latency, return_inverse=True)
-    best = np.full(len(latencies), -np.inf)
-    np.maximum.at(best, group, accuracy)
-    before = np.concatenate(([-np.inf], np.maximum.accumulate(best)[:-1]))
-    keep = (accuracy == best[group]) & (accuracy > before[group])
-    return np.flatnonzero(keep)
-
-
 def true_front(table: Table, device: str, metric: str = "val") -> np.ndarray:
     """Indices of the Pareto-optimal cells of the whole table on ``device``."""
-    return front_indices(table.accuracy(metric), table.latency(device))
+    points = np.column_stack([table.accuracy(metric), table.latency(device)])
+    return np.flatnonzero(non_dominated(points, ACCURACY_LATENCY))
 
 
 def reference_point(table: Table, device: str, metric: str = "val") -> tuple[float, float]:
@@ -348,9 +328,8 @@ def hypervolume_ratio(
     rows = [table.index_of(i) for i in found]
     ref = reference_point(table, device, metric)
     front = true_front(table, device, metric)
-    best = hypervolume_2d([(acc[i], lat[i]) for i in front], ref, ACCURACY_LATENCY)
+    best = hypervolume_2d(np.column_stack([acc[front], lat[front]]), ref, ACCURACY_LATENCY)
     if best <= 0:  # no cell beats the median in both: nothing to find
         raise NasError(f"the true front on {device} has no hypervolume", field="device")
-    mine = front_indices(acc[rows], lat[rows]) if rows else []
-    got = hypervolume_2d([(acc[rows[k]], lat[rows[k]]) for k in mine], ref, ACCURACY_LATENCY)
+    got = hypervolume_2d([(acc[i], lat[i]) for i in rows], ref, ACCURACY_LATENCY)
     return got / best

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from nas.cli.data import data_app
 from nas.cli.latency import latency_app
 from nas.cli.scale import scale_cmd
 from nas.cli.search import dashboard_cmd, report_cmd, search_cmd
@@ -28,6 +29,7 @@ arch_app = typer.Typer(help="Inspect architectures.", no_args_is_help=True)
 app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
 app.add_typer(latency_app, name="latency")
+app.add_typer(data_app, name="data")
 app.command("search")(search_cmd)
 app.command("dashboard")(dashboard_cmd)
 app.command("report")(report_cmd)

@@ -1,23 +1,46 @@
 """Files written whole or not at all: a reader (a browser reloading a report, a script
 reading front.json) never sees half a file, and an interrupted write leaves no partial
-file beside it."""
+file beside it.
+
+Each write goes through its own temporary file (a unique name in the target's folder,
+so the rename stays on one file system): two writers of one file (``report --watch``
+beside ``--live-report``) never write into each other's temporary file; the last
+rename wins whole.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["write_bytes", "write_text"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = _umask()
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed over it."""
+    """Write ``data`` to ``path`` through a uniquely named temporary file renamed over it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file is a normal file
+        os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:

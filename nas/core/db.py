@@ -12,13 +12,13 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.schema import CreateColumn
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 
 __all__ = ["in_memory", "open_database", "optuna_storage", "transaction"]
 
 
 def _reason(err: DatabaseError) -> str:
-    return str(err.orig).splitlines()[0] if err.orig else type(err).__name__
+    return one_line(err.orig) if err.orig else type(err).__name__
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -122,8 +122,9 @@ def optuna_storage(url: str) -> Any:
             f"cannot open the storage: {_reason(err)}", field="storage", source=url
         ) from None
     except RuntimeError as err:  # Optuna: a schema written by another Optuna version
-        reason = str(err).strip().splitlines()[0]
-        raise NasError(f"cannot open the storage: {reason}", field="storage", source=url) from None
+        raise NasError(
+            f"cannot open the storage: {one_line(err)}", field="storage", source=url
+        ) from None
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["NasError"]
+from typing import Literal
+
+__all__ = ["NasError", "one_line"]
 
 
 class NasError(ValueError):
@@ -28,3 +30,25 @@ class NasError(ValueError):
         if prefix:
             field = f"{prefix}.{field}" if field and not field.startswith("[") else prefix + field
         return NasError(self.reason, field=field, source=source or self.source)
+
+
+def one_line(
+    err: BaseException,
+    *,
+    line: Literal["first", "last", "all"] = "first",
+    named: bool = False,
+    limit: int = 500,
+) -> str:
+    """An exception as one line, for a message or a trial's recorded reason.
+
+    ``first``: the message's first line (a library's summary line); ``last``: its last
+    (a remote traceback ends with the error itself); ``all``: every line joined.
+    ``named`` puts the exception type in front; an empty message gives the type alone.
+    """
+    lines = [s.strip() for s in str(err).splitlines() if s.strip()]
+    if line == "all":
+        text = " ".join(" ".join(lines).split())
+    else:
+        text = (lines[0] if line == "first" else lines[-1]) if lines else ""
+    out = f"{type(err).__name__}: {text}" if named and text else text or type(err).__name__
+    return out if len(out) <= limit else out[: limit - 3] + "..."

@@ -1,10 +1,10 @@
 """Anchors: a few fixed networks of a space, timed beside every group of whole models, so
 that how fast the machine runs at the time is measured and taken out of the figures.
 
-A shared machine drifts: on this project's VM the same networks ran 17% slower at the end
-of an 11-minute run than at its start, smoothly, group after group (benchmarks/README.md,
-"Anchors"). A calibration fitted on models timed early and a validation timed later then
-disagree by the drift, whatever the predictor. The canary (nas.latency.canary) did not
+A shared machine drifts: the same networks can run markedly slower at the end of a run
+of minutes than at its start, smoothly, group after group (benchmarks/README.md, "Whole
+models: the median of window floors, and anchors"). A calibration fitted on models timed
+early and a validation timed later then disagree by the drift, whatever the predictor. The canary (nas.latency.canary) did not
 track it: its 90 KB of weights stay in cache while a space's networks wait on shared
 caches and memory. Anchors are networks of the space itself, timed in the same
 interleaved rounds as the models of each group; the first group ever timed for a space
@@ -12,10 +12,10 @@ on a table sets their reference figures, and every window floor of every later g
 divided by its round's speed, the median over anchors of (floor in that round /
 reference) (nas.latency.measure, ``Pacing``). Every whole-model figure of a space on one
 table is thereby stated at the machine speed of that first group; the figure as measured
-is kept beside it (``ModelRecord.speed``). Pacing by round rather than by group: on
-onnxruntime `mobile` (memory-bound, its speed moving from round to round) networks timed
-twice agreed within +-10% for 91-100% against 60% with one speed per group
-(benchmarks/README.md, "Pacing by round").
+is kept beside it (``ModelRecord.speed``). Pacing by round rather than by group: a
+machine's speed for memory-bound networks (onnxruntime `mobile`) moves from round to
+round, which one speed per group misses (benchmarks/README.md, "Pacing by round, and
+what a network reads").
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from nas.space.searchspace import SearchSpace, sample_random
 
 __all__ = ["ANCHORS", "ANCHOR_STREAM", "Anchors", "fresh_archs"]
 
-#: Networks per space: with 4 the groups of one validation still differed by 2-5% in
-#: their mean error (each anchor's figure is itself a few % off); 8 halve that spread.
+#: Networks per space: each anchor's figure is itself a little off, so the speed of a
+#: round is their median; with fewer, the groups of one validation still differed in
+#: their mean error (benchmarks/README.md, "Figures behind choices in the code").
 ANCHORS = 8
 ANCHOR_STREAM = 3
 

@@ -1,15 +1,15 @@
 """A fixed reference network timed beside every measurement: drift and noise diagnostics.
 
-On a shared or throttled machine the same network can run 10-20% faster or slower twenty
-minutes later (seen on this project's 2-core VM). Every stored figure carries a reading of
-this canary taken seconds before it, and validation reports how far the machine has drifted
-since the table was built. Scaling figures by the canary was tried as a correction and made
-predictions worse on 3 of 4 space/runtime pairs here (drift is not uniform across
-workloads), so the predictor does not use it; refreshing the calibration shortly before use
-(`nas latency calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency
-noise`) measures copies of the canary, or a space's networks, again and again, as a table
-build or a validation measures a group of networks: how far any such figure on this
-machine can be trusted now.
+On a shared or throttled machine the same network can run markedly faster or slower
+minutes later (benchmarks/README.md). Every stored figure carries a reading of this canary
+taken seconds before it, and validation reports how far the machine has drifted since the
+table was built. Scaling figures by the canary was tried as a correction and made
+predictions worse more often than better (drift is not uniform across workloads), so the
+predictor does not use it; refreshing the calibration shortly before use (`nas latency
+calibrate`) is what keeps predictions on target. ``steadiness`` (`nas latency noise`)
+measures copies of the canary, or a space's networks, again and again, as a table build
+or a validation measures a group of networks: how far any such figure on this machine
+can be trusted now.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ pushed out by the others' by the time it runs again, and on a shared machine the
 last-level cache is also taken by neighbours. So every unit of a CPU table is timed
 twice: hot (one module, again and again) and cold (calls go round copies of it holding
 more weights than the last-level cache), and the calibration weighs the two sums per
-space: on this project's VM that took ``mobile`` @ 64 px from 85% to 96% of networks
-predicted within +-10%, and kept ``tiny`` (weights of KBs: hot inside its networks) at
-100% (benchmarks/README.md).
+space: cold figures are what predict networks of many MB (``mobile``), while ``tiny``
+(weights of KBs: hot inside its networks) keeps to its hot ones (benchmarks/README.md,
+"Cold units: weights out of cache").
 """
 
 from __future__ import annotations

@@ -3,21 +3,21 @@ interleaved with other runners' windows, and report a figure from the windows' f
 (each window's fastest sample), once two views of them agree; refuse figures the machine
 was too noisy to give.
 
-Why floors: contention only ever slows a call. On this project's shared 2-core VM the
-same network ran in a fast mode or ~1.4x slower, in stretches of seconds; a window's
-median lands in whichever mode the window fell in, while its fastest sample is far
-steadier (benchmarks/README.md). Windows of many runners are interleaved
-(``measure_runners``), so that one runner's windows fall seconds apart.
+Why floors: contention only ever slows a call. On a shared machine the same network can
+run in a fast mode or a slow one, in stretches of seconds; a window's median lands in
+whichever mode the window fell in, while its fastest sample is far steadier
+(benchmarks/README.md, "The fastest sample of interleaved windows"). Windows of many
+runners are interleaved (``measure_runners``), so that one runner's windows fall seconds
+apart.
 
 Which floor: a unit of a table (``MeasureSettings.for_ops``) reports the fastest of its
 3 windows, trusted once the two fastest agree. A whole model reports the median of its 18
 short windows' floors, trusted once the first and the second half's medians agree: the
 fastest floor is an extreme value, and on a drifting machine the median of more floors
-repeated itself within +-10% for 95% of networks against 77% for the fastest of 3
-(benchmarks/README.md, "Whole models: the median of window floors"); short windows catch
-the machine at more moments (its speed is shared by windows taken within a second of one
-another and no longer, "Many short windows"). ``measure_runner`` takes one runner's
-windows back to back.
+repeats itself far better (benchmarks/README.md, "Whole models: the median of window
+floors, and anchors"); short windows catch the machine at more moments (a window's error
+is shared by windows taken close to it in time and by nothing else, "Many short
+windows"). ``measure_runner`` takes one runner's windows back to back.
 
 Pacing (``Pacing``): runners timed in every round beside the measured ones (a space's
 anchor networks, nas.latency.anchors) tell how fast the machine ran in that round; each
@@ -59,9 +59,9 @@ class MeasureSettings:
     """How hard to try. Defaults suit a whole model; ``for_ops()`` is lighter."""
 
     #: Samples per window. Many short windows rather than a few long ones: the machine's
-    #: speed moves within seconds; side by side a figure from 18 windows of 7 samples
-    #: repeated itself with sd 1.9% against 3.3% for 6 of 21 on eager CPU (as well on
-    #: onnxruntime), at up to 1.5x the time (benchmarks/README.md, "Many short windows").
+    #: speed moves within seconds, so a figure from more, shorter windows repeats itself
+    #: better, for somewhat more time per figure (benchmarks/README.md, "Many short
+    #: windows").
     samples: int = 7
     #: Each sample lasts at least this long (inner repetitions are added to reach it).
     min_sample_ms: float = 2.0

@@ -8,13 +8,12 @@ error is what gets minimised. ``hot`` and ``cold`` are each unit timed with its 
 in cache and out of it (nas.latency.cold); tables without cold figures fit ``d = 0``.
 ``io`` counts the tensor elements the units take in and give out: a unit timed alone is
 fed its input and hands back its output through the runtime's call (onnxruntime copies
-both through ``session.run``), a unit inside a network does not; on onnxruntime `tiny`
-this term took validation from 93% to 95.5% within +-10%. ``w`` is the MB of weights the
-network reads in one pass (``Unit.weights_read``): units timed alone keep their weights
-in cache, a network of many MB reads a share of them from memory that grows with its
-total, hence the square; on onnxruntime `mobile` @ 64 px (memory-bound) the two terms
-took validation from 67% to 94-98% within +-10% (benchmarks/README.md, "Pacing by round,
-and what a network reads").
+both through ``session.run``), a unit inside a network does not. ``w`` is the MB of
+weights the network reads in one pass (``Unit.weights_read``): units timed alone keep
+their weights in cache, a network of many MB reads a share of them from memory that
+grows with its total, hence the square; these terms are what make memory-bound networks
+(onnxruntime `mobile`) predictable (benchmarks/README.md, "Pacing by round, and what a
+network reads").
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from nas.core.errors import NasError
+from nas.core.stats import kendall_tau
 from nas.latency.cold import cold_key
 from nas.latency.units import Unit, cheapest, units_of
 from nas.model.arch import Architecture
@@ -121,24 +121,6 @@ def fit_calibration(
     mape = float(np.mean(np.abs(x @ coef - y) / y))
     fitted = dict(zip(names, map(float, coef), strict=True))
     return Calibration(**fitted, n_models=len(y), fit_mape=mape)
-
-
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b (ties in either ranking handled), O(n^2): fine for hundreds of points."""
-    a = np.asarray(x, dtype=float)
-    b = np.asarray(y, dtype=float)
-    if len(a) != len(b) or len(a) < 2:
-        raise ValueError("kendall_tau needs two equally long sequences of 2+ values")
-    da = np.sign(a[:, None] - a[None, :])
-    db = np.sign(b[:, None] - b[None, :])
-    iu = np.triu_indices(len(a), k=1)
-    sa, sb = da[iu], db[iu]
-    concordant_minus_discordant = float(np.sum(sa * sb))
-    n0 = len(sa)
-    ties_a = float(np.sum(sa == 0))
-    ties_b = float(np.sum(sb == 0))
-    denom = np.sqrt((n0 - ties_a) * (n0 - ties_b))
-    return concordant_minus_discordant / denom if denom > 0 else 0.0
 
 
 class Predictor:

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from nas.core.errors import NasError
-from nas.core.threads import torch_threads
 from nas.latency.target import Target
 from nas.model.arch import Architecture
 from nas.model.builder import build
+from nas.model.threads import torch_threads
 
 __all__ = ["Runner", "check_available", "prepare", "prepare_arch"]
 

@@ -312,6 +312,8 @@ class Architecture:
                 f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}",
                 source=source,
             ) from None
+        except RecursionError:  # the decoder recurses once per nesting level
+            raise NasError("JSON nested too deeply to be an architecture", source=source) from None
         return cls.from_dict(data, source=source)
 
     def compact(self) -> str:

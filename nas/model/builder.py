@@ -7,6 +7,7 @@ builder instantiates it; the exporter writes it out as source. They cannot drift
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 from nas.model.arch import Architecture
+from nas.model.cost import cost
 from nas.model.ops import get_op
 from nas.model.ops.layers import ConvBNAct, Head
 
@@ -107,13 +109,37 @@ def layout(arch: Architecture) -> Layout:
 
 
 def build(arch: Architecture, *, seed: int | None = 0) -> Network:
-    """Build the network for ``arch``; ``seed`` fixes the initial weights (None: torch's RNG)."""
+    """Build the network for ``arch``; ``seed`` fixes the initial weights (None: torch's RNG).
+
+    A network whose weights alone cannot fit in this machine's memory is refused before
+    anything is allocated (the allocator's own failure is a traceback, or the OOM killer).
+    """
+    _check_fits(arch)
     plan = layout(arch)
     stages = nn.Sequential(*(nn.Sequential(*(r.create() for r in s)) for s in plan.stages))
     net = Network(plan.stem.create(), stages, plan.head.create())
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     init_weights(net, generator)
     return net
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (0 where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def _check_fits(arch: Architecture) -> None:
+    need = cost(arch).params * 4  # float32 weights, before any gradient or activation
+    have = physical_memory()
+    if have and need > have:
+        raise NasError(
+            f"its {need / 1e9:,.1f} GB of float32 weights exceed this machine's "
+            f"{have / 1e9:,.1f} GB of memory",
+            field="channels",
+        )
 
 
 def init_weights(model: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -141,8 +167,7 @@ def load_weights(arch: Architecture, path: str | Path) -> Network:
     except FileNotFoundError:
         raise NasError("no such weights file", source=str(p)) from None
     except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise NasError(f"not a loadable state_dict ({reason})", source=str(p)) from None
+        raise NasError(f"not a loadable state_dict ({one_line(err)})", source=str(p)) from None
     if not isinstance(state, dict):
         raise NasError(f"expected a state_dict, found {type(state).__name__}", source=str(p))
     net = build(arch)

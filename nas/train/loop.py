@@ -30,9 +30,9 @@ from torch.nn import functional as F
 
 from nas.core.errors import NasError
 from nas.core.strict import is_int, is_number
-from nas.core.threads import torch_threads
 from nas.model.arch import Architecture
 from nas.model.builder import build
+from nas.model.threads import torch_threads
 
 if TYPE_CHECKING:
     from nas.train.data import Dataset, Split

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nas.bench import nb201
 from nas.bench.tabular import TabularBenchmark, open_benchmark
 from nas.cli.app import app
 from nas.core.errors import NasError
+from nas.core.objectives import ACCURACY_LATENCY
+from nas.core.pareto import pareto_front
 from nas.search.config import load_study
 from nas.search.results import EvaluationStore
 from nas.search.runner import run_inprocess
@@ -201,7 +202,7 @@ def test_nas_search_runs_the_bundled_studies_from_the_cli(tmp_path, bench, monke
         assert m["measured_ms"] == m["predicted_ms"] == lat[row]
     accs = [m["val_accuracy"] for m in front]
     lats = [m["measured_ms"] for m in front]
-    assert sorted(nb201.front_indices(np.array(accs), np.array(lats))) == list(range(len(front)))
+    assert pareto_front(list(zip(accs, lats, strict=True)), ACCURACY_LATENCY) == list(range(len(front)))
 
 
 def _cell_of(member: dict, study: str) -> str:
