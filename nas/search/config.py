@@ -147,7 +147,8 @@ class SearchConfig:
     max_concurrent: int = 0
     #: ASHA early stopping (single-objective modes only).
     early_stopping: bool = True
-    #: "ray" (Ray Tune trials) or "inprocess" (one by one in this process, no Ray).
+    #: How trials run (nas.search.executors): "ray" (Ray Tune trials) or "inprocess"
+    #: (one by one in this process, no Ray).
     executor: str = "ray"
 
     def __post_init__(self) -> None:
@@ -251,7 +252,7 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+        if self.search.sampler == "rea" and self.objective.rules.multi_objective:
             raise NasError(
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",

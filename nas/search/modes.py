@@ -3,7 +3,7 @@
 A mode decides a study's directions, the score a trial reports, which candidates are
 refused before training, how finished evaluations rank and which of them win. A new
 mode is one class with ``@register_mode``; the study file's ``objective.mode``
-choices, their help, and the contract tests (tests/search/test_modes.py) follow.
+choices and the contract tests (tests/search/test_modes.py) follow.
 
 Plain numbers and evaluations only: no torch, Optuna or Ray here, so reading a study
 file stays light.
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from nas.core.errors import NasError
-from nas.core.objectives import METRICS, mnasnet_reward, pareto_ranks
+from nas.core.objectives import METRICS, mnasnet_reward
+from nas.core.pareto import pareto_ranks
 
 if TYPE_CHECKING:
     from nas.search.results import Evaluation
@@ -38,7 +39,7 @@ class ObjectiveMode:
     subclasses override what differs."""
 
     name: ClassVar[str]
-    #: One line for the study file's help and error messages.
+    #: One line: what the mode optimises.
     summary: ClassVar[str]
     #: Several objectives at once: no single score to stop trials early on.
     multi_objective: ClassVar[bool] = False

@@ -1,9 +1,11 @@
-"""`nas search` end to end: trials -> confirmation -> front -> export -> report.
+"""`nas search` end to end: trials -> confirmation -> front -> export -> published front.
 
 The trials run on the study's executor (nas.search.runner); with ``[confirm]`` the best
 candidates are trained again (nas.search.confirm); the front is chosen from the
 evaluations table (nas.search.selection), each member scored on the test split,
-measured in isolation on the target, exported, and the front published on the study.
+measured in isolation on the target, exported, and the front published on the study
+(front.json, and a user attribute the dashboard shows). The report page reads what is
+published: it is a floor above (nas.report), written by the caller (``nas search``).
 """
 
 from __future__ import annotations
