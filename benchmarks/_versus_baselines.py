@@ -38,7 +38,7 @@ from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.cost import cost
 from nas.search.config import load_study
 from nas.search.confirm import pooled
-from nas.search.orchestrate import search
+from nas.search.pipeline import search
 from nas.search.setup import prepare
 from nas.train.loop import evaluate
 

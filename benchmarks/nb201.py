@@ -9,7 +9,7 @@ equivalent to one already evaluated reuses that result and costs no query; laten
 comes from the table (as it would from a predictor) and costs no query either.
 
 1. Single objective, CIFAR-10 (study ``nb201_cifar10``): per sampler and seed, trials
-   run in process (nas.search.orchestrate.run_inprocess: the same define-by-run sampling,
+   run in process (nas.search.runner.run_inprocess: the same define-by-run sampling,
    representative rows, reuse and recording as on Ray) until 200 queries (at most 600
    trials). The architecture chosen at 50 / 100 / 200 queries is the best cifar10-valid
    validation accuracy among the first 50 / 100 / 200 queries; its CIFAR-10 test
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from nas.bench import nb201
 from nas.search.config import load_study
-from nas.search.orchestrate import run_inprocess, run_trials
 from nas.search.results import EvaluationStore
+from nas.search.runner import run_inprocess, run_trials
 from nas.search.setup import prepare
 
 ROOT = Path(__file__).resolve().parents[1]

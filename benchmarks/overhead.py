@@ -20,8 +20,8 @@ import ray
 import torch
 
 from nas.search.config import load_study
-from nas.search.orchestrate import run_trials
 from nas.search.results import EvaluationStore
+from nas.search.runner import run_trials
 from nas.search.setup import prepare
 from nas.space.searchspace import sample_random
 from nas.train.loop import evaluate

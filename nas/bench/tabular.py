@@ -1,6 +1,6 @@
 """Tabular evaluation: a trial's result looked up in NAS-Bench-201 instead of trained.
 
-It plugs in where training plugs in (``nas.search.orchestrate``), so a tabular search measures
+It plugs in where training plugs in (``nas.search.trial``), so a tabular search measures
 the whole stack: study file, sampler, Ray Tune, storage, dashboard.
 
 Which table row a sampled cell is scored by: every cell of one canonical class (see

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nas.cli.util import PLOTLYJS_OPTION, handles_bad_input, table
+from nas.search.executors import EXECUTORS
+
+if TYPE_CHECKING:
+    from nas.search.config import StudyConfig
+    from nas.search.pipeline import SearchResult
 
 __all__ = ["dashboard_cmd", "report_cmd", "search_cmd"]
 
@@ -29,7 +35,7 @@ def search_cmd(
     export_dir: str | None = typer.Option(None, "--export-dir", help="Where the front goes."),
     space: str | None = typer.Option(None, "--space", help="Search space name or .toml path."),
     target: str | None = typer.Option(None, "--target", help="Latency target (nas latency)."),
-    executor: str | None = typer.Option(None, "--executor", help="ray | inprocess"),
+    executor: str | None = typer.Option(None, "--executor", help=" | ".join(EXECUTORS)),
     confirm: int | None = typer.Option(
         None, "--confirm", help="Retrain the N best candidates with more seeds (0: off)."
     ),
@@ -44,12 +50,8 @@ def search_cmd(
     ),
 ) -> None:
     """Search a study: Optuna trials distributed by Ray Tune; print the front, export it."""
-    from rich.progress import Progress
-
     from nas.core.errors import NasError
-    from nas.report.page import LiveReport
     from nas.search.config import load_study
-    from nas.search.orchestrate import search
 
     overrides = {
         "search.trials": trials,
@@ -79,21 +81,44 @@ def search_cmd(
         "more trials (networks already trained are reused), `nas report` shows it"
     )
     try:
-        with Progress(transient=False) as bar:
-            confirming = cfg.confirm.top * cfg.confirm.seeds
-            total = cfg.search.trials + confirming
-            task = bar.add_task(f"study {cfg.name}: trials", total=total)
-            live = LiveReport(cfg, every_s=live_report, note=bar.console.print)
-
-            def trial_done() -> None:
-                bar.advance(task)
-                if live_report > 0:
-                    live()
-
-            result = search(cfg, note=lambda m: bar.console.print(m), on_trial=trial_done)
+        result = _search_with_progress(cfg, live_report)
     except KeyboardInterrupt:  # a second Ctrl-C, or one after the trials
         typer.echo(f"interrupted: {resume}", err=True)
         raise typer.Exit(130) from None
+    _print_result(result)
+    if result.evaluations:
+        from nas.report.page import report_path, write_report
+
+        write_report(cfg)
+        typer.echo(f"report: {report_path(cfg)}")
+    if result.interrupted:
+        typer.echo(f"interrupted before the search's end: {resume}", err=True)
+        raise typer.Exit(130)
+
+
+def _search_with_progress(cfg: StudyConfig, live_report: float) -> SearchResult:
+    """The search under a progress bar, its notes printed above it, the report page
+    rewritten as trials end (at most every ``live_report`` seconds; 0: never)."""
+    from rich.progress import Progress
+
+    from nas.report.page import LiveReport
+    from nas.search.pipeline import search
+
+    with Progress(transient=False) as bar:
+        total = cfg.search.trials + cfg.confirm.top * cfg.confirm.seeds
+        task = bar.add_task(f"study {cfg.name}: trials", total=total)
+        live = LiveReport(cfg, every_s=live_report, note=bar.console.print)
+
+        def trial_done() -> None:
+            bar.advance(task)
+            if live_report > 0:
+                live()
+
+        return search(cfg, note=lambda m: bar.console.print(m), on_trial=trial_done)
+
+
+def _print_result(result: SearchResult) -> None:
+    """The search's summary line, its errors, and the front as a table."""
     rows = []
     for m in result.front:
         e = m.evaluation
@@ -119,14 +144,6 @@ def search_cmd(
         typer.echo(f"{len(result.errors)} trial(s) raised (first: {result.errors[0]})", err=True)
     headers = ["arch", "val acc", "test acc", "pred ms", "meas ms", "params", "MACs", "export"]
     typer.echo(table(headers, rows, right={1, 2, 3, 4, 5, 6}))
-    if result.evaluations:
-        from nas.report.page import report_path, write_report
-
-        write_report(cfg)
-        typer.echo(f"report: {report_path(cfg)}")
-    if result.interrupted:
-        typer.echo(f"interrupted before the search's end: {resume}", err=True)
-        raise typer.Exit(130)
 
 
 @handles_bad_input

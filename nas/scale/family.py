@@ -31,15 +31,10 @@ from nas.model.arch import Architecture
 from nas.model.cost import cost
 from nas.scale.compound import Coefficients, family_member, grid_by, scale
 from nas.search.config import StudyConfig
-from nas.search.orchestrate import (
-    Candidate,
-    FrontMember,
-    finish,
-    member_row,
-    publish,
-    run_trials,
-)
+from nas.search.pipeline import FrontMember, finish, member_row, publish
+from nas.search.plan import Candidate
 from nas.search.results import Evaluation, EvaluationStore
+from nas.search.runner import run_trials
 from nas.search.selection import sub_study
 from nas.search.setup import SearchSetup, prepare
 

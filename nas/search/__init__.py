@@ -1,1 +1,2 @@
-"""The search: study config, Optuna plan, samplers, executors, results, selection, confirmation."""
+"""The search: study config, objective modes, samplers, the Optuna plan, the trial,
+executors, results, selection, confirmation, and the pipeline that runs them in order."""

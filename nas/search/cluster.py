@@ -14,6 +14,9 @@ scores, measures and exports it. Three things cross between them:
 * the training data travels through Ray's object store (``tune.with_parameters``);
   latency is predicted, and a tabular study's benchmark looked up, in the driver, with
   the figures in the trial's config: none of them needs a path on the workers.
+
+The Ray side of these (reading a file on a node, listing the nodes) is the Ray
+executor's (nas.search.executors.ray_tune); this module only decides.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from typing import Any
 from nas.core.atomic import write_bytes
 from nas.core.db import in_memory
 from nas.core.errors import NasError
+from nas.search.executors.base import Fetch, error_line
 from nas.search.results import Evaluation
 
-__all__ = ["check_shared_storage", "fetch_file", "local_weights", "trial_dir"]
+__all__ = ["check_shared_storage", "local_weights", "trial_dir"]
 
 
 def trial_dir(artifacts: str) -> Path:
@@ -64,30 +68,15 @@ def check_shared_storage(url: str, nodes: Iterable[Mapping[str, Any]], here: str
         )
 
 
-def _read_bytes(path: str) -> bytes:
-    return Path(path).read_bytes()
-
-
-def fetch_file(node_id: str, path: str, timeout_s: float = 300.0) -> bytes:
-    """The bytes of ``path`` on Ray node ``node_id``, read by a task pinned to it."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    pinned = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
-    task = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=pinned)(_read_bytes)
-    return ray.get(task.remote(path), timeout=timeout_s)
-
-
-def local_weights(ev: Evaluation, cache: Path) -> str:
+def local_weights(ev: Evaluation, cache: Path, fetch: Fetch | None = None) -> str:
     """A path on this machine to ``ev``'s weights: where the trial wrote them when this
-    machine sees that file, else a copy fetched from the node that trained it into
-    ``cache``. A one-line NasError when neither works (the node is gone)."""
+    machine sees that file, else a copy fetched (``fetch``: the executor's, e.g. a Ray
+    task pinned to the node that trained it) into ``cache``. A one-line NasError when
+    neither works (no way to fetch, or the node is gone)."""
     if not ev.weights or Path(ev.weights).is_file():
         return ev.weights
-    import ray
-
     where = f"{ev.weights} on Ray node {ev.node[:12] or '(unknown)'}"
-    if not ev.node or not ray.is_initialized():
+    if not ev.node or fetch is None:
         raise NasError(
             f"the weights of {ev.arch_id[:12]} are not on this machine ({where}); run from "
             "the cluster's head (or put the export folder on a file system every node shares)",
@@ -96,11 +85,10 @@ def local_weights(ev: Evaluation, cache: Path) -> str:
     copy = cache / Path(ev.weights).name
     if not copy.is_file():
         try:
-            data = fetch_file(ev.node, ev.weights)
+            data = fetch(ev.node, ev.weights)
         except Exception as err:  # a dead node, a lost file: one line either way
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[-1]
             raise NasError(
-                f"cannot copy the weights of {ev.arch_id[:12]} from {where}: {reason}",
+                f"cannot copy the weights of {ev.arch_id[:12]} from {where}: {error_line(err)}",
                 field="weights",
             ) from None
         write_bytes(copy, data)

@@ -19,6 +19,8 @@ from nas.core.db import in_memory
 from nas.core.errors import NasError
 from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
+from nas.search.executors import EXECUTORS
+from nas.search.modes import ObjectiveMode, get_mode
 from nas.train.loop import TrainConfig
 
 if TYPE_CHECKING:
@@ -37,11 +39,7 @@ __all__ = [
     "load_study",
 ]
 
-MODES = ("pareto", "budget", "reward", "accuracy")
 SAMPLERS = ("nsga2", "tpe", "random", "rea", "ls")
-#: How trials run: as Ray Tune trials (any cluster), or one by one in this process
-#: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
-EXECUTORS = ("ray", "inprocess")
 #: Training settings that may be searched jointly with the architecture.
 SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
 
@@ -61,9 +59,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """``pareto``: accuracy up, latency (and optionally params/MACs) down. ``budget``:
-    accuracy up subject to latency <= budget. ``reward``: MnasNet's acc * (lat/T)^w.
-    ``accuracy``: accuracy alone (a compound-scaling grid, or a plain AutoML search)."""
+    """What the search optimises: ``mode`` names a registered objective mode
+    (nas.search.modes: pareto, budget, reward, accuracy), which reads the other fields."""
 
     mode: str = "pareto"
     metrics: tuple[str, ...] = ("accuracy", "latency")
@@ -71,8 +68,7 @@ class ObjectiveConfig:
     reward_exponent: float = -0.07
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise NasError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})", field="mode")
+        rules = get_mode(self.mode)
         for m in self.metrics:
             if m not in METRICS:
                 raise NasError(
@@ -80,22 +76,20 @@ class ObjectiveConfig:
                 )
         if len(set(self.metrics)) != len(self.metrics):
             raise NasError("a metric is listed twice", field="metrics")
-        if self.mode == "pareto" and ("accuracy" not in self.metrics or len(self.metrics) < 2):
-            raise NasError("pareto mode needs accuracy and at least one cost", field="metrics")
-        if self.mode in ("budget", "reward") and self.latency_budget_ms <= 0:
-            raise NasError(
-                f"{self.mode} mode needs a positive latency budget", field="latency_budget_ms"
-            )
+        rules.check(self)
         if self.reward_exponent >= 0:
             raise NasError(
                 "must be negative (latency above target lowers the reward)", field="reward_exponent"
             )
 
     @property
+    def rules(self) -> ObjectiveMode:
+        """The registered mode that decides directions, scores, rejection and ranking."""
+        return get_mode(self.mode)
+
+    @property
     def directions(self) -> tuple[str, ...]:
-        if self.mode == "pareto":
-            return tuple(METRICS[m] for m in self.metrics)
-        return ("maximize",)
+        return self.rules.directions(self)
 
 
 @dataclass(frozen=True)
@@ -153,7 +147,8 @@ class SearchConfig:
     max_concurrent: int = 0
     #: ASHA early stopping (single-objective modes only).
     early_stopping: bool = True
-    #: "ray" (Ray Tune trials) or "inprocess" (one by one in this process, no Ray).
+    #: How trials run (nas.search.executors): "ray" (Ray Tune trials) or "inprocess"
+    #: (one by one in this process, no Ray).
     executor: str = "ray"
 
     def __post_init__(self) -> None:
@@ -257,7 +252,7 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+        if self.search.sampler == "rea" and self.objective.rules.multi_objective:
             raise NasError(
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",

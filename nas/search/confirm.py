@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas.core.interrupt import StopRequest
 from nas.search.config import StudyConfig
+from nas.search.plan import Candidate
 from nas.search.results import Evaluation, EvaluationStore
-
-if TYPE_CHECKING:  # nas.search.orchestrate imports this module when it searches
-    from nas.search.setup import SearchSetup
+from nas.search.runner import run_trials
+from nas.search.setup import SearchSetup
 
 __all__ = ["confirm", "final_evaluations", "pooled"]
 
@@ -82,8 +82,6 @@ def confirm(
 ) -> list[str]:
     """Train the study's ``confirm.top`` best candidates ``confirm.seeds`` more times;
     returns one line per trial that raised. Once ``stop`` is set, nothing more starts."""
-    from nas.search.orchestrate import Candidate, run_trials
-
     study = setup.study
     c = study.confirm
     store = EvaluationStore(study.search.storage)

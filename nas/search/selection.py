@@ -12,9 +12,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nas.core.objectives import METRICS, mnasnet_reward, pareto_ranks
 from nas.search.config import ObjectiveConfig, StudyConfig
-from nas.search.results import Evaluation, budget_key, front_of
+from nas.search.results import Evaluation, budget_key
 from nas.train.loop import TrainConfig
 
 __all__ = ["budget_of", "ranked", "sub_study", "train_config", "trial_objective", "winners"]
@@ -25,19 +24,13 @@ def trial_objective(
 ) -> dict[str, float]:
     """The metrics a trial reports: the study's objective values under their names."""
     obj = study.objective
-    values = {
+    return {
         "accuracy": accuracy,
         "latency": latency_ms,
         "params": float(params),
         "macs": float(macs),
+        "objective": obj.rules.score(obj, accuracy, latency_ms),
     }
-    if obj.mode == "reward":
-        values["objective"] = mnasnet_reward(
-            accuracy, latency_ms, obj.latency_budget_ms, obj.reward_exponent
-        )
-    else:
-        values["objective"] = accuracy
-    return values
 
 
 def train_config(study: StudyConfig, hp: dict[str, Any]) -> TrainConfig:
@@ -72,36 +65,15 @@ def sub_study(study: StudyConfig, suffix: str, **changes: Any) -> StudyConfig:
 
 
 def ranked(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    """The complete evaluations, best first: in pareto mode by non-dominated rank, then
-    accuracy; in the others by the objective (budget mode: those within the budget)."""
+    """The complete evaluations, best first, as the study's objective mode ranks them
+    (nas.search.modes: pareto by non-dominated rank, then accuracy; the others by their
+    score, those over a latency limit left out)."""
     obj = study.objective
-    done = [e for e in evaluations if e.status == "complete"]
-    if obj.mode == "budget":
-        done = [e for e in done if e.latency_ms <= obj.latency_budget_ms]
-    if obj.mode == "pareto":
-        points = [[e.metric(m) for m in obj.metrics] for e in done]
-        ranks = pareto_ranks(points, [METRICS[m] for m in obj.metrics])
-        order = sorted(range(len(done)), key=lambda i: (ranks[i], -done[i].val_accuracy))
-        return [done[i] for i in order]
-
-    def objective(e: Evaluation) -> float:
-        return trial_objective(study, e.val_accuracy, e.latency_ms, e.params, e.macs)["objective"]
-
-    return sorted(done, key=objective, reverse=True)
+    return obj.rules.ranked(obj, [e for e in evaluations if e.status == "complete"])
 
 
 def winners(study: StudyConfig, evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    """The front of ``evaluations`` (pareto mode) or their best complete one (the others).
-
-    The front reads as its trade-off: cheapest first (by the objective's cost metrics in
-    their order), each next member costlier and more accurate; ties by accuracy, then id.
-    """
-    if study.objective.mode == "pareto":
-        metrics = study.objective.metrics
-        costs = [m for m in metrics if METRICS[m] == "minimize"]
-
-        def along(e: Evaluation) -> tuple[float, ...]:
-            return (*(e.metric(m) for m in costs), -e.val_accuracy, e.arch_id)
-
-        return sorted(front_of(evaluations, metrics), key=along)
-    return ranked(study, evaluations)[:1]
+    """What the study keeps of ``evaluations``: the front (pareto mode, cheapest first) or
+    the best complete one (the others)."""
+    obj = study.objective
+    return obj.rules.winners(obj, evaluations)

@@ -1,12 +1,12 @@
 """Everything a search needs, loaded and checked before Ray starts: the study's data, its
 space bound to that data, the latency predictor (its table built here when missing and
-this machine is the target), and a Ray address that answers. A bad study fails here,
+this machine is the target), and an executor that can run it (a Ray address that
+answers). A bad study fails here,
 in seconds, with one line, before any trial is scheduled."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +20,12 @@ from nas.latency.runtimes import check_available
 from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
 from nas.search.config import StudyConfig
+from nas.search.executors import executor_class
 from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "prepare", "ray_address"]
+__all__ = ["SearchSetup", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,7 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
     it (building the missing units here when the target is this machine), load the
     predictor, and refuse a latency budget no architecture of the space can meet."""
     EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
-    if study.search.executor == "ray":
-        probe_ray(ray_address(study.search.ray_address))  # RAY_ADDRESS too
+    executor_class(study.search.executor).check(study)  # e.g. a cluster that does not answer
     if study.tabular.benchmark:
         setup = _prepare_tabular(study)
         _check_budget(study, setup.space, setup.predictor)
@@ -160,41 +160,15 @@ def _check_budget(
 ) -> None:
     """Refuse, before any training, a latency budget no architecture can meet."""
     obj = study.objective
-    if obj.mode != "budget":
+    limit = obj.rules.latency_limit(obj)
+    if limit is None:
         return
     fastest = predictor.fastest(space)
-    if fastest > obj.latency_budget_ms:
+    if fastest > limit:
         where = study.tabular.device if study.tabular.benchmark else study.latency.target
         raise NasError(
-            f"no architecture of space {space.name} fits {obj.latency_budget_ms:g} ms on "
+            f"no architecture of space {space.name} fits {limit:g} ms on "
             f"{where}: the fastest is predicted at {fastest:.3f} ms or more",
             field="objective.latency_budget_ms",
             source=study.source,
         )
-
-
-def ray_address(configured: str) -> str:
-    """Where ``ray.init`` connects: the study's address, else ``RAY_ADDRESS`` (set by
-    ``ray job submit``), else a private local instance. Never Ray's own default for no
-    address, which joins whichever cluster this machine started last (a ``ray start``
-    or another process's ``Cluster``) and dies with it."""
-    return configured or os.environ.get("RAY_ADDRESS", "") or "local"
-
-
-def probe_ray(address: str, timeout_s: float = 5.0) -> None:
-    """Fail at once, clearly, when a ``host:port`` Ray address does not answer (ray.init
-    itself waits minutes)."""
-    import socket
-
-    target = address.removeprefix("ray://")
-    if not target or target == "auto" or ":" not in target:
-        return
-    host, _, port = target.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            return
-    except (OSError, ValueError) as err:
-        raise NasError(
-            f"cannot reach the Ray cluster at {address} ({err})",
-            field="search.ray_address",
-        ) from None

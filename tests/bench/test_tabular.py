@@ -15,8 +15,8 @@ from nas.core.errors import NasError
 from nas.core.objectives import ACCURACY_LATENCY
 from nas.core.pareto import pareto_front
 from nas.search.config import load_study
-from nas.search.orchestrate import run_inprocess
 from nas.search.results import EvaluationStore
+from nas.search.runner import run_inprocess
 from nas.search.setup import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +118,8 @@ def test_a_tabular_trial_needs_no_table_where_it_runs(tmp_path, bench):
     cluster) gets the figures with its config and never opens the tables."""
     import optuna
 
-    from nas.search.orchestrate import _Define, _run_trial
+    from nas.search.plan import _Define
+    from nas.search.trial import run_trial
 
     setup = prepare(_study(tmp_path))
     trial = optuna.create_study().ask()
@@ -128,7 +129,7 @@ def test_a_tabular_trial_needs_no_table_where_it_runs(tmp_path, bench):
     assert config["tabular"] == {"val_accuracy": found.val_accuracy, "row": found.row}
     # A worker machine without the tables: the study's path leads nowhere there.
     elsewhere = _study(tmp_path, **{"tabular.path": str(tmp_path / "not-on-this-node")})
-    ev = _run_trial(config, study=elsewhere, data=None, artifacts="", report=lambda _: None)
+    ev = run_trial(config, study=elsewhere, data=None, artifacts="", report=lambda _: None)
     assert ev.status == "complete" and ev.val_accuracy == found.val_accuracy
     assert ev.reason == f"nasbench201 row {found.row}"
 

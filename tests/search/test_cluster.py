@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nas.core.errors import NasError
-from nas.search.cluster import check_shared_storage, fetch_file, local_weights, trial_dir
+from nas.search.cluster import check_shared_storage, local_weights, trial_dir
 from nas.search.results import Evaluation
 
 
@@ -60,15 +60,20 @@ def test_weights_on_this_machine_are_used_where_they_are(tmp_path):
 def test_weights_out_of_reach_are_one_clear_line(tmp_path):
     import ray
 
+    from nas.search.executors.ray_tune import RayTune
+
     assert not ray.is_initialized()
+    fetch = RayTune.fetcher()  # no Ray running: no node to fetch from
     with pytest.raises(NasError) as err:
-        local_weights(weights_of("/elsewhere/w.pt", "f" * 56), tmp_path / "cache")
+        local_weights(weights_of("/elsewhere/w.pt", "f" * 56), tmp_path / "cache", fetch)
     text = str(err.value)
     assert "/elsewhere/w.pt on Ray node ffffffffffff" in text and "\n" not in text
 
 
 def test_the_driver_copies_weights_from_the_node_that_wrote_them(tmp_path):
     import ray
+
+    from nas.search.executors.ray_tune import RayTune, fetch_file
 
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
@@ -79,7 +84,8 @@ def test_the_driver_copies_weights_from_the_node_that_wrote_them(tmp_path):
         assert fetch_file(here, str(w)) == payload  # read by a task pinned to the node
         # A file the node does not have: one line naming the file, the node and why.
         with pytest.raises(NasError) as err:
-            local_weights(weights_of(str(tmp_path / "gone.pt"), here), tmp_path / "cache")
+            fetch = RayTune.fetcher()  # the executor's, while Ray runs
+            local_weights(weights_of(str(tmp_path / "gone.pt"), here), tmp_path / "cache", fetch)
         text = str(err.value)
         assert text.count("\n") == 0 and "gone.pt" in text and here[:12] in text
         assert "No such file" in text

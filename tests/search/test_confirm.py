@@ -13,7 +13,7 @@ import pytest
 from nas.core.objectives import METRICS, dominates, pareto_ranks
 from nas.search.config import load_study
 from nas.search.confirm import _pool, final_evaluations
-from nas.search.orchestrate import search
+from nas.search.pipeline import search
 from nas.search.results import Evaluation, EvaluationStore
 from nas.search.selection import budget_of, ranked, sub_study, winners
 from tests.micro import micro_latency_db, write_micro_space

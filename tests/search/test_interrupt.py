@@ -1,6 +1,6 @@
 """Ctrl-C during a search (nas.core.interrupt): the first asks it to stop, the second aborts;
 a stopped run leaves no Optuna trial running or queued. The same on Ray, through the
-command line, is in test_orchestrate.py."""
+command line, is in test_pipeline.py."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import optuna
 import pytest
 
 from nas.core.interrupt import StopRequest, stop_on_interrupt
-from nas.search.orchestrate import Candidate, run_inprocess
+from nas.search.plan import Candidate
 from nas.search.results import EvaluationStore
+from nas.search.runner import run_inprocess
 from nas.search.setup import prepare
 from nas.space.searchspace import sample_random
-from tests.search.test_orchestrate import study_in
+from tests.search.test_pipeline import study_in
 
 
 def test_the_first_sigint_asks_the_second_aborts_and_the_handler_comes_back(capfd):

@@ -11,7 +11,7 @@ import pytest
 
 from nas.search.results import EvaluationStore
 from tests.report.test_dashboard import dashboard, trials_of
-from tests.search.test_orchestrate import study_in
+from tests.search.test_pipeline import study_in
 
 pytest.importorskip("optuna_dashboard")
 
@@ -21,7 +21,7 @@ def test_a_search_on_ray_with_postgresql_storage(tmp_path, postgres_url):
     import ray
 
     from nas.report.page import write_report
-    from nas.search.orchestrate import search
+    from nas.search.pipeline import search
 
     study = study_in(
         tmp_path,

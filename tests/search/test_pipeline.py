@@ -58,7 +58,7 @@ def config_for(arch, latency_ms=0.5):
 
 
 def test_trial_trains_then_reuses(tmp_path, reports):
-    from nas.search.orchestrate import _trainable
+    from nas.search.executors.ray_tune import _trainable
 
     study = study_in(tmp_path)
     data = load_dataset("digits", limit=600, val_fraction=0.15, test_fraction=0.15)
@@ -84,7 +84,7 @@ def test_trial_trains_then_reuses(tmp_path, reports):
 
 
 def test_over_budget_is_rejected_before_training(tmp_path, reports):
-    from nas.search.orchestrate import _trainable
+    from nas.search.executors.ray_tune import _trainable
 
     study = study_in(tmp_path, **{"objective.mode": "budget", "objective.latency_budget_ms": 0.1})
     data = load_dataset("digits", limit=600)
@@ -99,7 +99,7 @@ def test_over_budget_is_rejected_before_training(tmp_path, reports):
 
 
 def test_diverging_trial_is_recorded_with_its_reason(tmp_path, reports):
-    from nas.search.orchestrate import _trainable
+    from nas.search.executors.ray_tune import _trainable
 
     study = study_in(tmp_path, **{"train.lr": 1e6})
     data = load_dataset("digits", limit=600)
@@ -132,7 +132,7 @@ def test_a_loose_latency_calibration_is_said_at_the_start(tmp_path):
 
 
 def test_ray_address_is_the_studys_then_ray_address_then_a_private_local_ray(monkeypatch):
-    from nas.search.setup import ray_address
+    from nas.search.executors.ray_tune import ray_address
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert ray_address("") == "local"
@@ -155,7 +155,7 @@ def test_an_unreachable_ray_address_from_the_environment_fails_at_once(tmp_path,
 def test_search_end_to_end_on_local_ray(tmp_path):
     import ray
 
-    from nas.search.orchestrate import search
+    from nas.search.pipeline import search
 
     confirm = {"confirm.top": 2, "confirm.seeds": 1}
     study = study_in(tmp_path, **{"search.trials": 6, "train.epochs": 1, **confirm})
@@ -199,7 +199,7 @@ def test_trials_stopped_early_on_ray_are_on_record(tmp_path):
     or the report misses it and the driver cannot tell what the budget bought."""
     import ray
 
-    from nas.search.orchestrate import search
+    from nas.search.pipeline import search
 
     study = study_in(
         tmp_path,
@@ -231,8 +231,9 @@ def test_search_spreads_over_a_multi_node_cluster(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
-    from nas.search.orchestrate import search
-    from nas.search.setup import prepare, ray_address
+    from nas.search.executors.ray_tune import ray_address
+    from nas.search.pipeline import search
+    from nas.search.setup import prepare
 
     # The latency table first, on a quiet machine: three idle raylets make timings noisy.
     prepare(study_in(tmp_path))

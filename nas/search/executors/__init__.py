@@ -1,0 +1,9 @@
+"""Executors run a plan's trials: in this process, or as Ray Tune trials on a cluster.
+
+Light on purpose: the study config reads ``EXECUTORS`` from here, and an executor's
+module (with its framework) is imported only when a study runs on it.
+"""
+
+from nas.search.executors.base import EXECUTORS, Executor, Fetch, executor_class
+
+__all__ = ["EXECUTORS", "Executor", "Fetch", "executor_class"]

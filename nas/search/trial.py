@@ -1,0 +1,140 @@
+"""One trial, whatever runs it: evaluate one candidate and record the outcome.
+
+A candidate arrives as the plain config the plan made for it (nas.search.plan: the
+architecture, its searched hyperparameters, predicted latency, counts, and in a tabular
+study the benchmark's figures). The trial reuses an earlier result under the same
+budget, rejects a candidate over a hard latency limit, looks a tabular one up or trains
+it, and writes what really happened to the evaluations table (nas.search.results):
+dedup and the final front read that table, not Optuna's values. No framework here: an
+executor calls ``run_trial`` and reports its metrics where its framework wants them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nas.model.arch import Architecture
+from nas.search.cluster import trial_dir
+from nas.search.config import StudyConfig
+from nas.search.results import Evaluation, EvaluationStore
+from nas.search.selection import budget_of, train_config, trial_objective
+from nas.train.data import Dataset
+from nas.train.loop import evaluate
+
+__all__ = ["final_metrics", "run_trial"]
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    study: StudyConfig,
+    data: Dataset | None,
+    artifacts: str,
+    report: Report,
+    node: str = "",
+) -> Evaluation:
+    """Evaluate the candidate ``config`` and record it. ``report`` gets the metrics after
+    each epoch but the last (an early-stopping scheduler reads them); ``node`` is the
+    cluster node running it ("" outside a cluster), kept with the evaluation so the
+    driver can fetch its weights."""
+    arch = Architecture.from_json(config["arch_json"])
+    hp = config.get("hp", {})
+    budget = budget_of(study, hp, arch.resolution)
+    store = EvaluationStore(study.search.storage)
+    latency = config["latency_ms"]
+    base = dict(
+        node=node,
+        study=study.name,
+        arch_id=arch.id,
+        budget=budget,
+        latency_ms=latency,
+        params=config["params"],
+        macs=config["macs"],
+        arch_json=arch.to_json(),
+    )
+    prior = store.lookup(arch.id, budget)
+    if prior is not None:  # evaluated before under the same budget: reuse, do not train again
+        # The accuracy carries over; the latency is this study's (its target or device).
+        ev = dataclasses.replace(
+            prior, study=study.name, reason=f"reused {prior.study}", latency_ms=latency
+        )
+    elif study.objective.rules.rejects(study.objective, latency):  # before any training
+        reason = f"predicted {latency:.3f} ms > budget"
+        ev = Evaluation(
+            status="rejected", val_accuracy=0.0, epochs=0, seconds=0.0, reason=reason, **base
+        )
+    elif study.tabular.benchmark:  # looked up on the head (nas.search.plan): no table here
+        found = config["tabular"]
+        reason = f"{study.tabular.benchmark} row {found['row']}"
+        ev = Evaluation(
+            status="complete", val_accuracy=found["val_accuracy"], epochs=200, seconds=0.0,
+            reason=reason, **base,
+        )  # fmt: skip
+    else:
+        assert data is not None
+        ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
+    store.record(ev)
+    return ev
+
+
+def _train(
+    arch: Architecture,
+    hp: dict[str, Any],
+    data: Dataset,
+    *,
+    study: StudyConfig,
+    artifacts: str,
+    report: Report,
+    base: dict[str, Any],
+) -> Evaluation:
+    """Train the candidate. In a single-objective study each epoch but the last is put
+    on record as ``running`` and reported, so early stopping can end it."""
+    cfg = train_config(study, hp)
+    single = not study.objective.rules.multi_objective
+    store = EvaluationStore(study.search.storage)
+    started = time.perf_counter()
+
+    def each_epoch(ep) -> None:
+        if not single or ep.epoch >= cfg.epochs:
+            return
+        # On record first: the scheduler may end this trial at the report below, and
+        # then no code of ours runs again (settle_running says "stopped").
+        store.record(
+            Evaluation(
+                status="running",
+                val_accuracy=ep.val_accuracy if math.isfinite(ep.val_accuracy) else 0.0,
+                epochs=ep.epoch,
+                seconds=time.perf_counter() - started,
+                reason=f"epoch {ep.epoch} of {cfg.epochs}",
+                **base,
+            )
+        )
+        metrics = trial_objective(
+            study, ep.val_accuracy, base["latency_ms"], base["params"], base["macs"]
+        )
+        report({**metrics, "status": "running", "epoch": ep.epoch})
+
+    weights = trial_dir(artifacts) / f"{arch.id[:16]}-{base['budget'][:12]}.pt"
+    result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
+    return Evaluation(
+        status=result.status,
+        val_accuracy=result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0,
+        epochs=result.epochs,
+        seconds=result.seconds,
+        weights=result.weights,
+        reason=result.reason,
+        **base,
+    )
+
+
+def final_metrics(study: StudyConfig, ev: Evaluation) -> dict[str, Any]:
+    """What a finished trial reports (a result that is not complete scores accuracy 0)."""
+    acc = ev.val_accuracy if ev.status == "complete" else 0.0
+    metrics = trial_objective(study, acc, ev.latency_ms, ev.params, ev.macs)
+    return {**metrics, "status": ev.status, "epoch": ev.epochs}
