@@ -30,8 +30,8 @@ from typing import Any
 
 from nas.core.atomic import write_bytes
 from nas.core.db import in_memory
-from nas.core.errors import NasError
-from nas.search.executors.base import Fetch, error_line
+from nas.core.errors import NasError, one_line
+from nas.search.executors.base import Fetch
 from nas.search.results import Evaluation
 
 __all__ = ["check_shared_storage", "local_weights", "trial_dir"]
@@ -87,8 +87,9 @@ def local_weights(ev: Evaluation, cache: Path, fetch: Fetch | None = None) -> st
         try:
             data = fetch(ev.node, ev.weights)
         except Exception as err:  # a dead node, a lost file: one line either way
+            why = one_line(err, line="last")
             raise NasError(
-                f"cannot copy the weights of {ev.arch_id[:12]} from {where}: {error_line(err)}",
+                f"cannot copy the weights of {ev.arch_id[:12]} from {where}: {why}",
                 field="weights",
             ) from None
         write_bytes(copy, data)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from nas.search.plan import Plan
     from nas.search.setup import SearchSetup
 
-__all__ = ["EXECUTORS", "Executor", "Fetch", "error_line", "executor_class"]
+__all__ = ["EXECUTORS", "Executor", "Fetch", "executor_class"]
 
 #: ``fetch(node_id, path)``: the bytes of a file a trial wrote on another node.
 Fetch = Callable[[str, str], bytes]
@@ -80,9 +80,3 @@ def executor_class(name: str) -> type[Executor]:
         ) from None
     cls: type[Executor] = getattr(importlib.import_module(module), attr)
     return cls
-
-
-def error_line(err: BaseException) -> str:
-    """What a trial that raised leaves in the run's errors: the last line of its message
-    (a traceback relayed by a cluster ends with the error), else the exception's type."""
-    return (str(err).strip().splitlines() or [type(err).__name__])[-1]

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.search.executors.base import Executor, error_line
+from nas.core.errors import one_line
+from nas.search.executors.base import Executor
 from nas.search.trial import final_metrics, run_trial
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class InProcess(Executor):
                 )  # fmt: skip
             except Exception as err:  # a trial that raises is recorded as failed, not fatal
                 o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                errors.append(error_line(err))
+                errors.append(one_line(err, line="last"))
             else:
                 queries += ev.status != "rejected" and not ev.reason.startswith("reused")
                 values = final_metrics(study, ev)

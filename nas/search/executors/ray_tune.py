@@ -26,11 +26,11 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 from nas.core.interrupt import StopRequest
 from nas.search.cluster import check_shared_storage
 from nas.search.config import SearchConfig, StudyConfig
-from nas.search.executors.base import Executor, Fetch, error_line
+from nas.search.executors.base import Executor, Fetch
 from nas.search.results import EvaluationStore
 from nas.search.trial import final_metrics, run_trial
 from nas.train.data import Dataset
@@ -244,7 +244,7 @@ class RayTune(Executor):
             _ON_TRIAL.pop(key, None)
             _STOP.pop(key, None)
             store.settle_running(study.name)
-        return time.perf_counter() - start, [error_line(e) for e in grid.errors]
+        return time.perf_counter() - start, [one_line(e, line="last") for e in grid.errors]
 
     def _tuner(
         self, setup: SearchSetup, plan: Plan, searcher: OptunaSearch, key: int
