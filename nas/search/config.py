@@ -19,6 +19,7 @@ from nas.core.db import in_memory
 from nas.core.errors import NasError
 from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
+from nas.search.samplers import get_sampler
 from nas.train.loop import TrainConfig
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 MODES = ("pareto", "budget", "reward", "accuracy")
-SAMPLERS = ("nsga2", "tpe", "random", "rea", "ls")
 #: How trials run: as Ray Tune trials (any cluster), or one by one in this process
 #: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
 EXECUTORS = ("ray", "inprocess")
@@ -157,10 +157,7 @@ class SearchConfig:
     executor: str = "ray"
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise NasError(
-                f"unknown sampler {self.sampler!r} (known: {', '.join(SAMPLERS)})", field="sampler"
-            )
+        get_sampler(self.sampler)  # names the field when unknown
         if self.trials < 1:
             raise NasError("must be a positive integer", field="trials")
         if self.timeout_s < 0:
@@ -257,7 +254,7 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler == "rea" and self.objective.mode == "pareto":
+        if self.objective.mode == "pareto" and not get_sampler(self.search.sampler).multi_objective:
             raise NasError(
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",
