@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from nas.cli.util import PLOTLYJS_OPTION, BarProgress, handles_bad_input, table
+from nas.latency.runtimes import DTYPES, TARGETS
 
 if TYPE_CHECKING:
     from nas.latency.target import Target
@@ -29,12 +30,10 @@ latency_app = typer.Typer(
 DB = typer.Option(
     "sqlite:///nas_latency.db", "--db", help="SQLAlchemy URL of the latency database."
 )
-TARGET = typer.Option(
-    "cpu", "--target", help="cpu | onnxruntime-cpu | cuda | compile-cpu | compile-cuda"
-)
+TARGET = typer.Option("cpu", "--target", help=" | ".join(TARGETS))
 THREADS = typer.Option(None, "--threads", help="Runtime threads (default 1).")
 BATCH = typer.Option(None, "--batch", help="Batch size (default 1).")
-DTYPE = typer.Option(None, "--dtype", help="float32 | float16 | bfloat16")
+DTYPE = typer.Option(None, "--dtype", help=" | ".join(DTYPES))
 AMP = typer.Option(None, "--amp/--no-amp", help="CUDA autocast.")
 CHANNELS_LAST = typer.Option(None, "--channels-last/--no-channels-last", help="CUDA NHWC.")
 SPACE = typer.Option(..., "--space", help="Space name or .toml path.")

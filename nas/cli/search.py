@@ -10,12 +10,15 @@ import typer
 
 from nas.cli.util import PLOTLYJS_OPTION, handles_bad_input, table
 from nas.search.executors import EXECUTORS
+from nas.search.samplers import SAMPLERS
 
 if TYPE_CHECKING:
     from nas.search.config import StudyConfig
     from nas.search.pipeline import SearchResult
 
 __all__ = ["dashboard_cmd", "report_cmd", "search_cmd"]
+
+SAMPLER_HELP = " | ".join(f"{s.name} ({s.help})" for s in SAMPLERS.values())
 
 
 @handles_bad_input
@@ -24,7 +27,7 @@ def search_cmd(
     trials: int | None = typer.Option(None, "--trials", help="Number of trials."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs per trial."),
     timeout: float | None = typer.Option(None, "--timeout", help="Wall-clock budget (s)."),
-    sampler: str | None = typer.Option(None, "--sampler", help="nsga2 | tpe | random | rea | ls"),
+    sampler: str | None = typer.Option(None, "--sampler", help=SAMPLER_HELP),
     seed: int | None = typer.Option(None, "--seed", help="Sampler seed."),
     storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address."),

@@ -13,24 +13,12 @@ import os
 import platform
 from dataclasses import asdict, dataclass, replace
 from functools import cache
-from importlib import metadata
-
-import torch
 
 from nas.core.errors import NasError
-from nas.latency.cold import cold_bytes
+from nas.latency.runtimes import DTYPES, TARGETS, get_runtime
 
-__all__ = ["RUNTIMES", "Fingerprint", "Target", "fingerprint", "parse_target"]
+__all__ = ["Fingerprint", "Target", "fingerprint", "parse_target"]
 
-#: Target name -> (runtime, device).
-RUNTIMES: dict[str, tuple[str, str]] = {
-    "cpu": ("torch", "cpu"),
-    "onnxruntime-cpu": ("onnxruntime", "cpu"),
-    "cuda": ("torch", "cuda"),
-    "compile-cpu": ("torch-compile", "cpu"),
-    "compile-cuda": ("torch-compile", "cuda"),
-}
-DTYPES = ("float32", "float16", "bfloat16")
 #: How nas.latency.measure turns samples into a figure (the fastest sample of windows that
 #: agree). Figures taken another way (tables built before 2026-12-04: a window's median)
 #: are another setting: they never mix with these.
@@ -52,9 +40,9 @@ class Target:
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        if self.name not in RUNTIMES:
+        if self.name not in TARGETS:
             raise NasError(
-                f"unknown latency target {self.name!r} (known: {', '.join(RUNTIMES)})",
+                f"unknown latency target {self.name!r} (known: {', '.join(TARGETS)})",
                 field="target",
             )
         if self.batch < 1:
@@ -67,8 +55,11 @@ class Target:
             )
         if self.device != "cuda" and (self.amp or self.channels_last):
             raise NasError("amp and channels_last apply to CUDA targets only", field="target")
-        if self.runtime == "onnxruntime" and self.dtype != "float32":
-            raise NasError("the onnxruntime-cpu target measures float32 models", field="dtype")
+        measured = get_runtime(self.runtime).dtypes
+        if self.dtype not in measured:
+            raise NasError(
+                f"the {self.name} target measures {' or '.join(measured)} models", field="dtype"
+            )
         if self.device == "cpu" and self.dtype == "float16":
             raise NasError(
                 "float16 on the CPU is not a deployment setting: use float32 or bfloat16",
@@ -77,11 +68,11 @@ class Target:
 
     @property
     def runtime(self) -> str:
-        return RUNTIMES[self.name][0]
+        return TARGETS[self.name][0]
 
     @property
     def device(self) -> str:
-        return RUNTIMES[self.name][1]
+        return TARGETS[self.name][1]
 
     def replace(self, **changes: object) -> Target:
         return replace(self, **changes)
@@ -144,7 +135,7 @@ class Fingerprint:
         return (
             f"{self.target} on {where} ({self.cores} cores), batch {self.batch}, {self.dtype}, "
             f"{self.threads} thread(s), torch {self.torch}"
-            + (f", onnxruntime {self.onnxruntime}" if self.runtime == "onnxruntime" else "")
+            + (f", onnxruntime {self.onnxruntime}" if self.onnxruntime else "")
             + ("" if self.statistic == STATISTIC else f", {self.statistic} figures")
             + (f", cold units ({self.cold_bytes >> 20} MB)" if self.cold_bytes else "")
         )
@@ -162,15 +153,16 @@ def _processor() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return ""
-
-
 def fingerprint(target: Target) -> Fingerprint:
     """The fingerprint of ``target`` on this machine."""
+    # Imported here: parsing a target (a study file's latency section) needs no torch.
+    import torch
+
+    from nas.latency.cold import cold_bytes
+
+    # torch's version always; the runtime's own package fills its field.
+    versions = {"torch": torch.__version__, "onnxruntime": ""}
+    versions.update(get_runtime(target.runtime).versions())
     accelerator = ""
     if target.device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
@@ -187,7 +179,6 @@ def fingerprint(target: Target) -> Fingerprint:
         dtype=target.dtype,
         amp=target.amp,
         channels_last=target.channels_last,
-        torch=torch.__version__,
-        onnxruntime=_version("onnxruntime") if target.runtime == "onnxruntime" else "",
         cold_bytes=cold_bytes(target.runtime, target.device),
+        **versions,
     )

@@ -113,7 +113,7 @@ def _optuna_study(storage: Any, name: str) -> Any:
 
 
 def _published(storage: Any, name: str, key: str) -> Any:
-    """User attribute ``key`` of Optuna study ``name`` (what ``orchestrate.publish``
+    """User attribute ``key`` of Optuna study ``name`` (what ``nas.search.pipeline.publish``
     recorded); None when that study or attribute is not there."""
     o_study = _optuna_study(storage, name)
     return None if o_study is None else o_study.user_attrs.get(key)

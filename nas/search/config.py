@@ -21,6 +21,7 @@ from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
 from nas.search.executors import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
+from nas.search.samplers import get_sampler
 from nas.train.loop import TrainConfig
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ __all__ = [
     "load_study",
 ]
 
-SAMPLERS = ("nsga2", "tpe", "random", "rea", "ls")
 #: Training settings that may be searched jointly with the architecture.
 SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
 
@@ -152,10 +152,7 @@ class SearchConfig:
     executor: str = "ray"
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise NasError(
-                f"unknown sampler {self.sampler!r} (known: {', '.join(SAMPLERS)})", field="sampler"
-            )
+        get_sampler(self.sampler)  # names the field when unknown
         if self.trials < 1:
             raise NasError("must be a positive integer", field="trials")
         if self.timeout_s < 0:
@@ -252,7 +249,8 @@ class StudyConfig:
         names = [h.name for h in self.hyperparameters]
         if len(set(names)) != len(names):
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
-        if self.search.sampler == "rea" and self.objective.rules.multi_objective:
+        sampler = get_sampler(self.search.sampler, field="search.sampler")
+        if self.objective.rules.multi_objective and not sampler.multi_objective:
             raise NasError(
                 f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
                 field="search.sampler",

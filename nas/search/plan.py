@@ -164,43 +164,19 @@ class _NetworkKey:
 
 
 def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | None = None):
-    import optuna
-
-    from nas.search.samplers import (
-        LocalSearchSampler,
-        PicklableNSGAIISampler,
-        RegularizedEvolutionSampler,
-    )
+    """The study's sampler, from the sampler registry (nas.search.samplers)."""
+    from nas.search.samplers import SamplerRequest, get_sampler
 
     s = study.search
     constraints = None
-    if study.objective.mode == "budget":
-        budget = study.objective.latency_budget_ms
+    limit = study.objective.rules.latency_limit(study.objective)
+    if limit is not None:  # a hard budget: Optuna's samplers learn feasibility from it
 
         def constraints(t):  # <= 0 is feasible
-            return [t.user_attrs.get("latency_ms", math.inf) - budget]
+            return [t.user_attrs.get("latency_ms", math.inf) - limit]
 
-    if s.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=s.seed)
-    if s.sampler == "ls":
-        return LocalSearchSampler(n_startup=10, n_restart=3, seed=s.seed, key=key)
-    if s.sampler == "rea":
-        # Short NAS budgets (tens to hundreds of trials) want a small population.
-        population = max(4, min(20, s.trials // 4))
-        return RegularizedEvolutionSampler(
-            population_size=population,
-            sample_size=max(2, population // 4),
-            seed=s.seed,
-            key=key,
-        )
-    if s.sampler == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=s.seed, multivariate=True, group=True, constraints_func=constraints
-        )
-    population = max(4, min(50, s.trials // 4))
-    return PicklableNSGAIISampler(
-        population_size=population, seed=s.seed, constraints_func=constraints
-    )
+    request = SamplerRequest(seed=s.seed, trials=s.trials, key=key, constraints=constraints)
+    return get_sampler(s.sampler, field="search.sampler").build(request)
 
 
 @dataclass(frozen=True)

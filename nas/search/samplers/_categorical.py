@@ -1,0 +1,204 @@
+"""What regularized evolution and local search share: the categorical search space
+learnt from finished trials, a seeded random sampler for everything else, and skipping
+params that stand for a network already evaluated (``key``)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.core.errors import NasError
+from nas.core.strict import is_int
+
+__all__ = ["ORIGIN_KEY", "PARENT_KEY", "RUN_KEY", "CategoricalSampler", "Params", "check_int"]
+
+#: Trial system attributes: how the params came about ("random", "mutation",
+#: "neighbour", "random-fallback") and, for a mutation or neighbour, the parent's
+#: trial number; for local search, which restart (run) the trial belongs to.
+ORIGIN_KEY = "rea:origin"
+PARENT_KEY = "rea:parent"
+RUN_KEY = "ls:run"
+
+Params = dict[str, Any]
+
+
+def check_int(name: str, value: Any, low: int, source: str) -> None:
+    if not is_int(value) or value < low:
+        raise NasError(f"must be an integer >= {low}, got {value!r}", field=name, source=source)
+
+
+class CategoricalSampler(BaseSampler):
+    """What REA and LS share: the categorical search space learnt from finished trials,
+    a seeded random sampler for everything else, and dedup by ``key``."""
+
+    def __init__(
+        self,
+        *,
+        seed: int | None,
+        key: Callable[[Mapping[str, Any]], Hashable] | None,
+        max_retries: int,
+    ) -> None:
+        check_int("max_retries", max_retries, 1, self._name)
+        if seed is not None and not is_int(seed):
+            raise NasError(
+                f"must be an integer or None, got {seed!r}", field="seed", source=self._name
+            )
+        self.max_retries = max_retries
+        self._key = key
+        self._keys: dict[tuple[tuple[str, Any], ...], Hashable] = {}
+        self._rng = np.random.default_rng(seed)
+        self._independent = RandomSampler(seed=seed)
+        self._space = IntersectionSearchSpace()
+        self._space_of: tuple[object, int] | None = None  # (storage, study id) of _space
+        # (finished trial number, param names) -> key, for the study of _space_of
+        self._trial_keys: dict[tuple[int, tuple[str, ...]], Hashable] = {}
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._independent.reseed_rng()
+
+    # -- BaseSampler API --------------------------------------------------------
+
+    #: Whether the sampler handles several objectives.
+    multi_objective: bool = False
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if len(study.directions) > 1 and not self.multi_objective:
+            raise NasError(
+                "multi-objective studies are not supported (use NSGA-II)",
+                field="directions",
+                source=self._name,
+            )
+        # One incremental search space per study (in-memory studies share id 0).
+        owner = self._space_of
+        if owner is None or owner[0] is not study._storage or owner[1] != study._study_id:
+            self._space = IntersectionSearchSpace()
+            self._space_of = (study._storage, study._study_id)
+            self._trial_keys = {}
+        return {
+            name: d
+            for name, d in self._space.calculate(study).items()
+            if isinstance(d, CategoricalDistribution)
+        }
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        space: dict[str, CategoricalDistribution] = dict(search_space)  # type: ignore[arg-type]
+        names = sorted(space)
+        trials = study.get_trials(deepcopy=False)
+        seen = self._seen(trials, trial.number, names)
+        complete = sorted(
+            (
+                t
+                for t in trials
+                if t.state == TrialState.COMPLETE and all(n in t.params for n in names)
+            ),
+            key=lambda t: (t.datetime_complete or datetime.min, t.number),
+        )
+        params, attrs = self._propose(study, trial, space, names, trials, complete, seen)
+        for key, value in attrs.items():
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
+
+    def _propose(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        space: Mapping[str, CategoricalDistribution],
+        names: Sequence[str],
+        trials: Sequence[FrozenTrial],
+        complete: Sequence[FrozenTrial],
+        seen: set[Hashable] | None,
+    ) -> tuple[Params, dict[str, Any]]:
+        """The params of ``trial`` and the system attributes to note on it."""
+        raise NotImplementedError
+
+    def _best(self, candidates: Sequence[FrozenTrial], direction: StudyDirection) -> FrozenTrial:
+        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+        return max(candidates, key=lambda t: sign * float(t.value))  # first of equals wins
+
+    def _random(self, space: Mapping[str, CategoricalDistribution], names: Sequence[str]) -> Params:
+        return {n: space[n].choices[int(self._rng.integers(len(space[n].choices)))] for n in names}
+
+    def _random_unseen(
+        self,
+        space: Mapping[str, CategoricalDistribution],
+        names: Sequence[str],
+        seen: set[Hashable] | None,
+    ) -> Params:
+        params = self._random(space, names)
+        if seen is None:
+            return params
+        for _ in range(self.max_retries):
+            if self._key_of(params) not in seen:
+                return params
+            params = self._random(space, names)
+        # Nearly exhausted: walk the whole space, each parameter's choices shuffled.
+        shuffled = [
+            [space[n].choices[int(k)] for k in self._rng.permutation(len(space[n].choices))]
+            for n in names
+        ]
+        for values in itertools.product(*shuffled):
+            params = dict(zip(names, values, strict=True))
+            if self._key_of(params) not in seen:
+                return params
+        raise NasError(
+            "every point of the search space has been evaluated (by key)",
+            field="key",
+            source=self._name,
+        )
+
+    # -- dedup ------------------------------------------------------------------
+
+    def _key_of(self, params: Mapping[str, Any]) -> Hashable:
+        assert self._key is not None
+        raw = tuple(sorted(params.items()))
+        if raw not in self._keys:
+            self._keys[raw] = self._key(params)
+        return self._keys[raw]
+
+    def _seen(
+        self, trials: Sequence[FrozenTrial], number: int, names: Sequence[str]
+    ) -> set[Hashable] | None:
+        if self._key is None:
+            return None
+        seen: set[Hashable] = set()
+        names = tuple(names)
+        for t in trials:
+            if t.number == number:
+                continue
+            if (t.number, names) in self._trial_keys:
+                seen.add(self._trial_keys[t.number, names])
+            elif all(n in t.params for n in names):
+                key = self._key_of({n: t.params[n] for n in names})
+                if t.state.is_finished():  # its params can no longer change
+                    self._trial_keys[t.number, names] = key
+                seen.add(key)
+        return seen
