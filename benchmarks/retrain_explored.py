@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import optuna
 from _versus_baselines import baselines
 
-from nas.core.objectives import pareto_front
+from nas.core.pareto import pareto_front
 from nas.search.config import load_study
 from nas.search.setup import prepare
 from nas.space.searchspace import decode

@@ -9,17 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.core.errors import NasError
-from nas.core.pareto import dominates, hypervolume_2d, pareto_front, pareto_ranks
 
 __all__ = [
     "ACCURACY_LATENCY",
     "METRICS",
     "Objective",
-    "dominates",
-    "hypervolume_2d",
     "mnasnet_reward",
-    "pareto_front",
-    "pareto_ranks",
 ]
 
 #: Metric name -> direction. Accuracy is maximised, costs are minimised.

@@ -7,8 +7,8 @@ names the file and the field, before any data is loaded or any trial runs.
 
 from __future__ import annotations
 
+import copy
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from nas.core.db import in_memory
 from nas.core.errors import NasError
 from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
+from nas.core.tomlfile import load_toml
 from nas.search.executors import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
 from nas.search.samplers import get_sampler
@@ -320,40 +321,46 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
 def load_study(
     name_or_path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
 ) -> StudyConfig:
-    """A study file by path, or a bundled study by name, with dotted-key overrides."""
-    text = os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text:
-        source = str(Path(text))
-        base_dir = str(Path(text).resolve().parent)
-        # A bundled study named by its path (`studies/mnist.toml`) is still that study:
-        # its relative paths mean the working directory's, as with `nas search mnist`.
-        bundled = {str(Path(str(f)).resolve()) for f in _bundled().values()}
-        if str(Path(text).resolve()) in bundled:
-            base_dir = os.getcwd()
-        try:
-            content = Path(text).read_text(encoding="utf-8")
-        except OSError as err:
-            raise NasError(f"cannot read study file: {err.strerror}", source=source) from None
-    else:
-        known = _bundled()
-        if text not in known:
-            raise NasError(
-                f"unknown study {text!r} (known: {', '.join(known) or 'none'}; or give a .toml path)",
-                field="study",
-            )
-        source = str(known[text])
-        base_dir = os.getcwd()
-        content = known[text].read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(content)
-    except tomllib.TOMLDecodeError as err:
-        raise NasError(f"malformed TOML: {err}", source=source) from None
-    data.setdefault("name", Path(source).stem)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set(data, key, value)
+    """A study file by path, or a bundled study by name, with dotted-key overrides.
+
+    The file is checked as written before the overrides apply, so a bad value in it is
+    reported even when an option replaces it; an override's own error names the command
+    line as its source, not the file.
+    """
+    file = load_toml(name_or_path, folder="studies", kind="study", field="study")
+    source = file.source
+    # A bundled study, by name or by its path (`studies/mnist.toml`): its relative paths
+    # mean the working directory's, as with `nas search mnist`.
+    base_dir = os.getcwd() if file.bundled else str(Path(source).resolve().parent)
+    data = file.data
+    if not data:
+        raise NasError("empty study file: a study names at least its search space", source=source)
+    data.setdefault("name", file.name)
     data["source"] = source
     data.setdefault("base_dir", base_dir)
+    _build(data, source)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        for key, value in given.items():
+            _set(data, key, value)
+    except NasError as err:
+        raise err.at(source="command line") from None
+    if "space" not in data:
+        raise NasError(
+            'a study names its search space (space = "tiny": a bundled name or a .toml path)',
+            field="space",
+            source=source,
+        )
+    try:
+        return _build(data, source)
+    except NasError as err:
+        if any(err.field == k or err.field.startswith(k + ".") for k in given):
+            raise NasError(err.reason, field=err.field, source="command line") from None
+        raise
+
+
+def _build(data: dict[str, Any], source: str) -> StudyConfig:
+    data = copy.deepcopy(data)
     # Ray runs trials in directories of its own: a relative SQLite path must not mean a
     # different file there.
     for section, key, default in (

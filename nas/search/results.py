@@ -35,7 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from nas.core.db import open_database, transaction
-from nas.core.objectives import METRICS, pareto_front
+from nas.core.objectives import METRICS
+from nas.core.pareto import pareto_front
 from nas.model.arch import Architecture
 
 __all__ = ["Evaluation", "EvaluationStore", "budget_key", "front_of"]

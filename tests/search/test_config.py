@@ -30,7 +30,9 @@ def test_overrides_win_over_the_file():
 
 
 def test_relative_paths_resolve_against_the_study_file(tmp_path):
-    (tmp_path / "s.toml").write_text('name = "s"\n[data]\ndataset = "mnist"\npath = "data/mnist"\n')
+    (tmp_path / "s.toml").write_text(
+        'name = "s"\nspace = "tiny"\n[data]\ndataset = "mnist"\npath = "data/mnist"\n'
+    )
     study = load_study(tmp_path / "s.toml")
     assert study.resolve(study.data.path) == str(tmp_path / "data" / "mnist")
     assert study.resolve("/abs/path") == "/abs/path"
@@ -114,3 +116,38 @@ def test_a_bundled_study_given_by_path_resolves_like_its_name(tmp_path, monkeypa
     copy = tmp_path / "mine.toml"
     copy.write_text((root / "studies" / "nb201_cifar10.toml").read_text())
     assert load_study(copy).base_dir == str(tmp_path)
+
+
+def test_files_that_say_nothing_or_not_text_are_refused(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(NasError, match="empty study file") as err:
+        load_study(empty)
+    assert err.value.source == str(empty)
+    garbage = tmp_path / "garbage.toml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(NasError, match="study file is not UTF-8 text"):
+        load_study(garbage)
+    spaceless = tmp_path / "spaceless.toml"
+    spaceless.write_text("[search]\ntrials = 3\n")
+    with pytest.raises(NasError, match="names its search space") as err:
+        load_study(spaceless)
+    assert err.value.field == "space"
+    assert load_study(spaceless, {"space": "tiny"}).space == "tiny"  # --space names it
+
+
+def test_a_bad_value_in_the_file_is_reported_even_when_overridden(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('space = "tiny"\n[search]\ntrials = 0\n')
+    with pytest.raises(NasError) as err:
+        load_study(path, {"search.trials": 5})
+    assert str(err.value).startswith(f"{path}: search.trials:")
+
+
+def test_a_bad_override_names_the_command_line_not_the_file():
+    with pytest.raises(NasError) as err:
+        load_study("digits", {"search.trials": 0})
+    assert str(err.value).startswith("command line: search.trials:")
+    with pytest.raises(NasError) as err:
+        load_study("digits", {"space.x": 1})
+    assert err.value.source == "command line"

@@ -10,7 +10,8 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from nas.core.objectives import METRICS, dominates, pareto_ranks
+from nas.core.objectives import METRICS
+from nas.core.pareto import dominates, pareto_ranks
 from nas.search.config import load_study
 from nas.search.confirm import _pool, final_evaluations
 from nas.search.pipeline import search

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from nas.core.errors import NasError
-from nas.core.objectives import dominates
+from nas.core.pareto import dominates
 from nas.search.config import load_study
 from nas.search.results import Evaluation, EvaluationStore, budget_key, front_of
 from nas.space.searchspace import load_space, sample_random

@@ -12,6 +12,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from nas.core.errors import NasError
+from nas.core.pareto import pareto_front
 from nas.search.samplers._categorical import (
     ORIGIN_KEY,
     PARENT_KEY,
@@ -100,13 +101,10 @@ class LocalSearchSampler(CategoricalSampler):
         started = sum(t.number != trial.number for t in trials)
         if started < self.n_startup or not complete:
             return self._random_unseen(space, names, seen), {ORIGIN_KEY: "random"}
-        signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
-        values = np.array([t.values for t in complete], dtype=float) * signs
-        # Non-dominated (all objectives turned to maximise); equal points all stay.
-        better_eq = (values[:, None, :] >= values[None, :, :]).all(axis=2)
-        strictly = (values[:, None, :] > values[None, :, :]).any(axis=2)
-        dominated = (better_eq & strictly).any(axis=0)
-        front = [complete[int(k)] for k in np.flatnonzero(~dominated)]
+        directions = [
+            "maximize" if d == StudyDirection.MAXIMIZE else "minimize" for d in study.directions
+        ]
+        front = [complete[k] for k in pareto_front([t.values for t in complete], directions)]
         for k in self._rng.permutation(len(front)):
             centre = front[int(k)]
             child = self._neighbour_unseen(space, names, centre.params, seen)
