@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import metadata
 
-import torch
-
 from nas.core.errors import NasError
 from nas.latency.cold import cold_bytes
 
@@ -171,6 +169,8 @@ def _version(package: str) -> str:
 
 def fingerprint(target: Target) -> Fingerprint:
     """The fingerprint of ``target`` on this machine."""
+    import torch  # here, not at the top: a study file names a target without needing torch
+
     accelerator = ""
     if target.device == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.cuda.current_device())

@@ -19,7 +19,7 @@ from nas.core.db import in_memory
 from nas.core.errors import NasError
 from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
-from nas.train.loop import TrainConfig
+from nas.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable

@@ -15,7 +15,7 @@ from typing import Any
 from nas.core.objectives import METRICS, mnasnet_reward, pareto_ranks
 from nas.search.config import ObjectiveConfig, StudyConfig
 from nas.search.results import Evaluation, budget_key, front_of
-from nas.train.loop import TrainConfig
+from nas.train.config import TrainConfig
 
 __all__ = ["budget_of", "ranked", "sub_study", "train_config", "trial_objective", "winners"]
 
