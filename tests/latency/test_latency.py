@@ -746,9 +746,9 @@ class _StopAfter:
 
 
 def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
-    from nas.latency import workflow
+    from nas.latency import build
 
-    monkeypatch.setattr(workflow, "UNIT_GROUP", 5)  # units are stored group by group
+    monkeypatch.setattr(build, "UNIT_GROUP", 5)  # units are stored group by group
     target = Target("cpu")
     with pytest.raises(KeyboardInterrupt):
         build_table(micro, target, db, progress=_StopAfter(7))  # killed in the 2nd group
@@ -824,7 +824,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     and 4 ms in the second, the model 3 ms in both. The second group's rounds run at
     speed 2, so its model is stated at 1.5 ms; the anchors' windows are interleaved with
     the group's."""
-    from nas.latency import workflow
+    from nas.latency import timing
 
     slow = {"factor": 1.0}
     log: list[str] = []
@@ -849,7 +849,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
 
     settings = MeasureSettings(samples=5, min_sample_ms=0.0, min_warmup=2, settle_window=1,
                                windows=4, floor_tolerance=0.3)  # fmt: skip
-    groups = workflow._interleaved(
+    groups = timing.interleaved(
         ["m1", "m2"], lambda item: sleeper(item, 3.0, scaled=False), Target("cpu"), settings,
         1, NoCanary(), anchors,
     )  # fmt: skip
@@ -861,7 +861,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     assert first.result.ms == pytest.approx(3.0, rel=0.15)
     assert second.result.speed == pytest.approx(2.0, rel=0.15)
     assert second.result.ms == pytest.approx(1.5, rel=0.15)
-    record = workflow._record(micro, workflow._Timed(anchors.archs[0], second.result, 0.0, 0.0))
+    record = timing.record_of(micro, timing.Timed(anchors.archs[0], second.result, 0.0, 0.0))
     assert record.ms == second.result.ms and record.speed == second.result.speed
     assert record.ms * record.speed == pytest.approx(3.0, rel=0.15)  # as measured
     runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
@@ -873,7 +873,8 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
     """Second figures 3%, 8% (stated at the anchors' reference speed: measured 4.32 ms at
     speed 2), 20% and 0% off the first, and one the machine stayed too busy for: 2 of 4
     within 5%, 3 of 4 within 10%."""
-    from nas.latency import workflow
+    from nas.latency import timing, validation
+    from nas.latency.progress import Silent
 
     archs = [sample_random(micro, seed) for seed in range(5)]
     first = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
@@ -883,10 +884,10 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
         for arch in archs:
             ms, speed = next(second)
             result = NoisyMeasurementError("busy") if ms is None else _m(ms, speed)
-            yield workflow._Timed(arch, result, 0.1, 0.0)
+            yield timing.Timed(arch, result, 0.1, 0.0)
 
-    monkeypatch.setattr(workflow, "_time_models", again)
-    twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent(), Anchors([]))
+    monkeypatch.setattr(validation, "time_models", again)
+    twice, second = validation.repeatability(archs, Target("cpu"), Silent(), Anchors([]))
     assert twice.tolist() == [0, 1, 3, 4]
     assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2, 0.0])
 
@@ -900,7 +901,7 @@ def test_validate_needs_a_calibration(db, micro):
 
 
 def test_a_validation_figure_is_the_geometric_mean_of_its_passes(db):
-    from nas.latency.workflow import _passes_combined
+    from nas.latency.validation import passes_combined
 
     first = {
         "a": ModelRecord("a", "micro", "{}", 2.0, 0.1, 0.3, speed=1.0),
@@ -911,11 +912,11 @@ def test_a_validation_figure_is_the_geometric_mean_of_its_passes(db):
     db.add_model(
         "fp", "validation pass 2", ModelRecord("a", "micro", "{}", 8.0, 0.1, 0.3, speed=4.0)
     )
-    out = _passes_combined(db, "fp", first)
+    out = passes_combined(db, "fp", first)
     assert (out["a"].ms, out["a"].speed) == pytest.approx((4.0, 2.0))  # sqrt(2*8), sqrt(1*4)
     assert out["a"].ms * out["a"].speed == pytest.approx(8.0)  # as measured: sqrt(2*1 * 8*4)
     assert out["b"] == first["b"]  # the second pass could not time it: its one figure
-    assert _passes_combined(db, "fp", first, passes=1)["a"].ms == 2.0
+    assert passes_combined(db, "fp", first, passes=1)["a"].ms == 2.0
 
 
 def test_calibration_is_per_space(db, micro):

@@ -279,7 +279,7 @@ def use_modelled_latency(monkeypatch) -> None:
         ("prepare", prepare), ("prepare_arch", prepare_arch),
         ("measure_runners", measure_runners), ("measure_runner", measure_runner),
     ):  # fmt: skip
-        monkeypatch.setattr(f"nas.latency.workflow.{name}", fn)
+        monkeypatch.setattr(f"nas.latency.timing.{name}", fn)
     monkeypatch.setattr("nas.latency.anchors.prepare_arch", prepare_arch)  # the anchors' runners
 
 
