@@ -215,7 +215,8 @@ def export_cmd(
     tgt: Target,
 ) -> None:
     """Write one table (one fingerprint) to a single file."""
-    from nas.latency.lut import LatencyTable, export_table
+    from nas.latency.lut import LatencyTable
+    from nas.latency.transport import export_table
     from nas.latency.workflow import resolve_fingerprint
 
     tab = LatencyTable(db)
@@ -230,7 +231,8 @@ def import_cmd(
     db: str = DB,
 ) -> None:
     """Merge a table file into a database (existing rows are kept)."""
-    from nas.latency.lut import LatencyTable, import_table
+    from nas.latency.lut import LatencyTable
+    from nas.latency.transport import import_table
 
     fp, counts = import_table(LatencyTable(db), file)
     typer.echo(

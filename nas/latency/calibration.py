@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from nas.core.errors import NasError
 from nas.latency.anchors import fresh_archs
-from nas.latency.loading import filler
+from nas.latency.loading import unit_filler
 from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.predictor import Calibration, Predictor, fit_calibration
 from nas.latency.progress import Progress, Silent
@@ -92,7 +92,7 @@ def fit(
     raw = Predictor(
         table.entries(fp.key),
         cold=bool(fp.cold_bytes),
-        measure_missing=filler(table, fp, target, eps_of(space)),
+        measure_missing=unit_filler(table, fp, target, eps_of(space)),
     )
     records = list(records)
     sums = [raw.sums(Architecture.from_json(rec.arch_json)) for rec in records]

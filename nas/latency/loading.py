@@ -2,7 +2,7 @@
 
 A table may have travelled from another machine; ``resolve_fingerprint`` picks the one
 that fits and says clearly when none does. Only this machine's table can fill the units
-it lacks by measuring them (``filler``).
+it lacks by measuring them (``unit_filler``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from nas.latency.target import Fingerprint, Target, fingerprint
 from nas.latency.timing import Figure, measure_unit, patiently
 from nas.latency.units import Unit
 
-__all__ = ["filler", "load_predictor", "resolve_fingerprint"]
+__all__ = ["load_predictor", "resolve_fingerprint", "unit_filler"]
 
 
 def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = None) -> Fingerprint:
@@ -53,7 +53,7 @@ def resolve_fingerprint(table: LatencyTable, target: Target, key: str | None = N
     )
 
 
-def filler(
+def unit_filler(
     table: LatencyTable, fp: Fingerprint, target: Target, eps: float
 ) -> Callable[[Unit, bool], float]:
     """Measure a unit's figure (hot or cold) the table lacks, store it, return it.
@@ -116,7 +116,7 @@ def load_predictor(
                 f"({fp.describe()})",
                 field="measure_missing",
             )
-        filler = filler(table, fp, target, norm_eps)
+        filler = unit_filler(table, fp, target, norm_eps)
 
     return Predictor(
         table.entries(fp.key),

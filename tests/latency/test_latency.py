@@ -17,7 +17,7 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.latency.anchors import ANCHORS, Anchors
 from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
-from nas.latency.lut import LatencyTable, ModelRecord, export_table, import_table
+from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import (
     Measurement,
     MeasureSettings,
@@ -37,6 +37,7 @@ from nas.latency.predictor import (
 )
 from nas.latency.runtimes import Runner, check_available, prepare
 from nas.latency.target import Fingerprint, Target, fingerprint, parse_target
+from nas.latency.transport import export_table, import_table
 from nas.latency.units import space_units, units_of
 from nas.latency.workflow import (
     build_table,
@@ -481,7 +482,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     import json
     import sqlite3
 
-    from nas.latency import lut
+    from nas.latency import lut, transport
 
     path = tmp_path / "old.db"
     columns = [c for c in lut.models.columns if c.name not in ("figure", "speed")]
@@ -515,7 +516,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     fp = fingerprint(Target("cpu"))
     values = [fp.key, "calibration", "m", "tiny", "{}", 2.0, 0.1, 0.3, 0.0, "2026-12-01T10:00:00"]
     row = {c.name: v for c, v in zip(columns, values, strict=True)}
-    body = {"format": lut.FORMAT, "version": lut.FORMAT_VERSION,
+    body = {"format": transport.FORMAT, "version": transport.FORMAT_VERSION,
             "fingerprint": json.loads(fp.to_json()), "models": [row]}  # fmt: skip
     moved = tmp_path / "old.json.gz"
     with gzip.open(moved, "wt", encoding="utf-8") as f:
