@@ -11,17 +11,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nas.core.errors import NasError
 from nas.model import nb201_cell
 from nas.model.arch import Head, Stage, Stem
 from nas.model.ops import OPS, get_op
-from nas.space.plan import Dimension
+from nas.space.file import Fields, StageSpace
+from nas.space.plan import Dimension, Plan
 from nas.space.walker import assemble, traverse
-
-if TYPE_CHECKING:
-    from nas.space.searchspace import SearchSpace
 
 __all__ = ["check"]
 
@@ -30,17 +28,16 @@ __all__ = ["check"]
 _MAX_CHECKS = 200_000
 
 
-def check(space: SearchSpace) -> None:
+def check(plan: Plan, *, cell: Fields, stem: Fields, stages: tuple[StageSpace, ...]) -> None:
     """Every choice the walker can take gives a valid genotype (errors name file fields)."""
-    plan = space._plan
-    check_cell(space)
+    check_cell(cell, stages)
     for part, cls, dims in (("stem", Stem, plan.stem), ("head", Head, plan.head)):
         for combo in itertools.product(*(d.choices for d in dims)):
             try:
                 cls(**{d.attr: v for d, v in zip(dims, combo, strict=True)})
             except NasError as err:
                 raise err.at(prefix=part) from None
-    cins = {c: "stem.channels" for c in dict(space.stem)["channels"]}
+    cins = {c: "stem.channels" for c in dict(stem)["channels"]}
     for i, (op_dim, branches) in enumerate(plan.stages):
         outs: dict[int, str] = {}
         for o in op_dim.choices:
@@ -50,29 +47,29 @@ def check(space: SearchSpace) -> None:
                     outs.update({c: f"stages[{i}].out_channels" for c in d.choices})
         cins = outs
     # Architecture-level fields: through Architecture's own checks, one choice at a time.
-    base = assemble(traverse(space, lambda d: d.choices[0]))
+    base = assemble(traverse(plan, lambda d: d.choices[0]))
     for d in plan.top:
         for value in d.choices[1:]:
             base.replace(**{d.attr: value})
 
 
-def check_cell(space: SearchSpace) -> None:
+def check_cell(cell: Fields, stages: tuple[StageSpace, ...]) -> None:
     """A ``[cell]`` table exactly when a stage always has a cell op (so the cell is always
     active: no conditional cell, one genotype per network)."""
-    names = [nb201_cell.PARAM_NAMES.index(k) for k, _ in space.cell]
-    if space.cell and names != list(range(len(nb201_cell.PARAM_NAMES))):
+    names = [nb201_cell.PARAM_NAMES.index(k) for k, _ in cell]
+    if cell and names != list(range(len(nb201_cell.PARAM_NAMES))):
         raise NasError(f"expected the edges {', '.join(nb201_cell.PARAM_NAMES)}", field="cell")
-    users = [i for i, st in enumerate(space.stages) if any(OPS[o].reads_cell for o in st.op)]
-    always = [i for i, st in enumerate(space.stages) if all(OPS[o].reads_cell for o in st.op)]
-    if space.cell and not always:
+    users = [i for i, st in enumerate(stages) if any(OPS[o].reads_cell for o in st.op)]
+    always = [i for i, st in enumerate(stages) if all(OPS[o].reads_cell for o in st.op)]
+    if cell and not always:
         partly = f" (stages[{users[0]}] only sometimes)" if users else ""
         raise NasError(
             "unused: no stage has a cell op (such as nb201) as every op choice" + partly,
             field="cell",
         )
-    if users and not space.cell:
+    if users and not cell:
         i = users[0]
-        ops = [o for o in space.stages[i].op if OPS[o].reads_cell]
+        ops = [o for o in stages[i].op if OPS[o].reads_cell]
         raise NasError(
             f"stages[{i}] can use op {ops[0]!r}, which needs a NAS-Bench-201 cell: add a "
             f"[cell] table with the ops of each edge ({', '.join(nb201_cell.PARAM_NAMES)})",

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nas.core.errors import NasError
 from nas.model import nb201_cell
 from nas.model.arch import Architecture
+from nas.space.definition import SearchSpace
 from nas.space.file import fmt_choices
 from nas.space.plan import Dimension
 from nas.space.walker import all_fields, assemble, match, traverse
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from nas.space.searchspace import SearchSpace
 
 __all__ = ["Trial", "contains", "decode", "encode", "sample", "sample_random", "walk"]
 
@@ -49,7 +48,7 @@ def walk(space: SearchSpace, choose: Callable[[Dimension], Any]) -> dict[str, An
             ) from None
         return params[d.label]
 
-    traverse(space, visit)
+    traverse(space.plan, visit)
     return params
 
 
@@ -79,7 +78,7 @@ def decode(space: SearchSpace, params: Mapping[str, object]) -> Architecture:
                 field=d.label,
             ) from None
 
-    values = traverse(space, visit)
+    values = traverse(space.plan, visit)
     for key in params:
         if key not in used:
             raise NasError(_unused_reason(space, key, params), field=str(key))
@@ -87,7 +86,7 @@ def decode(space: SearchSpace, params: Mapping[str, object]) -> Architecture:
 
 
 def _unused_reason(space: SearchSpace, key: object, params: Mapping[str, object]) -> str:
-    for d in all_fields(space):
+    for d in all_fields(space.plan):
         if d.label != key:
             continue
         if len(d.choices) == 1:
@@ -153,7 +152,7 @@ def encode(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
             params[d.label] = choice
         return choice
 
-    traverse(space, visit)
+    traverse(space.plan, visit)
     return params
 
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass
-from typing import TYPE_CHECKING
 
 from nas.core.errors import NasError
 from nas.model.ops import get_op
-from nas.space.file import STAGE_FIELDS, Choices, reads_field
-
-if TYPE_CHECKING:
-    from nas.space.searchspace import SearchSpace
+from nas.space.file import STAGE_FIELDS, Choices, Fields, StageSpace, reads_field
 
 __all__ = ["Dimension", "Plan", "make_plan"]
 
@@ -55,39 +51,46 @@ class Plan:
     stages: tuple[tuple[Dimension, Mapping[str, tuple[Dimension, ...]]], ...]
 
 
-def make_plan(space: SearchSpace) -> Plan:
-    top = tuple(Dimension(k, c, k) for k, c in space.top)
-    cell = tuple(Dimension(k, c, f"cell.{k}") for k, c in space.cell)
-    stem = tuple(Dimension(f"stem_{k}", c, f"stem.{k}") for k, c in space.stem)
-    head = tuple(Dimension(f"head_{k}", c, f"head.{k}") for k, c in space.head)
-    stages = []
-    for i, st in enumerate(space.stages):
-        level = dict(st.fields)
-        over = {o: dict(t) for o, t in st.overrides}
-        reads: dict[str, list[tuple[str, Choices, str]]] = {}
-        users: dict[str, list[str]] = {}
-        for o in st.op:
-            op = get_op(o, field=f"stages[{i}].op")
-            entries = []
-            for name, (_, default) in STAGE_FIELDS.items():
-                if not reads_field(op, name):
-                    continue
-                if name in over.get(o, {}):
-                    label, choices = f"s{i}_{o}_{name}", over[o][name]
-                elif name in level:
-                    label, choices = f"s{i}_{name}", level[name]
-                elif default is not MISSING:
-                    label, choices = f"s{i}_{name}", (default,)
-                else:
-                    raise NasError("missing required key", field=f"stages[{i}].{name}")
-                entries.append((label, choices, name))
-                users.setdefault(label, []).append(o)
-            reads[o] = entries
-        dims: dict[str, Dimension] = {}
-        for entries in reads.values():
-            for label, choices, name in entries:
-                ops = None if len(users[label]) == len(st.op) else tuple(users[label])
-                dims.setdefault(label, Dimension(label, choices, f"stages[{i}].{name}", i, ops))
-        branches = {o: tuple(dims[e[0]] for e in entries) for o, entries in reads.items()}
-        stages.append((Dimension(f"s{i}_op", st.op, f"stages[{i}].op", i), branches))
-    return Plan(top, cell, stem, head, tuple(stages))
+def make_plan(
+    top: Fields, cell: Fields, stem: Fields, head: Fields, stages: tuple[StageSpace, ...]
+) -> Plan:
+    """Every field of a space's parts as a Dimension under its deterministic label."""
+    return Plan(
+        tuple(Dimension(k, c, k) for k, c in top),
+        tuple(Dimension(k, c, f"cell.{k}") for k, c in cell),
+        tuple(Dimension(f"stem_{k}", c, f"stem.{k}") for k, c in stem),
+        tuple(Dimension(f"head_{k}", c, f"head.{k}") for k, c in head),
+        tuple(_stage_dims(i, st) for i, st in enumerate(stages)),
+    )
+
+
+def _stage_dims(i: int, st: StageSpace) -> tuple[Dimension, Mapping[str, tuple[Dimension, ...]]]:
+    """Stage ``i``'s op dimension and, per op, the dimensions that op reads."""
+    level = dict(st.fields)
+    over = {o: dict(t) for o, t in st.overrides}
+    reads: dict[str, list[tuple[str, Choices, str]]] = {}
+    users: dict[str, list[str]] = {}
+    for o in st.op:
+        op = get_op(o, field=f"stages[{i}].op")
+        entries = []
+        for name, (_, default) in STAGE_FIELDS.items():
+            if not reads_field(op, name):
+                continue
+            if name in over.get(o, {}):
+                label, choices = f"s{i}_{o}_{name}", over[o][name]
+            elif name in level:
+                label, choices = f"s{i}_{name}", level[name]
+            elif default is not MISSING:
+                label, choices = f"s{i}_{name}", (default,)
+            else:
+                raise NasError("missing required key", field=f"stages[{i}].{name}")
+            entries.append((label, choices, name))
+            users.setdefault(label, []).append(o)
+        reads[o] = entries
+    dims: dict[str, Dimension] = {}
+    for entries in reads.values():
+        for label, choices, name in entries:
+            ops = None if len(users[label]) == len(st.op) else tuple(users[label])
+            dims.setdefault(label, Dimension(label, choices, f"stages[{i}].{name}", i, ops))
+    branches = {o: tuple(dims[e[0]] for e in entries) for o, entries in reads.items()}
+    return Dimension(f"s{i}_op", st.op, f"stages[{i}].op", i), branches

@@ -1,48 +1,32 @@
-"""THE conditional traversal of a space, and what reads the same per-op branches.
+"""THE conditional traversal of a space's plan.
 
 ``traverse`` visits only the fields the chosen op of each stage reads, so one network is
-one genotype (one ``id``); decoding, encoding and sampling (``nas.space.codec``) all go
-through it. ``dimensions``, ``choices`` and ``size`` read the branches it follows.
+one genotype (one ``id``); decoding, encoding and sampling (``nas.space.codec``) and the
+load-time checks (``nas.space.check``) all go through it.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from nas.model import nb201_cell
 from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.space.file import STAGE_FIELDS, Choices
-from nas.space.plan import Dimension
+from nas.space.plan import Dimension, Plan
 
-if TYPE_CHECKING:
-    from nas.space.searchspace import SearchSpace
-
-__all__ = [
-    "SpaceChoices",
-    "Values",
-    "all_fields",
-    "assemble",
-    "choices",
-    "dimensions",
-    "match",
-    "size",
-    "traverse",
-]
+__all__ = ["Values", "all_fields", "assemble", "match", "traverse"]
 
 Values = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], dict[str, Any]]
 
 
-def traverse(space: SearchSpace, visit: Callable[[Dimension], Any]) -> Values:
+def traverse(plan: Plan, visit: Callable[[Dimension], Any]) -> Values:
     """THE conditional traversal: ``visit`` returns each field's value (constants too).
 
     Only the fields the chosen op of each stage reads are visited; the rest keep the
     genotype's defaults. ``visit`` must return one of ``dim.choices``. The cell's edges
     come right after the top-level fields and become ``top["cell"]`` (an arch string).
     """
-    plan = space._plan
     top = {d.attr: visit(d) for d in plan.top}
     if plan.cell:
         top["cell"] = nb201_cell.format_cell([visit(d) for d in plan.cell])
@@ -75,9 +59,8 @@ def match(value: Any, choices: Choices) -> Any:
     raise KeyError(value)
 
 
-def all_fields(space: SearchSpace) -> Iterator[Dimension]:
+def all_fields(plan: Plan) -> Iterator[Dimension]:
     """Every field of every branch, constants included, each label once, in label order."""
-    plan = space._plan
     yield from plan.top
     yield from plan.cell
     yield from plan.stem
@@ -91,51 +74,3 @@ def all_fields(space: SearchSpace) -> Iterator[Dimension]:
         # Genotype field order; a field's per-op overrides follow its shared label.
         yield from sorted(found.values(), key=lambda d: order[d.attr])
     yield from plan.head
-
-
-def dimensions(space: SearchSpace) -> list[Dimension]:
-    """Every searchable label (2+ choices) with its choices and, if conditional, its ops."""
-    return [d for d in all_fields(space) if len(d.choices) > 1]
-
-
-@dataclass(frozen=True)
-class SpaceChoices:
-    """Every field's choices, grouped as the walker sees them (constants included).
-
-    For tools that reason over the whole space at once, such as enumerating every op
-    configuration a latency table needs: ``stages[i][op][field]`` are the choices of
-    ``field`` in stage ``i`` when its op is ``op``.
-    """
-
-    top: Mapping[str, Choices]
-    stem: Mapping[str, Choices]
-    head: Mapping[str, Choices]
-    stages: tuple[Mapping[str, Mapping[str, Choices]], ...]
-    #: The cell's edges (``nb201_cell.PARAM_NAMES`` labels, edge order); empty without a cell.
-    cell: Mapping[str, Choices] = field(default_factory=dict)
-
-
-def choices(space: SearchSpace) -> SpaceChoices:
-    plan = space._plan
-    return SpaceChoices(
-        top={d.attr: d.choices for d in plan.top},
-        cell={d.attr: d.choices for d in plan.cell},
-        stem={d.attr: d.choices for d in plan.stem},
-        head={d.attr: d.choices for d in plan.head},
-        stages=tuple(
-            {op: {d.attr: d.choices for d in branches[op]} for op in op_dim.choices}
-            for op_dim, branches in plan.stages
-        ),
-    )
-
-
-def size(space: SearchSpace) -> int:
-    """The exact number of distinct architectures: the product of the global choice
-    counts (the cell's edges included) times, per stage, the sum over ops of the product
-    of that op's choice counts. Cells are counted as distinct genotypes, as NAS-Bench-201
-    counts them, even when ``nb201_cell.canonical`` says two compute the same network."""
-    plan = space._plan
-    n = math.prod(len(d.choices) for d in (*plan.top, *plan.cell, *plan.stem, *plan.head))
-    for op_dim, branches in plan.stages:
-        n *= sum(math.prod(len(d.choices) for d in branches[op]) for op in op_dim.choices)
-    return n
