@@ -4,7 +4,8 @@ A space file gives every genotype field either a fixed value or a list of choice
 walker (``nas.space.walker.traverse``) does the conditional traversal: a stage's field is
 only chosen when the stage's chosen op reads it (``Op.fields``); otherwise it keeps its
 default, so one network is one genotype (one ``id``). Everything else goes through that
-walker (``nas.space.codec``), and every name is importable from here:
+walker (``codec``, ``summary``); ``definition`` holds ``SearchSpace`` itself. This module
+loads spaces, and every name below is importable from here:
 
 * ``decode(space, params)`` is the single path from a flat ``{label: value}`` dict to an
   Architecture; ``encode`` is its inverse and ``contains`` asks whether ``encode`` works;
