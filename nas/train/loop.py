@@ -180,3 +180,4 @@ def accuracy(model: nn.Module, data: Dataset, split: Split, resolution: int) -> 
             x = data.normalise(split.x[start : start + EVAL_BATCH].to(device), resolution)
             y = split.y[start : start + EVAL_BATCH].to(device)
             correct += int((model(x).argmax(dim=1) == y).sum().item())
+    return correct / n
