@@ -21,6 +21,7 @@ from nas.model.builder import Network, build
 from nas.space.searchspace import load_space, sample_random
 from nas.train.config import TrainConfig
 from nas.train.data import Dataset, Split, load_dataset
+from nas.train.loop import accuracy as score_weights
 from nas.train.loop import evaluate
 from nas.train.result import EpochReport, TrialResult
 from nas.train.schedule import lr_at
@@ -432,6 +433,10 @@ def test_saved_weights_reproduce_the_validation_accuracy(digits, tmp_path):
         logits = model(digits.normalise(digits.val.x, SMALL.resolution))
     accuracy = (logits.argmax(1) == digits.val.y).float().mean().item()
     assert accuracy == pytest.approx(result.val_accuracy, abs=1e-6)
+    # The library's own scorer of saved weights (the front's test accuracy) agrees.
+    assert score_weights(model, digits, digits.val, SMALL.resolution) == pytest.approx(
+        accuracy, abs=1e-6
+    )
 
 
 def test_no_weights_for_a_diverged_trial(digits, tmp_path):
