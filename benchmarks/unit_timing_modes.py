@@ -27,8 +27,8 @@ from nas.latency.measure import Measurement, MeasureSettings, measure_runners
 from nas.latency.predictor import Sums, fit_calibration, kendall_tau
 from nas.latency.runtimes import Runner, prepare_arch
 from nas.latency.target import parse_target
+from nas.latency.timing import MODEL_GROUP, UNIT_GROUP, Figure, eps_of
 from nas.latency.units import Unit, units_of
-from nas.latency.workflow import MODEL_GROUP, UNIT_GROUP, _eps, _Figure
 from nas.space.searchspace import load_space
 
 
@@ -62,16 +62,16 @@ def main() -> None:
     args = parser.parse_args()
     target = parse_target(args.target)
     space = load_space(args.space).with_data(resolution=args.resolution)
-    eps = _eps(space)
+    eps = eps_of(space)
     archs = list(fresh_archs(space, args.seed, 0, args.calibrate + args.check, set()))
     units: dict[str, Unit] = {}
     for a in archs:
         for u in units_of(a):
             units.setdefault(u.key, u)
     todo = list(units.values())
-    modes: dict[str, Callable[[Unit], Runner]] = {"hot": lambda u: _Figure(u).runner(target, eps)}
+    modes: dict[str, Callable[[Unit], Runner]] = {"hot": lambda u: Figure(u).runner(target, eps)}
     for budget in args.copies_bytes:
-        modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: _Figure(u, b).runner(target, eps)
+        modes[f"cold {budget >> 20} MB"] = lambda u, b=budget: Figure(u, b).runner(target, eps)
     print(
         f"{len(archs)} networks of {space.name}, {len(todo)} distinct units, modes: {list(modes)}"
     )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from nas.cli.util import handles_bad_input, table
+
+if TYPE_CHECKING:
+    from nas.model.arch import Architecture
+    from nas.scale.family import Family
+    from nas.search.config import StudyConfig
 
 __all__ = ["scale_cmd"]
 
@@ -38,15 +46,8 @@ def scale_cmd(
     export_dir: str | None = typer.Option(None, "--export-dir", help="Where the family goes."),
 ) -> None:
     """Grow a network into a family by compound scaling (EfficientNet's grid search)."""
-    from pathlib import Path
-
-    from nas.core.errors import NasError
-    from nas.model.reference import load_arch, reference_names
+    from nas.report.page import report_path, write_report
     from nas.scale.family import ScaleConfig, scale_family
-    from nas.search.config import load_study
-    from nas.search.confirm import final_evaluations
-    from nas.search.results import EvaluationStore
-    from nas.search.selection import winners
 
     cfg = ScaleConfig(
         mode=mode,
@@ -67,25 +68,7 @@ def scale_cmd(
         "latency.db": latency_db,
         "export_dir": export_dir,
     }
-    is_arch = source.endswith(".json") or source in reference_names() or Path(source).is_file()
-    if is_arch and not source.endswith(".toml"):
-        base = load_arch(source)
-        cfg_study = load_study(study, overrides)
-    else:
-        cfg_study = load_study(source, overrides)
-        store = EvaluationStore(cfg_study.search.storage)
-        found = winners(
-            cfg_study,
-            final_evaluations(cfg_study, store, note=lambda m: typer.echo(m, err=True)),
-        )
-        if not found:
-            raise NasError(
-                f"study {cfg_study.name} has no trained winner in {cfg_study.search.storage}: "
-                f"run `nas search {source}` first",
-                field="study",
-                source=cfg_study.source,
-            )
-        base = max(found, key=lambda e: e.val_accuracy).arch
+    base, cfg_study = _base_and_study(source, study, overrides)
     try:
         family = scale_family(cfg_study, base, cfg, note=lambda m: typer.echo(m, err=True))
     except KeyboardInterrupt:
@@ -95,6 +78,44 @@ def scale_cmd(
             err=True,
         )
         raise typer.Exit(130) from None
+    _print_family(family)
+    write_report(cfg_study)
+    typer.echo(f"report: {report_path(cfg_study)}")
+
+
+def _base_and_study(
+    source: str, study: str, overrides: dict[str, Any]
+) -> tuple[Architecture, StudyConfig]:
+    """The network to scale and the study whose data and recipe train it: an
+    architecture SOURCE with ``--study``, or a searched study's most accurate winner."""
+    from nas.core.errors import NasError
+    from nas.model.reference import load_arch, reference_names
+    from nas.search.config import load_study
+    from nas.search.confirm import final_evaluations
+    from nas.search.results import EvaluationStore
+    from nas.search.selection import winners
+
+    is_arch = source.endswith(".json") or source in reference_names() or Path(source).is_file()
+    if is_arch and not source.endswith(".toml"):
+        return load_arch(source), load_study(study, overrides)
+    cfg_study = load_study(source, overrides)
+    store = EvaluationStore(cfg_study.search.storage)
+    found = winners(
+        cfg_study,
+        final_evaluations(cfg_study, store, note=lambda m: typer.echo(m, err=True)),
+    )
+    if not found:
+        raise NasError(
+            f"study {cfg_study.name} has no trained winner in {cfg_study.search.storage}: "
+            f"run `nas search {source}` first",
+            field="study",
+            source=cfg_study.source,
+        )
+    return max(found, key=lambda e: e.val_accuracy).arch, cfg_study
+
+
+def _print_family(family: Family) -> None:
+    """The chosen grid point and one row per member."""
     c = family.grid.best.coefficients
     typer.echo(
         f"study {family.study}: best grid point alpha {c.alpha:.2f} beta {c.beta:.2f} gamma "
@@ -120,7 +141,3 @@ def scale_cmd(
     headers = ["phi", "phi'", "d/w/r", "px", "params", "MACs", "pred ms", "meas ms"]
     headers += ["val acc", "test acc", "export"]
     typer.echo(table(headers, rows, right=set(range(1, 10))))
-    from nas.report.page import report_path, write_report
-
-    write_report(cfg_study)
-    typer.echo(f"report: {report_path(cfg_study)}")

@@ -14,7 +14,7 @@ __all__ = ["PLOTLYJS_OPTION", "BarProgress", "handles_bad_input", "human", "tabl
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: ``--plotlyjs`` of the commands that write report pages (nas.report.page.PLOTLYJS).
+#: ``--plotlyjs`` of the commands that write report pages (nas.report.document.PLOTLYJS).
 PLOTLYJS_OPTION = typer.Option(
     "inline",
     "--plotlyjs",

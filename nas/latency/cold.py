@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["cold_bytes", "cold_copies", "cold_key", "last_level_cache"]
 

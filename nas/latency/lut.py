@@ -3,19 +3,17 @@
 One row per (device fingerprint, unit key); whole-model measurements (for calibration
 and validation), fitted calibrations and validation reports live beside them. Every
 measurement is committed as it is taken, so a build that is killed loses at most the
-one in flight and the next run continues. ``export_table``/``import_table`` move the
-rows of one fingerprint as a single gzip JSON file: build on the deployment device,
-search with the table anywhere.
+one in flight and the next run continues. ``nas.latency.transport`` moves the rows of
+one fingerprint as a single gzip JSON file: build on the deployment device, search with
+the table anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -35,15 +33,12 @@ from sqlalchemy import (
 )
 
 from nas.core.db import open_database, transaction
-from nas.core.errors import NasError
 from nas.latency.measure import Measurement, MeasureSettings
 from nas.latency.target import Fingerprint
 
-__all__ = ["DEFAULT_URL", "FORMAT", "LatencyTable", "ModelRecord", "export_table", "import_table"]
+__all__ = ["DEFAULT_URL", "LatencyTable", "ModelRecord"]
 
 DEFAULT_URL = "sqlite:///nas_latency.db"
-FORMAT = "nas-latency-table"
-FORMAT_VERSION = 1
 
 metadata = MetaData()
 OLD_MODEL_FIGURE = "fastest of 3 window floors"
@@ -111,7 +106,8 @@ validations = Table(
 )
 
 
-def _now() -> dt.datetime:
+def now() -> dt.datetime:
+    """Naive UTC: what every timestamp column holds, on every database backend."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
@@ -158,7 +154,7 @@ class LatencyTable:
                 return
             conn.execute(
                 insert(fingerprints).values(
-                    key=fp.key, description=fp.describe(), json=fp.to_json(), created_at=_now()
+                    key=fp.key, description=fp.describe(), json=fp.to_json(), created_at=now()
                 )
             )
 
@@ -201,7 +197,7 @@ class LatencyTable:
             iqr_ms=m.iqr_ms,
             samples=m.samples,
             canary_ms=canary_ms,
-            measured_at=_now(),
+            measured_at=now(),
         )
         with self._tx() as conn:
             done = conn.execute(
@@ -226,7 +222,7 @@ class LatencyTable:
             )
             conn.execute(
                 insert(models).values(
-                    fingerprint=fp_key, purpose=purpose, measured_at=_now(), **rec.row()
+                    fingerprint=fp_key, purpose=purpose, measured_at=now(), **rec.row()
                 )
             )
 
@@ -267,12 +263,12 @@ class LatencyTable:
         where = (calibrations.c.fingerprint == fp_key, calibrations.c.space == space)
         with self._tx() as conn:
             done = conn.execute(
-                update(calibrations).where(*where).values(json=text, fitted_at=_now())
+                update(calibrations).where(*where).values(json=text, fitted_at=now())
             )
             if done.rowcount == 0:
                 conn.execute(
                     insert(calibrations).values(
-                        fingerprint=fp_key, space=space, json=text, fitted_at=_now()
+                        fingerprint=fp_key, space=space, json=text, fitted_at=now()
                     )
                 )
 
@@ -293,7 +289,7 @@ class LatencyTable:
                     fingerprint=fp_key,
                     space=space,
                     json=json.dumps(report, sort_keys=True),
-                    created_at=_now(),
+                    created_at=now(),
                 )
             )
 
@@ -308,145 +304,3 @@ class LatencyTable:
                 {"space": r.space, "created_at": r.created_at.isoformat(), **json.loads(r.json)}
                 for r in rows
             ]
-
-
-# -- one-file transport ---------------------------------------------------------------
-
-
-def export_table(table: LatencyTable, fp_key: str, path: str | Path) -> dict[str, int]:
-    """Write one fingerprint's rows to a gzip JSON file; returns counts per kind."""
-    fps = {f.key: f for f in table.fingerprints()}
-    if fp_key not in fps:
-        raise NasError(
-            f"no latency table with fingerprint {fp_key!r} in this database",
-            field="fingerprint",
-            source=table.url,
-        )
-    with table._tx() as conn:
-        rows = {
-            "entries": [
-                dict(r._mapping)
-                for r in conn.execute(select(entries).where(entries.c.fingerprint == fp_key))
-            ],
-            "models": [
-                dict(r._mapping)
-                for r in conn.execute(select(models).where(models.c.fingerprint == fp_key))
-            ],
-            "calibrations": [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(calibrations).where(calibrations.c.fingerprint == fp_key)
-                )
-            ],
-            "validations": [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(validations).where(validations.c.fingerprint == fp_key)
-                )
-            ],
-        }
-    body = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "fingerprint": json.loads(fps[fp_key].to_json()),
-        "reference_canary_ms": table.reference(fp_key),
-        **rows,
-    }
-    p = Path(path)
-    tmp = p.with_name(p.name + ".partial")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        json.dump(body, f, default=_json_default)
-    tmp.replace(p)
-    return {k: len(v) for k, v in rows.items()}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-def import_table(table: LatencyTable, path: str | Path) -> tuple[Fingerprint, dict[str, int]]:
-    """Merge a file written by ``export_table``; rows already present are kept as they are.
-
-    All rows go in one transaction: a bad file changes nothing.
-    """
-    p = Path(path)
-    try:
-        with gzip.open(p, "rt", encoding="utf-8") as f:
-            body = json.load(f)
-    except FileNotFoundError:
-        raise NasError("no such file", source=str(p)) from None
-    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise NasError(f"not a latency table file ({err})", source=str(p)) from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise NasError(
-            f"not a latency table file (format is not {FORMAT!r})", field="format", source=str(p)
-        )
-    if body.get("version") != FORMAT_VERSION:
-        raise NasError(
-            f"unsupported version {body.get('version')!r}", field="version", source=str(p)
-        )
-    try:
-        fp = Fingerprint.from_dict(body["fingerprint"])
-    except (KeyError, TypeError) as err:
-        raise NasError(f"bad fingerprint ({err})", field="fingerprint", source=str(p)) from None
-    key = fp.key
-    kinds = {
-        "entries": entries,
-        "models": models,
-        "calibrations": calibrations,
-        "validations": validations,
-    }
-    pks = {
-        "entries": ("unit",),
-        "models": ("purpose", "arch_id"),
-        "calibrations": ("space",),
-        "validations": ("space", "json"),
-    }
-    counts = dict.fromkeys(kinds, 0)
-    with table._tx() as conn:
-        reference = body.get("reference_canary_ms", 0.0)
-        if not isinstance(reference, int | float) or isinstance(reference, bool):
-            raise NasError("must be a number", field="reference_canary_ms", source=str(p))
-        if not conn.execute(select(fingerprints.c.key).where(fingerprints.c.key == key)).first():
-            conn.execute(
-                insert(fingerprints).values(
-                    key=key,
-                    description=fp.describe(),
-                    json=fp.to_json(),
-                    reference_canary_ms=float(reference),
-                    created_at=_now(),
-                )
-            )
-        for kind, tbl in kinds.items():
-            for i, raw in enumerate(body.get(kind, [])):
-                try:  # a column newer than the file takes its default
-                    row = {
-                        c.name: raw[c.name]
-                        if c.server_default is None
-                        else raw.get(
-                            c.name,
-                            c.server_default.arg,  # type: ignore[attr-defined]
-                        )
-                        for c in tbl.columns
-                        if c.name != "id"
-                    }
-                except (KeyError, TypeError, AttributeError):
-                    raise NasError(
-                        "row lacks a column", field=f"{kind}[{i}]", source=str(p)
-                    ) from None
-                if row.get("fingerprint") != key:
-                    raise NasError(
-                        "row belongs to another fingerprint", field=f"{kind}[{i}]", source=str(p)
-                    )
-                for c in tbl.columns:
-                    if isinstance(c.type, DateTime) and isinstance(row.get(c.name), str):
-                        row[c.name] = dt.datetime.fromisoformat(row[c.name])
-                same = pks[kind]
-                cond = [tbl.c.fingerprint == key, *(tbl.c[n] == row[n] for n in same)]
-                if conn.execute(select(tbl.c.fingerprint).where(*cond)).first():
-                    continue
-                conn.execute(insert(tbl).values(**row))
-                counts[kind] += 1
-    return fp, counts

@@ -24,14 +24,13 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from nas.core.errors import NasError
-from nas.core.stats import kendall_tau
 from nas.latency.cold import cold_key
 from nas.latency.units import Unit, cheapest, units_of
 from nas.model.arch import Architecture
 from nas.space.searchspace import SearchSpace
 
 __all__ = [
-    "Calibration", "MissingUnitsError", "Predictor", "Sums", "fit_calibration", "kendall_tau",
+    "Calibration", "MissingUnitsError", "Predictor", "Sums", "fit_calibration",
 ]  # fmt: skip
 
 

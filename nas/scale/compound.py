@@ -12,8 +12,8 @@ torchvision's ``_make_divisible`` and ``ceil(depth * n)`` repeat):
 Compound scaling (Tan & Le, 2019) ties the three to one coefficient ``phi``:
 ``depth = alpha**phi``, ``width = beta**phi``, ``resolution = gamma**phi`` under
 ``alpha * beta**2 * gamma**2 ~= 2``, so FLOPs grow about ``2**phi``. ``grid`` lists the
-candidate ``(alpha, beta, gamma)``; ``family_member`` builds the network for one ``phi``
-and corrects for rounding on small networks (see its docstring).
+candidate ``(alpha, beta, gamma)``; ``nas.scale.member.family_member`` builds the
+network for one ``phi`` and corrects for rounding on small networks.
 
 Plain Python over ``Architecture`` values: no torch, Ray or Optuna here.
 """
@@ -37,9 +37,10 @@ __all__ = [
     "EfficientNetParams",
     "Multipliers",
     "efficientnet",
-    "family_member",
     "grid",
     "grid_by",
+    "positive_int",
+    "positive_number",
     "round_filters",
     "round_repeats",
     "round_resolution",
@@ -47,7 +48,8 @@ __all__ = [
 ]
 
 
-def _positive_number(value: float, name: str) -> None:
+def positive_number(value: float, name: str) -> None:
+    """A finite number > 0, or a NasError naming ``name`` (the scaling knobs' rule)."""
     if not is_number(value):
         raise NasError(f"must be a number, got {value!r}", field=name)
     if not (math.isfinite(value) and value > 0):
@@ -57,11 +59,12 @@ def _positive_number(value: float, name: str) -> None:
 def _positive_floats(obj: object, *names: str) -> None:
     """Check each field is a finite number > 0 and store it as a float (frozen)."""
     for name in names:
-        _positive_number(getattr(obj, name), name)
+        positive_number(getattr(obj, name), name)
         object.__setattr__(obj, name, float(getattr(obj, name)))
 
 
-def _positive_int(value: int, name: str) -> None:
+def positive_int(value: int, name: str) -> None:
+    """An integer >= 1 (not a bool), or a NasError naming ``name``."""
     if not is_int(value) or value < 1:
         raise NasError(f"must be a positive integer, got {value!r}", field=name)
 
@@ -83,11 +86,11 @@ def round_filters(
     at least ``min_depth``) come back unchanged, as do all of EfficientNet-B0's, but
     e.g. 11 becomes 16.
     """
-    _positive_int(channels, "channels")
-    _positive_number(width, "width")
-    _positive_int(divisor, "divisor")
+    positive_int(channels, "channels")
+    positive_number(width, "width")
+    positive_int(divisor, "divisor")
     if min_depth is not None:
-        _positive_int(min_depth, "min_depth")
+        positive_int(min_depth, "min_depth")
     filters = channels * width
     min_depth = min_depth or divisor
     new = max(min_depth, int(filters + divisor / 2) // divisor * divisor)
@@ -98,8 +101,8 @@ def round_filters(
 
 def round_repeats(repeats: int, depth: float) -> int:
     """Blocks in a scaled stage: ``ceil(depth * repeats)`` (the reference's rule)."""
-    _positive_int(repeats, "repeats")
-    _positive_number(depth, "depth")
+    positive_int(repeats, "repeats")
+    positive_number(depth, "depth")
     return math.ceil(depth * repeats)
 
 
@@ -114,9 +117,9 @@ def round_resolution(base: int, r: float, multiple: int = 1) -> int:
     Ties round up (``floor(x + 0.5)``), not to even as Python's ``round`` does, so that
     e.g. 36 snaps to 40 with ``multiple=8`` rather than to 32.
     """
-    _positive_int(base, "resolution")
-    _positive_number(r, "resolution_multiplier")
-    _positive_int(multiple, "resolution_multiple")
+    positive_int(base, "resolution")
+    positive_number(r, "resolution_multiplier")
+    positive_int(multiple, "resolution_multiple")
     size = _round_half_up(base * r)
     return max(multiple, _round_half_up(size / multiple) * multiple)
 
@@ -192,12 +195,12 @@ def scale(
     """
     if not isinstance(m, Multipliers):
         raise NasError(f"expected Multipliers, got {type(m).__name__}", field="multipliers")
-    _positive_int(divisor, "divisor")
-    _positive_int(resolution_multiple, "resolution_multiple")
+    positive_int(divisor, "divisor")
+    positive_int(resolution_multiple, "resolution_multiple")
     if resolution is None:
         resolution = round_resolution(arch.resolution, m.resolution, resolution_multiple)
     else:
-        _positive_int(resolution, "resolution")
+        positive_int(resolution, "resolution")
 
     def filters(c: int) -> int:
         return round_filters(c, m.width, divisor)
@@ -290,7 +293,7 @@ def grid_by(
     sorted by ``(alpha, beta, gamma)``.
     """
     for value, label in ((step, "step"), (target, "target"), (lo, "lo"), (hi, "hi")):
-        _positive_number(value, label)
+        positive_number(value, label)
     if not is_number(tolerance):
         raise NasError(f"must be a number, got {tolerance!r}", field="tolerance")
     if not (math.isfinite(tolerance) and tolerance >= 0):
@@ -327,102 +330,3 @@ def grid(
     return grid_by(
         lambda c: c.flops_factor, tolerance=tolerance, step=step, target=target, lo=lo, hi=hi
     )
-
-
-# -- one member of a family ------------------------------------------------------------
-
-
-def family_member(
-    arch: Architecture,
-    coeffs: Coefficients,
-    phi: float,
-    *,
-    cost: Callable[[Architecture], float],
-    base_cost: float | None = None,
-    target_cost: float | None = None,
-    growth: float = 2.0,
-    search_width: float = 0.5,
-    steps: int = 41,
-    divisor: int = 8,
-    resolution_multiple: int = 1,
-    resolution_steps: int = 0,
-) -> tuple[Architecture, float]:
-    """The family member for ``phi``, and the effective ``phi'`` it was scaled with.
-
-    Our rule: the member's ``cost`` (MACs, predicted latency, ...) should be about
-    ``growth**phi`` times the base's. Plain ``scale(arch, coeffs.at(phi))`` does that on
-    EfficientNet-sized networks, but on small ones rounding makes cost a step function
-    of ``phi``: ``ceil`` doubles a one-block stage for any depth above 1, and channels
-    move in steps of ``divisor`` (16 channels need width 1.25 to become 24). So the
-    network is scaled at each of ``steps`` evenly spaced ``phi'`` in
-    ``[phi - search_width, phi + search_width]`` (``phi' >= 0``), and the one whose cost
-    is nearest to ``growth**phi * base_cost`` in log ratio wins (ties: the ``phi'``
-    nearest ``phi``, then the smaller). ``phi`` itself is always a candidate, so the pick
-    is never further from the target than plain scaling; ``search_width=0`` is plain
-    scaling.
-
-    Limit: a jump bigger than ``growth`` cannot be split. When a network's cost sits
-    mostly in one-block stages, any ``phi' > 0`` doubles them (or more: the added
-    block runs at the stage's output width), so ``phi = 1`` may land well away from 2x
-    whatever the window; stages of two or more blocks grow in finer steps.
-
-    ``resolution_steps`` > 0 also lets the resolution move up to that many multiples of
-    ``resolution_multiple`` off ``round(base * gamma**phi')`` (never below the base's): the
-    finest-grained knob absorbs what depth and width rounding leave (a 28 px input moves
-    MACs in ~7% steps), so small networks land near ``growth**phi`` too.
-
-    ``target_cost`` replaces ``growth**phi * base_cost`` as the aim: a family built step
-    by step aims each member at ``growth`` times the previous one's actual cost, so that
-    rounding errors do not compound from step to step.
-
-    ``phi == 0`` returns ``arch`` itself with ``phi' = 0``. ``base_cost`` defaults to
-    ``cost(arch)``; ``cost`` is called once per distinct scaled network.
-    """
-    if not is_number(phi):
-        raise NasError(f"must be a number, got {phi!r}", field="phi")
-    if not (math.isfinite(phi) and phi >= 0):
-        raise NasError(f"must be a finite number >= 0, got {phi}", field="phi")
-    _positive_number(growth, "growth")
-    _positive_int(steps, "steps")
-    if not (is_number(search_width) and math.isfinite(search_width) and search_width >= 0):
-        raise NasError(f"must be a finite number >= 0, got {search_width}", field="search_width")
-    if phi == 0:
-        return arch, 0.0
-    if target_cost is None:
-        if base_cost is None:
-            base_cost = cost(arch)
-        _positive_number(base_cost, "base_cost")
-        target_cost = base_cost * growth**phi
-    _positive_number(target_cost, "target_cost")
-    log_target = math.log(target_cost)
-
-    candidates = {float(phi)}  # phi itself always competes (even ``steps`` skip it)
-    if steps > 1:
-        spacing = 2 * search_width / (steps - 1)
-        half = (steps - 1) / 2
-        candidates.update(max(0.0, round(phi + (k - half) * spacing, 12)) for k in range(steps))
-
-    if not (isinstance(resolution_steps, int) and resolution_steps >= 0):
-        raise NasError(
-            f"must be an integer >= 0, got {resolution_steps!r}", field="resolution_steps"
-        )
-    costs: dict[str, float] = {}
-    best: tuple[float, float, int, float] | None = None
-    best_arch = arch
-    for p in sorted(candidates):
-        m = coeffs.at(p)
-        nominal = round_resolution(arch.resolution, m.resolution, resolution_multiple)
-        for k in range(-resolution_steps, resolution_steps + 1):
-            res = nominal + k * resolution_multiple
-            if res < arch.resolution and k != 0:
-                continue
-            member = scale(arch, m, divisor=divisor, resolution=res)
-            if member.id not in costs:
-                value = cost(member)
-                _positive_number(value, "cost")
-                costs[member.id] = float(value)
-            key = (abs(math.log(costs[member.id]) - log_target), abs(p - phi), abs(k), p)
-            if best is None or key < best:
-                best, best_arch = key, member
-    assert best is not None
-    return best_arch, best[3]

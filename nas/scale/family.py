@@ -9,7 +9,7 @@ orchestration (``nas scale``).
    evenly spread over the grid.
 2. Each candidate's phi=1 network is a trial of a study of its own (``<study>-scale``:
    Ray Tune + Optuna, single objective: validation accuracy); the best point wins.
-3. The family phi = 0..N is built with ``nas.scale.compound.family_member`` (cost about
+3. The family phi = 0..N is built with ``nas.scale.member.family_member`` (cost about
    ``growth**phi`` times the base's, rounding corrected), trained as trials of another
    study (``<study>-family``), then tested, measured and exported like a front.
 """
@@ -29,7 +29,8 @@ from nas.latency.runtimes import check_available
 from nas.latency.workflow import measure_settled
 from nas.model.arch import Architecture
 from nas.model.cost import cost
-from nas.scale.compound import Coefficients, family_member, grid_by, scale
+from nas.scale.compound import Coefficients, grid_by, scale
+from nas.scale.member import family_member
 from nas.search.config import StudyConfig
 from nas.search.pipeline import FrontMember, finish, member_row, publish
 from nas.search.plan import Candidate
@@ -66,7 +67,7 @@ class ScaleConfig:
     max_points: int = 8
     #: Scaled resolutions snap to a multiple of this (1: plain rounding).
     resolution_multiple: int = 1
-    #: Rounding correction (nas.scale.compound.family_member): a member is scaled with the phi'
+    #: Rounding correction (nas.scale.member.family_member): a member is scaled with the phi'
     #: within +-search_width of phi, and a resolution up to resolution_steps multiples off
     #: gamma^phi', whose cost is nearest growth x the previous member's. Measured on 100
     #: random `tiny` networks (EfficientNet's coefficients): every step within +-10% of 2x
@@ -264,8 +265,8 @@ def scale_family(
             source=study.source,
         )
     setup = prepare(study, note=note)
-    data, target = setup.data, setup.target
-    assert data is not None and target is not None
+    data = setup.data
+    assert data is not None and setup.target is not None
     if (base.in_channels, base.num_classes) != (data.in_channels, data.num_classes):
         raise NasError(
             f"the network takes {base.in_channels} channels and {base.num_classes} classes, "
@@ -274,12 +275,32 @@ def scale_family(
             source=study.source,
         )
     cost_of = _cost_fn(setup, cfg.mode)
+    scale_study = sub_study(study, "scale")
+    grid = _search_grid(setup, scale_study, base, cfg, cost_of, note, num_cpus)
+    sized = _sized(base, grid.best.coefficients, cfg, cost_of, note)
+    out_root = study.export_root / "family"
+    members = _members(setup, sized, cfg, out_root, num_cpus)
+    family = Family(study.name, cfg.mode, base, grid, members, time.perf_counter() - start)
+    publish(scale_study, "family", family_record(family, cfg), out_root / "family.json")
+    return family
+
+
+def _search_grid(
+    setup: SearchSetup,
+    scale_study: StudyConfig,
+    base: Architecture,
+    cfg: ScaleConfig,
+    cost_of: Callable[[Architecture], float],
+    note: Callable[[str], None],
+    num_cpus: int | None,
+) -> GridResult:
+    """Train each grid point's phi=1 network as a trial of ``scale_study``; the best
+    validation accuracy wins (ties: the cheaper network)."""
     points = grid_candidates(base, cfg, cost_of)
     note(f"{len(points)} grid points to train ({cfg.mode} mode), phi=1 networks:")
     for p in points:
         c = p.coefficients
         note(f"  alpha {c.alpha:.2f} beta {c.beta:.2f} gamma {c.gamma:.2f}: x{p.ratio:.2f}")
-    scale_study = sub_study(study, "scale")
     trained = _train(
         setup,
         scale_study,
@@ -287,10 +308,18 @@ def scale_family(
         num_cpus,
     )
     points = [dataclasses.replace(p, val_accuracy=trained[p.arch.id].val_accuracy) for p in points]
-    # Best validation accuracy; ties to the cheaper network.
     best = max(points, key=lambda p: (p.val_accuracy or 0.0, -p.ratio))
-    grid = GridResult(tuple(points), best)
+    return GridResult(tuple(points), best)
 
+
+def _sized(
+    base: Architecture,
+    coefficients: Coefficients,
+    cfg: ScaleConfig,
+    cost_of: Callable[[Architecture], float],
+    note: Callable[[str], None],
+) -> list[tuple[int, Architecture, float]]:
+    """The family's networks as (phi, network, effective phi'), phi = 0 the base."""
     sized = [(0, base, 0.0)]
     previous, eff = cost_of(base), 0.0
     for phi in range(1, cfg.phis + 1):
@@ -298,7 +327,7 @@ def scale_family(
         # compound direction (latency, with its fixed per-layer part, may need more).
         arch, eff = family_member(
             base,
-            best.coefficients,
+            coefficients,
             eff + 1.0,
             cost=cost_of,
             target_cost=cfg.growth * previous,
@@ -315,7 +344,20 @@ def scale_family(
             )
         previous *= step
         sized.append((phi, arch.replace(name=f"{base.name or 'arch'}_phi{phi}"), eff))
-    out_root = study.export_root / "family"
+    return sized
+
+
+def _members(
+    setup: SearchSetup,
+    sized: list[tuple[int, Architecture, float]],
+    cfg: ScaleConfig,
+    out_root: Path,
+    num_cpus: int | None,
+) -> tuple[Member, ...]:
+    """Train, test, measure and export the family (or, with ``cfg.train`` off, export
+    and measure it untrained)."""
+    target = setup.target
+    assert target is not None
     finished: dict[str, FrontMember] = {}
     if cfg.train:
         trained_members = train_networks(
@@ -352,10 +394,7 @@ def scale_family(
             str(out_root / a.short_id),
         )
 
-    members = tuple(member(phi, a, eff) for phi, a, eff in sized)
-    family = Family(study.name, cfg.mode, base, grid, members, time.perf_counter() - start)
-    publish(scale_study, "family", family_record(family, cfg), out_root / "family.json")
-    return family
+    return tuple(member(phi, a, eff) for phi, a, eff in sized)
 
 
 def _coefficient_attrs(p: GridPoint) -> list[tuple[str, float]]:

@@ -23,7 +23,7 @@ from nas.core.tomlfile import load_toml
 from nas.search.executors import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
 from nas.search.samplers import get_sampler
-from nas.train.loop import TrainConfig
+from nas.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable

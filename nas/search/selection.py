@@ -14,7 +14,7 @@ from typing import Any
 
 from nas.search.config import ObjectiveConfig, StudyConfig
 from nas.search.results import Evaluation, budget_key
-from nas.train.loop import TrainConfig
+from nas.train.config import TrainConfig
 
 __all__ = ["budget_of", "ranked", "sub_study", "train_config", "trial_objective", "winners"]
 

@@ -17,7 +17,7 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.latency.anchors import ANCHORS, Anchors
 from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
-from nas.latency.lut import LatencyTable, ModelRecord, export_table, import_table
+from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import (
     Measurement,
     MeasureSettings,
@@ -33,10 +33,10 @@ from nas.latency.predictor import (
     Predictor,
     Sums,
     fit_calibration,
-    kendall_tau,
 )
 from nas.latency.runtimes import Runner, check_available, prepare
 from nas.latency.target import Fingerprint, Target, fingerprint, parse_target
+from nas.latency.transport import export_table, import_table
 from nas.latency.units import space_units, units_of
 from nas.latency.workflow import (
     build_table,
@@ -481,7 +481,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     import json
     import sqlite3
 
-    from nas.latency import lut
+    from nas.latency import lut, transport
 
     path = tmp_path / "old.db"
     columns = [c for c in lut.models.columns if c.name not in ("figure", "speed")]
@@ -515,7 +515,7 @@ def test_an_older_database_gains_the_figure_column_and_keeps_its_models_apart(tm
     fp = fingerprint(Target("cpu"))
     values = [fp.key, "calibration", "m", "tiny", "{}", 2.0, 0.1, 0.3, 0.0, "2026-12-01T10:00:00"]
     row = {c.name: v for c, v in zip(columns, values, strict=True)}
-    body = {"format": lut.FORMAT, "version": lut.FORMAT_VERSION,
+    body = {"format": transport.FORMAT, "version": transport.FORMAT_VERSION,
             "fingerprint": json.loads(fp.to_json()), "models": [row]}  # fmt: skip
     moved = tmp_path / "old.json.gz"
     with gzip.open(moved, "wt", encoding="utf-8") as f:
@@ -715,17 +715,6 @@ def test_fit_calibration_recovers_known_coefficients():
         fit_calibration(sums[:6], [1.0] * 6, cold=True, io=True)
 
 
-def test_kendall_tau_against_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=60)
-    y = x + rng.normal(scale=0.7, size=60)
-    y[:10] = np.round(y[:10])  # ties
-    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
-    assert kendall_tau([1, 2, 3], [1, 2, 3]) == 1.0
-    assert kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
-
-
 # -- the workflow end to end on a micro space ------------------------------------------
 
 
@@ -746,9 +735,9 @@ class _StopAfter:
 
 
 def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
-    from nas.latency import workflow
+    from nas.latency import build
 
-    monkeypatch.setattr(workflow, "UNIT_GROUP", 5)  # units are stored group by group
+    monkeypatch.setattr(build, "UNIT_GROUP", 5)  # units are stored group by group
     target = Target("cpu")
     with pytest.raises(KeyboardInterrupt):
         build_table(micro, target, db, progress=_StopAfter(7))  # killed in the 2nd group
@@ -824,7 +813,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     and 4 ms in the second, the model 3 ms in both. The second group's rounds run at
     speed 2, so its model is stated at 1.5 ms; the anchors' windows are interleaved with
     the group's."""
-    from nas.latency import workflow
+    from nas.latency import timing
 
     slow = {"factor": 1.0}
     log: list[str] = []
@@ -849,7 +838,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
 
     settings = MeasureSettings(samples=5, min_sample_ms=0.0, min_warmup=2, settle_window=1,
                                windows=4, floor_tolerance=0.3)  # fmt: skip
-    groups = workflow._interleaved(
+    groups = timing.interleaved(
         ["m1", "m2"], lambda item: sleeper(item, 3.0, scaled=False), Target("cpu"), settings,
         1, NoCanary(), anchors,
     )  # fmt: skip
@@ -861,7 +850,7 @@ def test_a_group_is_stated_at_its_anchors_reference_speed(monkeypatch, micro):
     assert first.result.ms == pytest.approx(3.0, rel=0.15)
     assert second.result.speed == pytest.approx(2.0, rel=0.15)
     assert second.result.ms == pytest.approx(1.5, rel=0.15)
-    record = workflow._record(micro, workflow._Timed(anchors.archs[0], second.result, 0.0, 0.0))
+    record = timing.record_of(micro, timing.Timed(anchors.archs[0], second.result, 0.0, 0.0))
     assert record.ms == second.result.ms and record.speed == second.result.speed
     assert record.ms * record.speed == pytest.approx(3.0, rel=0.15)  # as measured
     runs = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
@@ -873,7 +862,8 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
     """Second figures 3%, 8% (stated at the anchors' reference speed: measured 4.32 ms at
     speed 2), 20% and 0% off the first, and one the machine stayed too busy for: 2 of 4
     within 5%, 3 of 4 within 10%."""
-    from nas.latency import workflow
+    from nas.latency import timing, validation
+    from nas.latency.progress import Silent
 
     archs = [sample_random(micro, seed) for seed in range(5)]
     first = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
@@ -883,10 +873,10 @@ def test_repeatability_is_the_share_of_second_figures_near_the_first(monkeypatch
         for arch in archs:
             ms, speed = next(second)
             result = NoisyMeasurementError("busy") if ms is None else _m(ms, speed)
-            yield workflow._Timed(arch, result, 0.1, 0.0)
+            yield timing.Timed(arch, result, 0.1, 0.0)
 
-    monkeypatch.setattr(workflow, "_time_models", again)
-    twice, second = workflow._repeatability(archs, Target("cpu"), workflow._Silent(), Anchors([]))
+    monkeypatch.setattr(validation, "time_models", again)
+    twice, second = validation.repeatability(archs, Target("cpu"), Silent(), Anchors([]))
     assert twice.tolist() == [0, 1, 3, 4]
     assert np.abs(second - first[twice]) / first[twice] == pytest.approx([0.03, 0.08, 0.2, 0.0])
 
@@ -900,7 +890,7 @@ def test_validate_needs_a_calibration(db, micro):
 
 
 def test_a_validation_figure_is_the_geometric_mean_of_its_passes(db):
-    from nas.latency.workflow import _passes_combined
+    from nas.latency.validation import passes_combined
 
     first = {
         "a": ModelRecord("a", "micro", "{}", 2.0, 0.1, 0.3, speed=1.0),
@@ -911,11 +901,11 @@ def test_a_validation_figure_is_the_geometric_mean_of_its_passes(db):
     db.add_model(
         "fp", "validation pass 2", ModelRecord("a", "micro", "{}", 8.0, 0.1, 0.3, speed=4.0)
     )
-    out = _passes_combined(db, "fp", first)
+    out = passes_combined(db, "fp", first)
     assert (out["a"].ms, out["a"].speed) == pytest.approx((4.0, 2.0))  # sqrt(2*8), sqrt(1*4)
     assert out["a"].ms * out["a"].speed == pytest.approx(8.0)  # as measured: sqrt(2*1 * 8*4)
     assert out["b"] == first["b"]  # the second pass could not time it: its one figure
-    assert _passes_combined(db, "fp", first, passes=1)["a"].ms == 2.0
+    assert passes_combined(db, "fp", first, passes=1)["a"].ms == 2.0
 
 
 def test_calibration_is_per_space(db, micro):

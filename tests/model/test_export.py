@@ -20,7 +20,8 @@ import nas.model.export as export_module
 from nas.core.errors import NasError
 from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.builder import build
-from nas.model.export import FORMATS, export, export_name
+from nas.model.export import FORMATS, export, export_name, exporter, files
+from nas.model.export import formats as formats_module
 from nas.model.ops import OPS
 from nas.model.ops.cell import EXAMPLE_CELL
 from nas.model.ops.layers import ACTIVATIONS
@@ -297,7 +298,7 @@ def test_existing_files_are_kept_without_overwrite(tmp_path, monkeypatch):
     def no_build(*args, **kwargs):
         raise AssertionError("export built a model before checking its targets")
 
-    monkeypatch.setattr(export_module, "build", no_build)
+    monkeypatch.setattr(exporter, "build", no_build)
     with pytest.raises(NasError) as err:
         export(tiny(), out)
     assert err.value.field == str((out / "tiny.pt").absolute())
@@ -323,7 +324,7 @@ def _failing_onnx(model, example, path):
 
 
 def test_failed_export_leaves_no_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "write_onnx_file", _failing_onnx)
+    monkeypatch.setattr(formats_module, "write_onnx_file", _failing_onnx)
     out = tmp_path / "new" / "out"
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export(tiny(), out)
@@ -334,7 +335,7 @@ def test_failed_overwrite_keeps_previous_export(tmp_path, monkeypatch):
     out = tmp_path / "out"
     export(tiny(), out, formats=("json", "py", "pt"))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    monkeypatch.setattr(export_module, "write_onnx_file", _failing_onnx)
+    monkeypatch.setattr(formats_module, "write_onnx_file", _failing_onnx)
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export(tiny().replace(num_classes=3), out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -354,7 +355,7 @@ def test_failure_while_moving_rolls_back(tmp_path, monkeypatch):
             raise OSError("disk full")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(export_module.os, "replace", flaky_replace)
+    monkeypatch.setattr(files.os, "replace", flaky_replace)
     with pytest.raises(OSError, match="disk full"):
         export(tiny().replace(num_classes=3), out, formats=("json", "py", "pt"), overwrite=True)
     monkeypatch.undo()
@@ -461,7 +462,7 @@ def test_dynamo_exporter_fallback(tmp_path, monkeypatch):
     def gone(*args, **kwargs):
         raise RuntimeError("legacy exporter removed")
 
-    monkeypatch.setattr(export_module, "_onnx_legacy", gone)
+    monkeypatch.setattr(formats_module, "_onnx_legacy", gone)
     arch = op_arch("ir")
     model = trained(arch)
     path = export(arch, tmp_path, model=model, formats=("onnx",)).paths["onnx"]

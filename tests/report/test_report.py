@@ -1,4 +1,4 @@
-"""The study report (nas.report.page): its numbers against hand-computed ones, the page's
+"""The study report (nas.report): its numbers against hand-computed ones, the page's
 content against the stored evaluations, and the page rendered by a real Chromium."""
 
 from __future__ import annotations
@@ -15,19 +15,10 @@ from typer.testing import CliRunner
 
 from nas.cli.app import app
 from nas.model.arch import Architecture
-from nas.report.page import (
-    LiveReport,
-    family_figure,
-    figures,
-    gather,
-    op_shares,
-    progress,
-    render,
-    report_path,
-    to_dashboard,
-    tradeoff_figure,
-    write_page,
-)
+from nas.report.document import write_page
+from nas.report.figures import family_figure, figures, tradeoff_figure
+from nas.report.page import LiveReport, render, report_path, to_dashboard
+from nas.report.study import gather, op_shares, progress
 from nas.search.config import load_study
 from nas.search.results import Evaluation, EvaluationStore
 from nas.space.searchspace import load_space, sample_random
@@ -68,7 +59,7 @@ def test_progress_hypervolume_matches_the_area_of_every_point_so_far():
     definition, via hypervolume_2d) is the oracle, ties and duplicates included."""
     import random
 
-    from nas.core.objectives import hypervolume_2d
+    from nas.core.pareto import hypervolume_2d
 
     rng = random.Random(3)
     evs = [
@@ -444,7 +435,7 @@ def test_chromium_draws_every_evaluation(stored, tmp_path, plotlyjs):
 def test_latency_page_numbers_by_hand():
     from scipy.stats import kendalltau
 
-    from nas.report.page import latency_figure, latency_summary
+    from nas.report.latency import latency_figure, latency_summary
 
     a = arch(0)
     pred = [1.0, 1.04, 1.2, 0.5, 2.0]

@@ -85,7 +85,7 @@ def test_latency_grid_uses_the_cost_function_not_the_flops_formula():
 
 def grown(base: Architecture, coeffs, cfg: ScaleConfig) -> list[float]:
     """Per-step MACs growth of the family phi = 1..cfg.phis, sized as `nas scale` does."""
-    from nas.scale.compound import family_member
+    from nas.scale.member import family_member
 
     steps, previous = [], macs(base)
     for phi in range(1, cfg.phis + 1):
@@ -279,7 +279,7 @@ def use_modelled_latency(monkeypatch) -> None:
         ("prepare", prepare), ("prepare_arch", prepare_arch),
         ("measure_runners", measure_runners), ("measure_runner", measure_runner),
     ):  # fmt: skip
-        monkeypatch.setattr(f"nas.latency.workflow.{name}", fn)
+        monkeypatch.setattr(f"nas.latency.timing.{name}", fn)
     monkeypatch.setattr("nas.latency.anchors.prepare_arch", prepare_arch)  # the anchors' runners
 
 

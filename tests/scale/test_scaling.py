@@ -19,7 +19,6 @@ from nas.scale.compound import (
     Coefficients,
     Multipliers,
     efficientnet,
-    family_member,
     grid,
     grid_by,
     round_filters,
@@ -27,6 +26,7 @@ from nas.scale.compound import (
     round_resolution,
     scale,
 )
+from nas.scale.member import family_member
 from nas.space.searchspace import load_space, sample_random
 from tests.oracles import counted_params
 

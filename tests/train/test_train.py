@@ -1,4 +1,4 @@
-"""Proxy training (nas.train.loop): learning, determinism, callbacks, failure modes, schedules.
+"""Proxy training (nas.train.loop and beside it): learning, determinism, callbacks, failures, schedules.
 
 Accuracy bars were measured on sklearn digits (1437 train / 180 val, chance 0.1) with
 the hand-written ``SMALL`` arch, 8 epochs, seeds 0..7: plain min 0.956 (mean 0.973),
@@ -19,8 +19,12 @@ from nas.core.errors import NasError
 from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.builder import Network, build
 from nas.space.searchspace import load_space, sample_random
+from nas.train.config import TrainConfig
 from nas.train.data import Dataset, Split, load_dataset
-from nas.train.loop import EpochReport, TrainConfig, TrialResult, evaluate, lr_at
+from nas.train.loop import accuracy as score_weights
+from nas.train.loop import evaluate
+from nas.train.result import EpochReport, TrialResult
+from nas.train.schedule import lr_at
 
 #: Small but exercises every RNG stream: SE, a residual block with drop-path, dropout.
 SMALL = Architecture(
@@ -95,11 +99,11 @@ def test_adamw_step_schedule_warmup_and_resolution_override(digits: Dataset) -> 
 def test_augment_is_a_zero_filled_shift_or_flip(digits: Dataset) -> None:
     """Each augmented image is its input shifted by at most augment*res/8 px (zeros
     shifted in), flipped or not for RGB."""
-    from nas.train.loop import _Trial
+    from nas.train.trial import Trial
 
     res, pad = 16, 2
     x = torch.rand(64, 3, res, res) + 1.0  # strictly positive: zeros mark the fill
-    trial = _Trial(SMALL, digits, TrainConfig(augment=1.0), torch.device("cpu"), res)
+    trial = Trial(SMALL, digits, TrainConfig(augment=1.0), torch.device("cpu"), res)
     out = trial._augment(x)
     assert out.shape == x.shape and out.is_contiguous()
     flips = 0
@@ -388,16 +392,16 @@ def test_lr_at_matches_closed_forms() -> None:
 
 
 def test_training_sets_lr_at_every_step(digits: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nas.train.loop
+    import nas.train.trial
 
     calls: list[tuple[int, int]] = []
-    real = nas.train.loop.lr_at
+    real = nas.train.trial.lr_at
 
     def spy(step: int, total: int, cfg: TrainConfig) -> float:
         calls.append((step, total))
         return real(step, total, cfg)
 
-    monkeypatch.setattr(nas.train.loop, "lr_at", spy)
+    monkeypatch.setattr(nas.train.trial, "lr_at", spy)
     cfg = TrainConfig(epochs=2, batch_size=100)
     evaluate(SMALL, digits, cfg)
     steps = len(digits.train) // 100
@@ -429,6 +433,10 @@ def test_saved_weights_reproduce_the_validation_accuracy(digits, tmp_path):
         logits = model(digits.normalise(digits.val.x, SMALL.resolution))
     accuracy = (logits.argmax(1) == digits.val.y).float().mean().item()
     assert accuracy == pytest.approx(result.val_accuracy, abs=1e-6)
+    # The library's own scorer of saved weights (the front's test accuracy) agrees.
+    assert score_weights(model, digits, digits.val, SMALL.resolution) == pytest.approx(
+        accuracy, abs=1e-6
+    )
 
 
 def test_no_weights_for_a_diverged_trial(digits, tmp_path):
