@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["write_bytes", "write_text"]
+__all__ = ["write_bytes", "write_text", "write_with"]
 
 
 def _umask() -> int:
@@ -27,20 +29,26 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a uniquely named temporary file renamed over it."""
+def write_with(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Let ``write`` fill a uniquely named temporary file beside ``path`` (a serialiser
+    that takes a file, such as ``torch.save``), then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file is a normal file
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a uniquely named temporary file renamed over it."""
+    write_with(path, lambda f: f.write(data))
 
 
 def write_text(path: Path, text: str) -> None:

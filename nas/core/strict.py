@@ -1,4 +1,5 @@
-"""Strict construction of frozen dataclasses from plain data (JSON, TOML).
+"""Strict construction of frozen dataclasses from plain data (JSON, TOML), and the
+value checks every module's ``__post_init__`` shares (one wording for one rule).
 
 Unknown keys, missing required keys and wrong types are NasErrors that name the field by
 its path (``stages[2].kernel``, ``train.lr``); values are then checked by the
@@ -17,7 +18,15 @@ from typing import Any, TypeVar
 
 from nas.core.errors import NasError
 
-__all__ = ["from_plain", "is_int", "is_number"]
+__all__ = [
+    "fraction",
+    "from_plain",
+    "integer",
+    "is_int",
+    "is_number",
+    "positive_int",
+    "positive_number",
+]
 
 T = TypeVar("T")
 
@@ -35,6 +44,36 @@ def is_int(value: object) -> bool:
 def is_number(value: object) -> bool:
     """A finite real number, not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def positive_int(value: object, name: str) -> None:
+    """An integer >= 1 (not a bool), or a NasError naming ``name``."""
+    if not is_int(value) or value < 1:  # type: ignore[operator]
+        raise NasError(f"must be a positive integer, got {value!r}", field=name)
+
+
+def positive_number(value: object, name: str) -> None:
+    """A finite number > 0, or a NasError naming ``name``."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise NasError(f"must be a number, got {value!r}", field=name)
+    if not (math.isfinite(value) and value > 0):
+        raise NasError(f"must be a finite number > 0, got {value}", field=name)
+
+
+def integer(value: object, name: str, *, minimum: int | None = None) -> int:
+    """An integral value (numpy's too; not a bool, not a float) >= ``minimum``, as int."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or (minimum is not None and int(value) < minimum):  # type: ignore[arg-type]
+        what = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise NasError(f"must be {what}, got {value!r}", field=name)
+    return int(value)  # type: ignore[arg-type]
+
+
+def fraction(value: object, name: str) -> None:
+    """A number in [0, 1), or a NasError naming ``name``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 <= value < 1.0:  # type: ignore[operator]
+        raise NasError(f"must be a number in [0, 1), got {value!r}", field=name)
 
 
 def _hints(cls: type) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import NasError
-from nas.core.strict import from_plain
+from nas.core.strict import from_plain, positive_int
 from nas.model import nb201_cell
 from nas.model.ops import OPTIONAL_FIELDS, BlockSpec, get_op
 from nas.model.ops.layers import ACTIVATIONS
@@ -30,11 +30,6 @@ def _as_float(obj: Any, *names: str) -> None:
         value = getattr(obj, name)
         if isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(obj, name, float(value))
-
-
-def _positive(value: int, name: str) -> None:
-    if value < 1:
-        raise NasError(f"must be a positive integer, got {value}", field=name)
 
 
 def _activation(value: str, name: str) -> None:
@@ -54,7 +49,7 @@ class Stem:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        _positive(self.channels, "channels")
+        positive_int(self.channels, "channels")
         if self.kernel not in (1, 3, 5, 7):
             raise NasError(f"kernel must be one of [1, 3, 5, 7], got {self.kernel}", field="kernel")
         if self.stride not in (1, 2):
@@ -115,8 +110,8 @@ class Stage:
     def __post_init__(self) -> None:
         _as_float(self, "se_ratio")
         op = get_op(self.op)
-        _positive(self.out_channels, "out_channels")
-        _positive(self.repeats, "repeats")
+        positive_int(self.out_channels, "out_channels")
+        positive_int(self.repeats, "repeats")
         for name, default in OPTIONAL_FIELDS.items():
             if name not in op.fields and getattr(self, name) != default:
                 raise NasError(
@@ -218,9 +213,9 @@ class Architecture:
         object.__setattr__(self, "stages", tuple(self.stages))
         _check_cell(self)
         _as_float(self, "norm_eps", "drop_path")
-        _positive(self.resolution, "resolution")
-        _positive(self.num_classes, "num_classes")
-        _positive(self.in_channels, "in_channels")
+        positive_int(self.resolution, "resolution")
+        positive_int(self.num_classes, "num_classes")
+        positive_int(self.in_channels, "in_channels")
         if not self.stages:
             raise NasError("an architecture needs at least one stage", field="stages")
         if not 0.0 < self.norm_eps < 1.0:

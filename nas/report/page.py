@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 from nas.report.document import check_plotlyjs, page, plot_html, write_page
 from nas.report.figures import family_table, figures, kept, members_table
 from nas.report.study import StudyReport, gather, optuna_study
@@ -122,8 +122,7 @@ class LiveReport:
 
     def _fail(self, err: Exception) -> None:
         self._broken = True
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        self.note(f"the live report stopped ({reason}); the search goes on")
+        self.note(f"the live report stopped ({one_line(err)}); the search goes on")
 
 
 def write_report(

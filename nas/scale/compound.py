@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from nas.core.errors import NasError
-from nas.core.strict import is_int, is_number
+from nas.core.strict import is_number, positive_int, positive_number
 from nas.model.arch import Architecture
 from nas.model.reference import load_arch
 
@@ -39,8 +39,6 @@ __all__ = [
     "efficientnet",
     "grid",
     "grid_by",
-    "positive_int",
-    "positive_number",
     "round_filters",
     "round_repeats",
     "round_resolution",
@@ -48,25 +46,11 @@ __all__ = [
 ]
 
 
-def positive_number(value: float, name: str) -> None:
-    """A finite number > 0, or a NasError naming ``name`` (the scaling knobs' rule)."""
-    if not is_number(value):
-        raise NasError(f"must be a number, got {value!r}", field=name)
-    if not (math.isfinite(value) and value > 0):
-        raise NasError(f"must be a finite number > 0, got {value}", field=name)
-
-
 def _positive_floats(obj: object, *names: str) -> None:
     """Check each field is a finite number > 0 and store it as a float (frozen)."""
     for name in names:
         positive_number(getattr(obj, name), name)
         object.__setattr__(obj, name, float(getattr(obj, name)))
-
-
-def positive_int(value: int, name: str) -> None:
-    """An integer >= 1 (not a bool), or a NasError naming ``name``."""
-    if not is_int(value) or value < 1:
-        raise NasError(f"must be a positive integer, got {value!r}", field=name)
 
 
 # -- rounding rules -----------------------------------------------------------------

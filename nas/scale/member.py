@@ -11,15 +11,9 @@ import math
 from collections.abc import Callable
 
 from nas.core.errors import NasError
-from nas.core.strict import is_number
+from nas.core.strict import is_number, positive_int, positive_number
 from nas.model.arch import Architecture
-from nas.scale.compound import (
-    Coefficients,
-    positive_int,
-    positive_number,
-    round_resolution,
-    scale,
-)
+from nas.scale.compound import Coefficients, round_resolution, scale
 
 __all__ = ["family_member"]
 

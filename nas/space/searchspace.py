@@ -37,12 +37,10 @@ decodes, and ``size`` is exact.
 from __future__ import annotations
 
 import os
-import tomllib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas.core.bundled import bundled_tomls
-from nas.core.errors import NasError
+from nas.core.tomlfile import load_toml
 from nas.space.codec import contains, decode, encode, sample, sample_random, walk
 from nas.space.definition import SearchSpace
 from nas.space.file import Choices, StageSpace
@@ -84,39 +82,7 @@ def list_spaces() -> list[str]:
     return sorted(_bundled())
 
 
-def _loads(text: str, *, source: str, name: str) -> SearchSpace:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise NasError(f"malformed TOML: {err}", source=source) from None
-    return SearchSpace.from_dict(data, source=source, name=name)
-
-
 def load_space(name_or_path: str | os.PathLike[str]) -> SearchSpace:
     """A bundled space by name (``mobile``) or a ``.toml`` file by path; errors name the file."""
-    text = os.fspath(name_or_path)
-    if (
-        isinstance(name_or_path, os.PathLike)
-        or text.endswith(".toml")
-        or "/" in text
-        or (os.sep in text)
-    ):
-        path = Path(text)
-        try:
-            content = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise NasError(
-                f"cannot read search space file: {err.strerror}", source=str(path)
-            ) from None
-        except UnicodeDecodeError:
-            raise NasError("search space file is not UTF-8 text", source=str(path)) from None
-        return _loads(content, source=str(path), name=path.stem)
-    known = _bundled()
-    if text not in known:
-        raise NasError(
-            f"unknown search space {text!r} (known: {', '.join(sorted(known)) or 'none'}; "
-            "or give the path of a .toml file)",
-            field="space",
-        )
-    entry = known[text]
-    return _loads(entry.read_text(encoding="utf-8"), source=str(entry), name=text)
+    file = load_toml(name_or_path, folder="search_spaces", kind="search space", field="space")
+    return SearchSpace.from_dict(file.data, source=file.source, name=file.name)

@@ -20,10 +20,10 @@ per file format).
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 from nas.core.errors import NasError
+from nas.core.strict import fraction, integer
 from nas.train.dataset import Dataset, Split
 from nas.train.sources.cifar import read_cifar
 from nas.train.sources.digits import read_digits
@@ -62,15 +62,15 @@ def load_dataset(
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in DATASETS:
         raise NasError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})", field="dataset")
-    _check_fraction(val_fraction, "val_fraction")
-    _check_fraction(test_fraction, "test_fraction")
+    fraction(val_fraction, "val_fraction")
+    fraction(test_fraction, "test_fraction")
     if val_fraction + test_fraction >= 1.0:
         raise NasError(
             f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}",
             field="val_fraction",
         )
-    seed = _integer(seed, "seed", minimum=None)
-    limit = None if limit is None else _integer(limit, "limit", minimum=1)
+    seed = integer(seed, "seed", minimum=None)
+    limit = None if limit is None else integer(limit, "limit", minimum=1)
 
     if key == "digits":
         if path is not None:
@@ -87,24 +87,9 @@ def load_dataset(
         elif key in ("cifar10", "cifar100"):
             x, y, num_classes = read_cifar(root, key)
         else:
-            size = _integer(image_size, "image_size", minimum=1)
+            size = integer(image_size, "image_size", minimum=1)
             x, y, num_classes = read_imagefolder(root, size)
     return assemble(key, x, y, num_classes, seed, val_fraction, test_fraction, limit)
-
-
-def _integer(value: object, name: str, *, minimum: int | None) -> int:
-    """numpy integers are welcome, bools and floats are not."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not ok or (minimum is not None and int(value) < minimum):  # type: ignore[arg-type]
-        what = "an integer" if minimum is None else f"an integer >= {minimum}"
-        raise NasError(f"must be {what}, got {value!r}", field=name)
-    return int(value)  # type: ignore[arg-type]
-
-
-def _check_fraction(value: float, name: str) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not 0.0 <= value < 1.0:
-        raise NasError(f"must be a number in [0, 1), got {value!r}", field=name)
 
 
 def _directory(path: str | Path | None, name: str) -> Path:

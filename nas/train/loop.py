@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from nas.core.errors import NasError
+from nas.core.atomic import write_with
+from nas.core.errors import NasError, one_line
 from nas.core.strict import is_int
 from nas.model.arch import Architecture
 from nas.model.threads import torch_threads
@@ -40,12 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["accuracy", "evaluate"]
 
 _log = logging.getLogger(__name__)
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    return line if len(line) <= 500 else line[:497] + "..."
 
 
 def _check_fit(arch: Architecture, data: Dataset) -> None:
@@ -88,7 +83,7 @@ def _drive(trial: Trial, test: bool, report: Report | None) -> tuple[str, str]:
         except NasError:  # bad input (e.g. from the dataset) is the caller's to fix
             raise
         except Exception as err:  # a bad trial must not end the search
-            status, reason = "failed", _one_line(err)
+            status, reason = "failed", one_line(err, line="all", named=True)
             _log.debug("trial %s failed: %s", trial.arch.short_id, reason, exc_info=True)
             break
         stop = bool(report(entry)) if report is not None else False
@@ -102,10 +97,7 @@ def _save_weights(model: nn.Module, weights_path: str | Path) -> str:
     """Write the trained state_dict (CPU, contiguous) atomically; returns its path."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path = Path(weights_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    write_with(path, lambda f: torch.save(state, f))
     return str(path)
 
 

@@ -162,7 +162,7 @@ def _connect(s: SearchConfig, num_cpus: int | None) -> None:
         )
     except (ConnectionError, ValueError, RuntimeError) as err:
         raise NasError(
-            f"cannot reach the Ray cluster ({str(err).splitlines()[0]})",
+            f"cannot reach the Ray cluster ({one_line(err)})",
             field="search.ray_address",
             source=address,
         ) from None

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nas.core.errors import NasError
+from nas.core.errors import NasError, one_line
 
 __all__ = ["read_imagefolder"]
 
@@ -24,10 +24,9 @@ def read_imagefolder(root: Path, image_size: int) -> tuple[np.ndarray, np.ndarra
     try:
         from torchvision.io import ImageReadMode, decode_image, read_file
     except Exception as err:  # absent, or built for another torch: both fail here
-        first = str(err).splitlines()[0][:200] if str(err) else ""
         raise NasError(
             f"imagefolder needs torchvision, which does not import here "
-            f"({type(err).__name__}: {first}); install the torchvision build matching "
+            f"({one_line(err, named=True, limit=200)}); install the torchvision build matching "
             f"torch {torch.__version__}",
             field="dataset",
             source=str(root),
