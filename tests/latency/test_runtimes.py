@@ -90,7 +90,9 @@ def test_unavailable_targets_are_refused_in_one_line(name):
         assert name in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("runtime", [r for r in RUNTIMES.values() if r.package], ids=str)
+@pytest.mark.parametrize(
+    "runtime", [r for r in RUNTIMES.values() if r.package], ids=lambda r: r.name
+)
 def test_a_runtime_without_its_package_is_refused_in_one_line(runtime, monkeypatch):
     monkeypatch.setitem(sys.modules, runtime.package, None)  # import now raises ImportError
     for name in runtime.targets:
