@@ -762,25 +762,15 @@ class _StopAfter:
             raise KeyboardInterrupt
 
 
-@dataclasses.dataclass(frozen=True)
-class _Trusting(MeasureSettings):
-    """Warm-ups at their least and every figure trusted, however far its windows
-    disagree: on a busy machine which units and models get refused as too noisy is
-    chance (and warm-ups that never settle run to their time limit), while this test
-    checks the bookkeeping (resume, calibrate, validate), which then has exact counts.
-    Warm-up and refusal are checked on scripted clocks above; real figures are the
-    benchmarks' business."""
-
-    settle_tolerance: float = math.inf
-    floor_tolerance: float = math.inf
-
-
 @pytest.mark.slow
 def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     from nas.latency import canary, workflow
+    from tests.micro import TrustingSettings
 
-    monkeypatch.setattr(workflow, "MeasureSettings", _Trusting)
-    monkeypatch.setattr(canary, "MeasureSettings", _Trusting)
+    # Which units and models a busy machine refuses as too noisy is chance: with every
+    # figure trusted, the bookkeeping (resume, calibrate, validate) has exact counts.
+    monkeypatch.setattr(workflow, "MeasureSettings", TrustingSettings)
+    monkeypatch.setattr(canary, "MeasureSettings", TrustingSettings)
     monkeypatch.setattr(workflow, "UNIT_GROUP", 5)  # units are stored group by group
     target = Target("cpu")
     with pytest.raises(KeyboardInterrupt):
