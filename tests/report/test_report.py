@@ -434,7 +434,9 @@ def test_chromium_draws_every_evaluation(stored, tmp_path, plotlyjs):
             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
         ],
-        capture_output=True, text=True, timeout=120, check=True,
+        # Chromium renders the page in seconds (10 s of virtual time, which it skips
+        # through); 300 s leaves a busy machine room many times over.
+        capture_output=True, text=True, timeout=300, check=True,
     ).stdout  # fmt: skip
     assert dom.count('class="main-svg"') == 3 * 3  # plotly's 3 layers per figure
     scatter = len(own)  # each evaluation once in the trade-off plot...
