@@ -102,8 +102,9 @@ def _micro_latency_table() -> Path:
 def micro_latency_db(directory: Path) -> str:
     """A copy of the micro space's latency table for digits (8 px, 1 channel) as
     ``directory/latency.db``, returned as a URL: its units and calibration models are
-    timed once per test process (~20 s), not once per search test. A test that needs
-    more units (another resolution, a scaled network) still measures them into its copy."""
+    timed once per test process (~10 s, every figure trusted), not once per search test.
+    A test that needs more units (another resolution, a scaled network) still measures
+    them into its copy."""
     target = directory / "latency.db"
     if not target.exists():
         # SQLite's backup API, not a file copy: the table is in WAL mode, and what was

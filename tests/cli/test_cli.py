@@ -206,14 +206,14 @@ expansion = [1, 3]
 
 
 def test_latency_build_predict_export_import(tmp_path):
+    from tests.micro import trusting_measurements
+
     space = tmp_path / "micro.toml"
     space.write_text(SIX_NETWORKS)
     db = f"sqlite:///{tmp_path / 'lat.db'}"
-    for _ in range(3):  # what the busy machine could not time quietly: run it again
+    # Every figure trusted: what a busy machine would refuse as too noisy is chance.
+    with trusting_measurements():
         built = run("latency", "build", "--space", str(space), "--db", db, "--calibrate", "5")
-        busy = ("could not be measured quietly", "the machine is too busy")
-        if not any(b in built.output for b in busy):
-            break
     assert built.exit_code == 0, built.output
     assert "calibration on 5 models" in built.output
     arch = tmp_path / "a.json"
@@ -327,8 +327,12 @@ def micro_study(tmp_path) -> str:
 
 
 def test_search_impossible_budget_is_refused_before_training(tmp_path):
+    from tests.micro import trusting_measurements
+
     study = micro_study(tmp_path)
-    result = run("search", study)
+    # The search builds its latency table first; a busy machine must not refuse it.
+    with trusting_measurements():
+        result = run("search", study)
     assert_one_line_error(result, "objective.latency_budget_ms", "no architecture of space")
     assert not (tmp_path / "exports").exists()  # nothing trained, nothing exported
 
