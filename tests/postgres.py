@@ -60,16 +60,20 @@ def server() -> Iterator[str]:
         shutil.chown(root, user="postgres")
         as_owner = ["runuser", "-u", "postgres", "--"]
     data, port = os.path.join(root, "data"), _free_port()
+    # initdb and a started server took about 6 s in all with both cores busy with other
+    # work: 120 s (pg_ctl told the same with -t; its own default is 60 s) is 20x that.
     run = dict(check=True, capture_output=True, text=True, timeout=120)
     subprocess.run(
         [*as_owner, _bin("initdb"), "-D", data, "-A", "trust", "-U", "nas", "--no-sync"], **run
     )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     ctl = [*as_owner, _bin("pg_ctl"), "-D", data]
-    subprocess.run([*ctl, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"], **run)
+    log = os.path.join(root, "log")
+    subprocess.run([*ctl, "-o", options, "-l", log, "-w", "-t", "120", "start"], **run)
     try:
         yield f"postgresql+psycopg://nas@127.0.0.1:{port}/postgres"
     finally:
+        # An immediate stop (no checkpoint) takes a second or two: 60 s is for a hung one.
         subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
 

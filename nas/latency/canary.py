@@ -115,11 +115,13 @@ def steadiness(
     archs: Sequence[Architecture] | None = None,
     copies: int = 8,
     on_reading: Callable[[float], None] = lambda _: None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Steadiness:
     """Measure ``archs`` (default: ``copies`` separately built canaries, whose readings
     are one network's) as one interleaved group, as a table build or a validation measures
     its networks, group after group for ``seconds``; ``on_reading`` gets the seconds
-    elapsed after each group."""
+    elapsed after each group, by ``clock`` (seconds; a test scripts it to check when the
+    loop ends without depending on how fast the machine measures)."""
     # The canary is measured as read beside every figure; networks as whole models are.
     settings = MeasureSettings.for_ops() if archs is None else MeasureSettings()
     archs = [CANARY] * copies if archs is None else list(archs)
@@ -130,15 +132,15 @@ def steadiness(
     pools: dict[str, list[float]] = {a.id: [] for a in archs}
     readings = [pools[a.id] for a in archs]
     refused = 0
-    start = time.perf_counter()
+    start = clock()
     while True:  # at least once
         for mine, result in zip(readings, measure_runners(runners, settings), strict=True):
             if isinstance(result, Measurement):
                 mine.append(result.ms)
             else:
                 refused += 1
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         on_reading(elapsed)
         if elapsed >= seconds:
             break
-    return Steadiness(tuple(map(tuple, pools.values())), refused, time.perf_counter() - start)
+    return Steadiness(tuple(map(tuple, pools.values())), refused, clock() - start)

@@ -32,7 +32,6 @@ with CUDA events after a synchronisation.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -161,26 +160,30 @@ def _timer(runner: Runner) -> Callable[[int], float]:
 
         return cuda_time
 
+    clock = runner.clock
+
     def cpu_time(inner: int) -> float:
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         for _ in range(inner):
             call()
-        return (time.perf_counter_ns() - t0) / 1e6 / inner
+        return (clock() - t0) / 1e6 / inner
 
     return cpu_time
 
 
-def _warm_up(timed: Callable[[int], float], s: MeasureSettings) -> tuple[int, float]:
+def _warm_up(
+    timed: Callable[[int], float], s: MeasureSettings, clock: Callable[[], int]
+) -> tuple[int, float]:
     """Run until two successive runs of calls agree; returns (calls made, last median ms)."""
     times: list[float] = []
-    deadline = time.perf_counter() + s.max_warmup_s
+    deadline = clock() + int(s.max_warmup_s * 1e9)
     w = s.settle_window
     while True:
         times.append(timed(1))
         if len(times) >= max(s.min_warmup, 2 * w):
             prev = statistics.median(times[-2 * w : -w])
             last = statistics.median(times[-w:])
-            if abs(last - prev) <= s.settle_tolerance * prev or time.perf_counter() > deadline:
+            if abs(last - prev) <= s.settle_tolerance * prev or clock() > deadline:
                 return len(times), last
 
 
@@ -219,12 +222,13 @@ class _Windows:
         return [f / self.speeds[r] for f, r in zip(self.raw_floors, self.rounds, strict=True)]
 
     def take(self, round_: int = 0) -> None:
-        t0 = time.perf_counter()
+        clock = self.runner.clock
+        t0 = clock()
         with self.runner.session():
             if self.timed is None:
                 self.runner.call()  # first call: allocation, compilation, lazy initialisation
                 self.timed = _timer(self.runner)
-            warm, per_call = _warm_up(self.timed, self.s)
+            warm, per_call = _warm_up(self.timed, self.s, clock)
             if not self.inner:
                 self.inner = max(1, int(self.s.min_sample_ms / max(per_call, 1e-6)) + 1)
             xs = [self.timed(self.inner) for _ in range(self.s.samples)]
@@ -232,7 +236,7 @@ class _Windows:
         self.rounds.append(round_)
         self.samples += xs
         self.warmup += warm
-        self.cost_s += time.perf_counter() - t0
+        self.cost_s += (clock() - t0) / 1e9
 
     def _figure(self, floors: list[float]) -> float:
         return min(floors) if self.s.figure == "fastest" else statistics.median(floors)

@@ -107,14 +107,6 @@ def test_bad_queries_name_the_field(table, call, field):
     assert err.value.field == field
 
 
-def test_load_is_fast(table):
-    import time
-
-    start = time.perf_counter()
-    nb201.load_table(DATA)
-    assert time.perf_counter() - start < 5.0  # about 0.7 s on an idle core
-
-
 # ------------------------------------------------- loader errors (tiny tables)
 
 

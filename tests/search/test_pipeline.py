@@ -310,22 +310,24 @@ seeds = 1
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 300
+        # Three trials and the live page: 24 s with both cores busy with other work;
+        # 300 s is 12x that.
+        deadline = time.monotonic() + 300
         page = tmp_path / "exports" / "report.html"
         live = '<meta http-equiv="refresh" content="30">'
         while len(EvaluationStore(storage).of_study("stopped")) < 3 or not page.exists():
             assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline, "no trial finished in 300 s"
+            assert time.monotonic() < deadline, "no 3 trials finished in 300 s"
             time.sleep(0.5)
         assert live in page.read_text()  # written while the search runs, reloading itself
         os.killpg(proc.pid, signal.SIGINT)
-        interrupted = time.time()
+        # The running trials end, the front is scored, exported and reported: 9 s on the
+        # busy machine; 240 s is 27x that.
         out, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    assert time.time() - interrupted < 240
     assert "interrupted before the search's end" in err and "nas search` again" in err
     assert "stopping: the running trials end" in err  # said at once, on the first Ctrl-C
     assert "Token authentication" not in err  # Ray's default, not news on every search
