@@ -29,6 +29,7 @@ import numpy as np
 
 from nas.bench.nb201 import Table, load_table
 from nas.core.errors import NasError
+from nas.core.paths import data_root
 from nas.model.nb201_cell import parse
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "TabularBenchmark",
     "check_cell",
     "open_benchmark",
+    "tables_folder",
 ]
 
 #: Benchmarks a study's ``tabular.benchmark`` may name.
@@ -116,19 +118,36 @@ def _table(path: str) -> Table:
     return load_table(path)
 
 
-@functools.lru_cache(maxsize=16)
 def open_benchmark(name: str, path: str, device: str) -> TabularBenchmark:
-    """The benchmark ``name`` from the tables in directory ``path`` (loaded once per
-    process: Ray workers reuse it across trials)."""
+    """The benchmark ``name`` from the tables in directory ``path``, or without one from
+    the data root's folder ``<root>/<name>`` (loaded once per process: Ray workers reuse
+    it across trials)."""
     if name not in BENCHMARKS:
         raise NasError(
             f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})",
             field="tabular.benchmark",
         )
-    if not path:
-        raise NasError("needs the directory of the benchmark's tables", field="tabular.path")
+    return _open(name, tables_folder(name, path), device)
+
+
+def tables_folder(name: str, path: str) -> str:
+    """``path`` made absolute, or without one the data root's ``<root>/<name>``."""
+    if path:
+        return str(Path(path).resolve())
+    fallback = data_root() / name
+    if not fallback.is_dir():
+        raise NasError(
+            f"needs the folder of the benchmark's tables: give it (--data-path) or put the "
+            f"tables in {fallback}",
+            field="tabular.path",
+        )
+    return str(fallback.resolve())
+
+
+@functools.lru_cache(maxsize=16)
+def _open(name: str, path: str, device: str) -> TabularBenchmark:
     try:
-        return TabularBenchmark(_table(str(Path(path).resolve())), device)
+        return TabularBenchmark(_table(path), device)
     except NasError as err:
         # The study's fields; a column of a table file keeps its own name (source: the file).
         field = {"device": "tabular.device", "path": "tabular.path", "": "tabular.path"}.get(

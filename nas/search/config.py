@@ -114,7 +114,8 @@ class TabularConfig:
     (``benchmark`` empty: train). See nas.bench.tabular."""
 
     benchmark: str = ""
-    #: Directory of the benchmark's tables (relative: against the study file's directory).
+    #: Directory of the benchmark's tables (relative: against the study file's directory;
+    #: empty: ``<data root>/<benchmark>``, see nas.core.paths).
     path: str = ""
     #: The table's device whose measured latency is the latency objective.
     device: str = "pixel3"
@@ -127,8 +128,6 @@ class TabularConfig:
                 f"unknown benchmark {self.benchmark!r} (known: {', '.join(BENCHMARKS)})",
                 field="benchmark",
             )
-        if self.benchmark and not self.path:
-            raise NasError("needs the directory of the benchmark's tables", field="path")
 
 
 @dataclass(frozen=True)

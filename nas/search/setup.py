@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.bench.tabular import TableLatency, check_cell, open_benchmark
+from nas.bench.tabular import TableLatency, check_cell, open_benchmark, tables_folder
 from nas.core.errors import NasError
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
@@ -69,8 +69,9 @@ def _prepare_tabular(study: StudyConfig) -> SearchSetup:
     """A tabular study: the table stands in for data, training and latency target. The
     space is bound to the benchmark's input (CIFAR-10: 32 px RGB, 10 classes)."""
     t = study.tabular
-    latency = TableLatency(t.benchmark, study.resolve(t.path), t.device)
     try:
+        folder = tables_folder(t.benchmark, study.resolve(t.path))
+        latency = TableLatency(t.benchmark, folder, t.device)
         open_benchmark(latency.benchmark, latency.path, latency.device)
     except NasError as err:
         raise err.at(source=err.source or study.source) from None

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from nas.core.download import RemoteFile, checksum, download
 from nas.core.errors import NasError, one_line
+from nas.core.paths import data_root
 
-__all__ = ["CATALOG", "Published", "data_root", "fetch", "find", "path_of", "verify"]
+__all__ = ["CATALOG", "Published", "fetch", "find", "path_of", "verify"]
 
 _MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 _FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
@@ -113,15 +114,6 @@ def find(name: str) -> Published:
             f"unknown data set {name!r} (known: {', '.join(CATALOG)}){hint}", field="data.name"
         )
     return CATALOG[name]
-
-
-def data_root(environ: dict[str, str] | None = None) -> Path:
-    """``NAS_DATA``, else ``$XDG_CACHE_HOME/nas/data``, else ``~/.cache/nas/data``."""
-    env = os.environ if environ is None else environ
-    if env.get("NAS_DATA"):
-        return Path(env["NAS_DATA"]).expanduser()
-    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "nas" / "data"
 
 
 def path_of(name: str, root: Path | None = None) -> Path:

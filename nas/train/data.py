@@ -33,7 +33,7 @@ from nas.train.splits import assemble
 
 __all__ = ["DATASETS", "Dataset", "Split", "load_dataset"]
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagefolder")
 
 
 def load_dataset(
@@ -49,7 +49,10 @@ def load_dataset(
     """Load ``name`` and split it (see the module docstring for the split policy).
 
     - ``digits``: scikit-learn's embedded 8x8 digits (no download, no ``path``).
-    - ``mnist``: IDX files (plain or ``.gz``) in the directory ``path``.
+    - ``mnist``, ``fashion-mnist``: IDX files (plain or ``.gz``) in the directory ``path``.
+
+    Without ``path``, a data set ``nas data fetch`` knows is read from the data root
+    (nas.core.paths.data_root), where that command puts it.
     - ``cifar10`` / ``cifar100``: the official python-pickle batches in ``path``. They are
       unpickled with an unpickler that admits only numpy arrays, but still: only load
       files from a source you trust.
@@ -81,8 +84,8 @@ def load_dataset(
             )
         x, y, num_classes = read_digits()
     else:
-        root = _directory(path, key)
-        if key == "mnist":
+        root = _directory(path, key) if path is not None else _fetched(key)
+        if key in ("mnist", "fashion-mnist"):
             x, y, num_classes = read_mnist(root)
         elif key in ("cifar10", "cifar100"):
             x, y, num_classes = read_cifar(root, key)
@@ -90,6 +93,23 @@ def load_dataset(
             size = integer(image_size, "image_size", minimum=1)
             x, y, num_classes = read_imagefolder(root, size)
     return assemble(key, x, y, num_classes, seed, val_fraction, test_fraction, limit)
+
+
+def _fetched(name: str) -> Path:
+    """The data root's copy of a data set that ``nas data fetch`` knows."""
+    from nas.train.catalog import CATALOG, path_of
+
+    if name not in CATALOG:  # imagefolder: only ever given by path
+        return _directory(None, name)
+    folder = path_of(name)
+    if not folder.is_dir():
+        raise NasError(
+            f"{name} is not in the data root: run `nas data fetch {name}`, or give the "
+            "folder of its files (--data-path)",
+            field="data.path",
+            source=str(folder),
+        )
+    return folder
 
 
 def _directory(path: str | Path | None, name: str) -> Path:

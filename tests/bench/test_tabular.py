@@ -52,16 +52,19 @@ def test_every_cell_of_a_class_is_scored_by_its_fastest_row(bench):
     assert bench.fastest_ms() == lat.min()
 
 
-def test_bad_tabular_input_names_the_field(tmp_path):
+def test_bad_tabular_input_names_the_field(tmp_path, monkeypatch):
     with pytest.raises(NasError) as err:
         open_benchmark("nasbench201", str(DATA), "pixel99")
     assert err.value.field == "tabular.device" and "pixel3" in err.value.reason
     with pytest.raises(NasError) as err:
         open_benchmark("nasbench201", str(tmp_path / "nowhere"), "pixel3")
     assert err.value.field == "tabular.path"
+    monkeypatch.setenv("NAS_DATA", str(tmp_path / "empty-root"))  # no path, none in the root
+    with pytest.raises(NasError, match=r"--data-path.*empty-root/nasbench201") as err:
+        open_benchmark("nasbench201", "", "pixel3")
+    assert err.value.field == "tabular.path"
     for overrides, field in [
         ({"tabular.benchmark": "nasbench101"}, "tabular.benchmark"),
-        ({"tabular.path": ""}, "tabular.path"),
         ({"search.sampler": "rea"}, "search.sampler"),  # pareto study: REA is single-objective
         ({"search.storage": "sqlite:///:memory:"}, "search.storage"),  # ray executor
     ]:
@@ -209,3 +212,12 @@ def _cell_of(member: dict, study: str) -> str:
     """The cell of a front member, read back from its exported JSON."""
     exported = Path(member["export"]) / f"{study}_{member['arch_id'][:12]}.json"
     return json.loads(exported.read_text())["cell"]
+
+
+def test_tables_in_the_data_root_need_no_path(tmp_path, monkeypatch):
+    (tmp_path / "nasbench201").symlink_to(DATA.resolve())
+    monkeypatch.setenv("NAS_DATA", str(tmp_path))
+    study = load_study("nb201_pixel3")
+    assert study.tabular.path == ""
+    setup = prepare(study)
+    assert setup.predictor.path == str(DATA.resolve())

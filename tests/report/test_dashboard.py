@@ -101,7 +101,7 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
     study_file.write_text(
         (ROOT / "studies" / "nb201_pixel3.toml")
         .read_text()
-        .replace("../shared/data/nasbench201", str(NB201))
+        .replace("[tabular]\n", f'[tabular]\npath = "{NB201}"\n')
         .replace("sqlite:///nas_studies.db", storage)
         .replace("trials = 300", "trials = 16")
     )
@@ -116,13 +116,12 @@ def test_a_tabular_search_on_ray_shows_in_the_dashboard(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "study nb201_pixel3: " in done.stdout  # equivalent cells share evaluations
-    # The CIFAR-10 study, named by its path in the repository (its tables path is then
-    # relative to the working directory, as for `nas search nb201_cifar10`), same storage.
+    # The CIFAR-10 study, named by its path in the repository, same storage.
     done = subprocess.run(
         [
             *(sys.executable, "-m", "nas", "search", "studies/nb201_cifar10.toml"),
             *("--trials", "12", "--executor", "inprocess", "--storage", storage),
-            *("--export-dir", str(tmp_path / "exports")),
+            *("--export-dir", str(tmp_path / "exports"), "--data-path", str(NB201)),
         ],
         capture_output=True,
         text=True,

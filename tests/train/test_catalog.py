@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from nas.cli import app
 from nas.core.download import RemoteFile, download
 from nas.core.errors import NasError
+from nas.core.paths import data_root
 from nas.train import catalog
-from nas.train.catalog import Published, data_root, fetch, path_of, verify
+from nas.train.catalog import Published, fetch, path_of, verify
 from nas.train.data import load_dataset
 from tests.httpfixture import Served, serving
 from tests.train.test_data import _fake_cifar, _fake_mnist
@@ -216,3 +217,19 @@ def test_the_cli_with_a_mirror(served, tmp_path, monkeypatch):
     )
     assert got.exit_code == 0, got.output
     assert sorted(name for name, _ in served.log) == sorted(served.files)
+
+
+def test_a_study_reads_a_fetched_data_set_from_the_data_root(served, tmp_path, monkeypatch):
+    """`[data] dataset = "mnist"` without a path: fetched into NAS_DATA, found there."""
+    monkeypatch.setenv("NAS_DATA", str(tmp_path / "root"))
+    with pytest.raises(NasError, match=r"not in the data root: run `nas data fetch mnist`") as err:
+        load_dataset("mnist")
+    assert err.value.field == "data.path"
+    fetch("mnist")
+    assert len(load_dataset("mnist", val_fraction=0.2, test_fraction=0.2).train) == 30
+
+
+def test_fashion_mnist_reads_the_same_format(tmp_path):
+    _fake_mnist(tmp_path)
+    ds = load_dataset("fashion-mnist", path=tmp_path)
+    assert ds.num_classes == 10 and ds.train.x.shape[1:] == (1, 28, 28)
