@@ -23,9 +23,9 @@ from nas.space.searchspace import SearchSpace
 __all__ = ["CALIBRATION_MODELS", "CALIBRATION_STREAM", "OPTIONAL_TERMS_FROM", "calibrate", "fit"]
 
 CALIBRATION_STREAM = 1
-#: Whole models a calibration measures by default: its fit has up to 8 unknowns, and on
-#: onnxruntime `mobile` @ 64 px 147 models validated at 97.7% within +-10% where 83 gave
-#: 94.3% (benchmarks/README.md, "Pacing by round").
+#: Whole models a calibration measures by default: its fit has up to 8 unknowns, and
+#: memory-bound spaces (onnxruntime `mobile`) validate markedly better with about 150 than
+#: with about 80 (benchmarks/README.md, "Pacing by round").
 CALIBRATION_MODELS = 150
 #: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
 #: weights read and its square: up to 7 unknowns in all) only from this many models on.

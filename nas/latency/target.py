@@ -20,7 +20,7 @@ from nas.latency.runtimes import DTYPES, TARGETS, get_runtime
 __all__ = ["Fingerprint", "Target", "fingerprint", "parse_target"]
 
 #: How nas.latency.measure turns samples into a figure (the fastest sample of windows that
-#: agree). Figures taken another way (tables built before 2026-12-04: a window's median)
+#: agree). Figures taken another way (older tables: a window's median)
 #: are another setting: they never mix with these.
 STATISTIC = "floor"
 
@@ -102,7 +102,7 @@ class Fingerprint:
     onnxruntime: str
     statistic: str = STATISTIC
     #: Bytes of weights a unit's cold copies hold (nas.latency.cold); 0: the table has
-    #: hot figures only (all but eager CPU, and tables built before 2026-12-04 evening).
+    #: hot figures only (all but eager CPU, and tables built before cold units existed).
     cold_bytes: int = 0
 
     @property

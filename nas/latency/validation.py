@@ -45,10 +45,8 @@ __all__ = [
 VALIDATION_STREAM = 2
 #: Times a validation measures each model, in passes over the whole set (the second in
 #: reverse order, so that each model's two figures are minutes apart): its figure is their
-#: geometric mean. On onnxruntime `mobile` @ 64 px two figures of a network taken minutes
-#: apart agreed within +-10% for only 92% of networks on a busy day, and the mean of two
-#: took the same validation from 92.9% to 96.1% within +-10% (benchmarks/README.md,
-#: "Two passes").
+#: geometric mean, so the prediction is checked against the model's latency rather than
+#: against the moment it was timed at (benchmarks/README.md, "Two passes").
 VALIDATION_PASSES = 2
 MAX_VALIDATION_PASSES = 3
 

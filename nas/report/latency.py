@@ -17,7 +17,7 @@ __all__ = ["latency_figure", "latency_summary"]
 
 def latency_figure(points: Mapping[str, Sequence[tuple[Architecture, float, float]]]) -> Any:
     """Measured against predicted latency per stored model (calibration and validation
-    models), with the diagonal and the +-10% band the issue's goal is stated in."""
+    models), with the diagonal and the +-10% band accuracy goals are stated in."""
     import plotly.graph_objects as go
 
     fig = go.Figure()

@@ -69,9 +69,9 @@ class ScaleConfig:
     resolution_multiple: int = 1
     #: Rounding correction (nas.scale.member.family_member): a member is scaled with the phi'
     #: within +-search_width of phi, and a resolution up to resolution_steps multiples off
-    #: gamma^phi', whose cost is nearest growth x the previous member's. Measured on 100
-    #: random `tiny` networks (EfficientNet's coefficients): every step within +-10% of 2x
-    #: for 90 at 8 px and 81 at 28 px, against 0 and 20 with plain scaling.
+    #: gamma^phi', whose cost is nearest growth x the previous member's. On small networks
+    #: plain scaling rarely lands within +-10% of 2x per step; this mostly does
+    #: (benchmarks/README.md, "Figures behind choices in the code").
     #: None: 1 in flops mode, 2 in latency mode (latency has a fixed per-layer part, so
     #: doubling it takes a longer step along the compound direction).
     search_width: float | None = None

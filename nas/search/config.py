@@ -222,7 +222,9 @@ class HyperParameter:
 @dataclass(frozen=True)
 class StudyConfig:
     name: str
-    space: str = "tiny"
+    #: The search space: a bundled name or a .toml path. A study that searches must name
+    #: it (nas.search.setup refuses one that does not); reports and dashboards need none.
+    space: str = ""
     #: Input resolution the architectures use (0: the dataset's own).
     resolution: int = 0
     export_dir: str = "exports"
@@ -344,12 +346,6 @@ def load_study(
             _set(data, key, value)
     except NasError as err:
         raise err.at(source="command line") from None
-    if "space" not in data:
-        raise NasError(
-            'a study names its search space (space = "tiny": a bundled name or a .toml path)',
-            field="space",
-            source=source,
-        )
     try:
         return _build(data, source)
     except NasError as err:

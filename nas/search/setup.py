@@ -48,6 +48,13 @@ def _bind_space(
     study: StudyConfig, *, in_channels: int, num_classes: int, resolution: int
 ) -> SearchSpace:
     spec = study.space
+    if not spec:
+        raise NasError(
+            'a study that searches names its search space (space = "tiny": a bundled name '
+            "or a .toml path; or --space)",
+            field="space",
+            source=study.source,
+        )
     path = study.resolve(spec) if spec.endswith(".toml") else spec
     resolution = study.resolution or resolution
     space = load_space(path)

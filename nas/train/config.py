@@ -45,7 +45,8 @@ class TrainConfig:
     #: Mixed precision, on CUDA only: bfloat16 where supported, else float16 + GradScaler.
     amp: bool = True
     #: channels_last memory format for the model and its inputs. On CUDA as usual, and on
-    #: the CPU too: oneDNN convolutions train these small nets 1.0-2.2x faster in it.
+    #: the CPU too, where oneDNN convolutions train these small nets faster in it
+    #: (benchmarks/README.md, "Figures behind choices in the code").
     channels_last: bool = True
     #: torch intra-op threads while training on the CPU (None: leave as is).
     max_threads: int | None = None

@@ -106,7 +106,7 @@ def _fetched(name: str) -> Path:
         raise NasError(
             f"{name} is not in the data root: run `nas data fetch {name}`, or give the "
             "folder of its files (--data-path)",
-            field="data.path",
+            field="path",
             source=str(folder),
         )
     return folder

@@ -367,7 +367,7 @@ def test_search_bad_inputs(tmp_path, args, needles):
         # Space/data mismatch: `mobile` is for 32..224 px, digits are 8 px.
         (["--space", "mobile"], ["digits.toml: space", "designed for 32..224 px", "8 px"]),
         (["--space", "nope"], ["space", "nope"]),
-        (["--target", "tpu"], ["digits.toml: latency.target", "unknown latency target 'tpu'"]),
+        (["--target", "tpu"], ["command line: latency.target", "unknown latency target 'tpu'"]),
     ],
 )
 def test_search_space_and_target_mismatches(tmp_path, args, needles):

@@ -224,7 +224,7 @@ def test_a_study_reads_a_fetched_data_set_from_the_data_root(served, tmp_path, m
     monkeypatch.setenv("NAS_DATA", str(tmp_path / "root"))
     with pytest.raises(NasError, match=r"not in the data root: run `nas data fetch mnist`") as err:
         load_dataset("mnist")
-    assert err.value.field == "data.path"
+    assert err.value.field == "path"
     fetch("mnist")
     assert len(load_dataset("mnist", val_fraction=0.2, test_fraction=0.2).train) == 30
 

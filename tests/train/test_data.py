@@ -356,8 +356,13 @@ def test_unknown_dataset_lists_known_ones():
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100", "imagefolder"])
-def test_path_is_required(name):
-    _bad("path", name=name)
+def test_path_is_required(name, tmp_path, monkeypatch):
+    """Without a path, a data set `nas data fetch` knows is looked for in the data root
+    (here empty); imagefolder is only ever given by path."""
+    monkeypatch.setenv("NAS_DATA", str(tmp_path))
+    err = _bad("path", name=name)
+    if name != "imagefolder":
+        assert f"nas data fetch {name}" in str(err) and str(tmp_path / name) in str(err)
 
 
 def test_path_must_exist_and_be_a_directory(tmp_path):

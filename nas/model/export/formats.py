@@ -166,16 +166,13 @@ def _onnx_dynamo(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 def write_onnx_file(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Write ``model`` as ONNX with a dynamic batch dimension.
 
-    Exporter choice, measured on a 2-core CPU machine with torch 2.13 (fresh process,
-    first call / second call): MobileNetV2 at 224, legacy TorchScript-based exporter
-    (dynamo=False, opset 17) 0.43 s / 0.23 s, dynamo exporter 8.0 s / 6.2 s;
-    EfficientNet-B0 at 224: 2.7 s / 0.6 s against 6.5 s / 4.4 s; even a 32-pixel toy
-    network costs the dynamo exporter ~3 s warm, 7 s cold (torch.export + decompositions
-    + graph optimisation). Both give the same outputs in onnxruntime. These networks are
-    plain conv/BN/pool graphs without data-dependent control flow, the case the legacy
-    exporter handles fully, so it is the default: 10-25x faster, which matters when a
-    search exports many candidates (and for the test suite). The dynamo exporter is the
-    fallback for a torch in which the legacy one fails or has been removed.
+    The legacy TorchScript-based exporter (``dynamo=False``, opset 17) is the default:
+    these networks are plain conv/BN/pool graphs without data-dependent control flow, the
+    case it handles fully; it gives the same onnxruntime outputs as the dynamo exporter
+    and is many times faster (torch.export, decompositions and graph optimisation cost
+    seconds even for a toy network), which matters when a search exports many candidates
+    (benchmarks/README.md, "ONNX export time"). The dynamo exporter is the fallback for a
+    torch in which the legacy one fails or has been removed.
     """
     try:
         _onnx_legacy(model, example, path)

@@ -41,9 +41,8 @@ class LocalSearchSampler(CategoricalSampler):
     ``guided``: which neighbour first? The one a ridge regression on the one-hot
     encoded parameters of the completed trials (values clipped below at their 10th
     percentile, so failed networks do not dominate the fit) predicts best; ties in
-    random order. Without it, a random unseen neighbour. On NAS-Bench-201 guidance
-    took the mean test accuracy at 50 queries from 94.19 to about 94.23
-    (benchmarks/README.md). The run of each trial is noted on it (``RUN_KEY``),
+    random order. Without it, a random unseen neighbour. On NAS-Bench-201 guidance helps
+    a little at small budgets (benchmarks/README.md, "NAS-Bench-201 in tabular mode"). The run of each trial is noted on it (``RUN_KEY``),
     so the state lives in the study: parallel workers and resumed studies follow it.
 
     With several objectives it is Pareto local search (Paquete et al. 2004): after the
