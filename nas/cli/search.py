@@ -152,7 +152,10 @@ def _print_result(result: SearchResult) -> None:
 @handles_bad_input
 def dashboard_cmd(
     study: str = typer.Argument("digits", help="Study name or .toml path (its storage)."),
-    host: str = typer.Option("127.0.0.1", "--host"),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna/evaluations storage URL."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to listen on (the dashboard has no login)."
+    ),
     port: int = typer.Option(8080, "--port"),
 ) -> None:
     """Start optuna-dashboard on the study's storage (until Ctrl-C); a request per thread."""
@@ -160,8 +163,15 @@ def dashboard_cmd(
     from nas.report.dashboard import serve
     from nas.search.config import load_study
 
-    cfg = load_study(study)
+    cfg = load_study(study, {"search.storage": storage})
     storage = cfg.search.storage
+    if not _loopback(host):
+        typer.echo(
+            f"warning: listening on {host}: optuna-dashboard has no login, so anyone who "
+            "reaches this port can read and change the study (put it behind a proxy "
+            "with authentication; dashboard/README.md)",
+            err=True,
+        )
 
     def ready(url: str) -> None:
         typer.echo(
@@ -172,6 +182,18 @@ def dashboard_cmd(
     stop = StopRequest()
     with contextlib.suppress(KeyboardInterrupt), stop_on_interrupt(stop):
         serve(storage, host, port, on_ready=ready, stop=stop)
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 @handles_bad_input

@@ -14,7 +14,7 @@ from sqlalchemy.schema import CreateColumn
 
 from nas.core.errors import NasError, one_line
 
-__all__ = ["in_memory", "open_database", "optuna_storage", "transaction"]
+__all__ = ["check_url", "in_memory", "open_database", "optuna_storage", "transaction"]
 
 
 def _reason(err: DatabaseError) -> str:
@@ -56,6 +56,18 @@ def in_memory(url: str) -> bool:
     """Whether ``url`` names an in-memory SQLite database (it lives in this process only:
     ``sqlite:///:memory:`` or a named one, ``sqlite:///file:x?mode=memory&uri=true``)."""
     return url == "sqlite:///:memory:" or (url.startswith("sqlite:") and "mode=memory" in url)
+
+
+def check_url(url: str, *, field: str) -> None:
+    """Refuse a malformed URL or a missing driver in one line, without connecting: nothing
+    is created, so a run that fails a later check leaves no database behind."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ValueError) as err:
+        raise NasError(f"invalid database URL ({err})", field=field, source=url) from None
+    except ImportError as err:
+        raise NasError(f"database driver missing: {err}", field=field, source=url) from None
+    engine.dispose()
 
 
 def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.bench.tabular import TableLatency, check_cell, open_benchmark, tables_folder
+from nas.core.db import check_url
 from nas.core.errors import NasError
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
@@ -98,13 +99,20 @@ def _prepare_tabular(study: StudyConfig) -> SearchSetup:
 def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
     """Check the storage, load data, bind the space, make sure the latency table covers
     it (building the missing units here when the target is this machine), load the
-    predictor, and refuse a latency budget no architecture of the space can meet."""
-    EvaluationStore(study.search.storage)  # a bad storage URL fails here, before any work
+    predictor, and refuse a latency budget no architecture of the space can meet.
+
+    The study's storage is created last: input refused on the way (a space, a data path,
+    a cluster that does not answer) leaves no database behind."""
+    check_url(study.search.storage, field="storage")  # a bad URL fails before any work
     executor_class(study.search.executor).check(study)  # e.g. a cluster that does not answer
-    if study.tabular.benchmark:
-        setup = _prepare_tabular(study)
-        _check_budget(study, setup.space, setup.predictor)
-        return setup
+    setup = _prepare_tabular(study) if study.tabular.benchmark else _prepare_training(study, note)
+    _check_budget(study, setup.space, setup.predictor)
+    EvaluationStore(study.search.storage)
+    return setup
+
+
+def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:
+    """A study that trains: its data, its space bound to them, its latency predictor."""
     d = study.data
     data = load_dataset(
         d.dataset,
@@ -158,7 +166,6 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
             "on average (a busy machine while timing): latency figures are rough; run "
             "`nas latency calibrate` when the machine is quieter"
         )
-    _check_budget(study, space, predictor)
     artifacts = study.export_root / ".trials"
     return SearchSetup(study, data, space, target, predictor, artifacts)
 

@@ -455,3 +455,23 @@ def test_ctrl_c_during_a_table_build_keeps_what_was_measured(tmp_path):
     fps = LatencyTable(db).fingerprints()
     assert 20 <= len(LatencyTable(db).entries(fps[0].key)) < 3126
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.parametrize(
+    ("study", "args", "needles"),
+    [
+        ("digits", ["--space", "nope"], ["space", "nope"]),
+        ("mnist", ["--data-path", "/nowhere/mnist"], ["path", "does not exist"]),
+        ("digits", ["--address", "127.0.0.1:9"], ["search.ray_address", "cannot reach"]),
+    ],
+)
+def test_refused_input_leaves_no_database_behind(tmp_path, study, args, needles):
+    """A space, a data path or a cluster refused before any work: exit 2, one line, and
+    neither the study's storage nor the latency database exists afterwards."""
+    storage, latency = tmp_path / "s.db", tmp_path / "l.db"
+    result = run(
+        "search", study, "--storage", f"sqlite:///{storage}", "--latency-db",
+        f"sqlite:///{latency}", "--export-dir", str(tmp_path / "out"), *args,
+    )  # fmt: skip
+    assert_one_line_error(result, *needles)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

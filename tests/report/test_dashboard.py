@@ -223,3 +223,24 @@ def test_the_dashboard_refuses_a_bad_storage_in_one_line(tmp_path, storage, says
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"error: {url}: storage: ") and says in line
     assert junk.read_bytes() == b"not a database, and it must stay so\n"
+
+
+def test_storage_option_and_a_warning_for_every_interface(tmp_path):
+    """`--storage` replaces the study's; any host but loopback is warned about (no login).
+    A bad storage ends the command before anything listens."""
+    from typer.testing import CliRunner
+
+    from nas.cli.app import app
+    from nas.cli.search import _loopback
+
+    base = ["dashboard", "digits", "--storage", "nosuch:///x", "--port", "0"]
+    quiet = CliRunner().invoke(app, base)
+    (only,) = quiet.stderr.strip().splitlines()  # loopback: no warning
+    assert quiet.exit_code == 2 and only.startswith("error: nosuch:///x: storage: ")
+    loud = CliRunner().invoke(app, [*base, "--host", "0.0.0.0"])
+    assert loud.exit_code == 2
+    warning, error = loud.stderr.strip().splitlines()
+    assert warning.startswith("warning: listening on 0.0.0.0") and "no login" in warning
+    assert error.startswith("error: nosuch:///x")
+    assert [_loopback(h) for h in ("127.0.0.1", "::1", "localhost")] == [True] * 3
+    assert [_loopback(h) for h in ("0.0.0.0", "::", "192.0.2.7", "example.org")] == [False] * 4
