@@ -20,7 +20,7 @@ from nas.core.errors import NasError
 from nas.core.objectives import METRICS
 from nas.core.strict import from_plain
 from nas.core.tomlfile import load_toml
-from nas.search.executors import EXECUTORS
+from nas.search.executors.registry import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
 from nas.search.samplers import get_sampler
 from nas.train.config import TrainConfig

@@ -21,7 +21,7 @@ from nas.latency.runtimes import check_available
 from nas.latency.target import Target
 from nas.latency.workflow import build_table, calibrate, load_predictor
 from nas.search.config import StudyConfig
-from nas.search.executors import executor_class
+from nas.search.executors.registry import executor_class
 from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset

@@ -7,16 +7,12 @@ import contextlib
 import copy
 import functools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from nas.latency.runtimes.base import Runner
+from nas.latency.runtimes.base import Runner, TargetSpec
 from nas.model.threads import torch_threads
-
-if TYPE_CHECKING:
-    from nas.latency.target import Target
 
 __all__ = ["example", "torch_runners"]
 
@@ -31,7 +27,7 @@ def example(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
 def torch_runners(
     module: nn.Module,
     input_shape: tuple[int, ...],
-    target: Target,
+    target: TargetSpec,
     copies: int,
     wrap: Callable[[nn.Module], Callable[[torch.Tensor], object]] = lambda m: m,
 ) -> list[Runner]:

@@ -12,14 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.latency.target import Target
 
-__all__ = ["DTYPES", "Runner", "Runtime"]
+__all__ = ["DTYPES", "Runner", "Runtime", "TargetSpec"]
 
 #: Every dtype a target may name; a runtime measures some of them (``Runtime.dtypes``).
 DTYPES = ("float32", "float16", "bfloat16")
@@ -42,6 +41,28 @@ class Runner:
     clock: Callable[[], int] = time.perf_counter_ns
 
 
+class TargetSpec(Protocol):
+    """What a runtime reads of a latency target (nas.latency.target.Target is one): the
+    runtimes sit below the target, which looks its names and versions up in them."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def amp(self) -> bool: ...
+    @property
+    def channels_last(self) -> bool: ...
+
+
 class Runtime(ABC):
     """A way of running a network as it would be deployed. Subclasses set ``name`` (the
     fingerprint's ``runtime``) and ``targets``, and register with ``register_runtime``."""
@@ -55,12 +76,12 @@ class Runtime(ABC):
     #: goes into the fingerprint's field of that name.
     package: ClassVar[str] = ""
 
-    def check_available(self, target: Target) -> None:  # noqa: B027  (most need nothing)
+    def check_available(self, target: TargetSpec) -> None:  # noqa: B027  (most need nothing)
         """Raise a one-line NasError when this runtime cannot run ``target`` here."""
 
     @abstractmethod
     def prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...], target: Target, copies: int
+        self, module: nn.Module, input_shape: tuple[int, ...], target: TargetSpec, copies: int
     ) -> list[Runner]:
         """``copies`` runners of ``module`` (in eval mode), each with weights of its own,
         all on one input of ``input_shape`` (batch included)."""

@@ -9,16 +9,15 @@ import torch
 from torch import nn
 
 from nas.core.errors import NasError
-from nas.latency.runtimes.base import Runner
+from nas.latency.runtimes.base import Runner, TargetSpec
 from nas.latency.runtimes.registry import get_runtime
-from nas.latency.target import Target
 from nas.model.arch import Architecture
 from nas.model.builder import build
 
 __all__ = ["check_available", "prepare", "prepare_arch"]
 
 
-def check_available(target: Target) -> None:
+def check_available(target: TargetSpec) -> None:
     """Raise a one-line NasError when the target's runtime or device is not here."""
     if target.device == "cuda" and not torch.cuda.is_available():
         raise NasError(f"target {target.name}: no CUDA device on this machine", field="target")
@@ -26,7 +25,7 @@ def check_available(target: Target) -> None:
 
 
 def prepare(
-    module: nn.Module, input_shape: tuple[int, ...], target: Target, *, copies: int = 1
+    module: nn.Module, input_shape: tuple[int, ...], target: TargetSpec, *, copies: int = 1
 ) -> Runner:
     """A runner for ``module`` on ``input_shape`` (batch included) and ``target``.
 
@@ -56,7 +55,7 @@ def _round_robin(runners: list[Runner]) -> Runner:
     )
 
 
-def prepare_arch(arch: Architecture, target: Target) -> Runner:
+def prepare_arch(arch: Architecture, target: TargetSpec) -> Runner:
     """``prepare`` for the network of ``arch`` (seed 0), on one batch at its resolution."""
     shape = (target.batch, arch.in_channels, arch.resolution, arch.resolution)
     return prepare(build(arch), shape, target)

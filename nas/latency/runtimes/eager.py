@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from nas.latency.runtimes.base import Runner, Runtime
+from nas.latency.runtimes.base import Runner, Runtime, TargetSpec
 from nas.latency.runtimes.registry import register_runtime
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.latency.target import Target
 
 __all__ = ["Eager"]
 
@@ -22,7 +21,7 @@ class Eager(Runtime):
     targets: ClassVar[Mapping[str, str]] = {"cpu": "cpu", "cuda": "cuda"}
 
     def prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...], target: Target, copies: int
+        self, module: nn.Module, input_shape: tuple[int, ...], target: TargetSpec, copies: int
     ) -> list[Runner]:
         from nas.latency.runtimes._torch import torch_runners
 

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from nas.core.errors import NasError
-from nas.latency.runtimes.base import Runner, Runtime
+from nas.latency.runtimes.base import Runner, Runtime, TargetSpec
 from nas.latency.runtimes.registry import register_runtime
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.latency.target import Target
 
 __all__ = ["OnnxRuntime"]
 
@@ -29,7 +28,7 @@ class OnnxRuntime(Runtime):
     dtypes = ("float32",)
     package = "onnxruntime"
 
-    def check_available(self, target: Target) -> None:
+    def check_available(self, target: TargetSpec) -> None:
         try:
             importlib.import_module("onnxruntime")
             importlib.import_module("onnx")
@@ -40,7 +39,7 @@ class OnnxRuntime(Runtime):
             ) from None
 
     def prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...], target: Target, copies: int
+        self, module: nn.Module, input_shape: tuple[int, ...], target: TargetSpec, copies: int
     ) -> list[Runner]:
         """``copies`` sessions of one exported graph (each session holds its own weights)."""
         import onnxruntime as ort

@@ -7,13 +7,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from nas.core.errors import NasError
-from nas.latency.runtimes.base import Runner, Runtime
+from nas.latency.runtimes.base import Runner, Runtime, TargetSpec
 from nas.latency.runtimes.registry import register_runtime
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from nas.latency.target import Target
 
 __all__ = ["TorchCompile"]
 
@@ -23,7 +22,7 @@ class TorchCompile(Runtime):
     name = "torch-compile"
     targets: ClassVar[Mapping[str, str]] = {"compile-cpu": "cpu", "compile-cuda": "cuda"}
 
-    def check_available(self, target: Target) -> None:
+    def check_available(self, target: TargetSpec) -> None:
         import torch
 
         if not hasattr(torch, "compile"):
@@ -36,7 +35,7 @@ class TorchCompile(Runtime):
             )
 
     def prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...], target: Target, copies: int
+        self, module: nn.Module, input_shape: tuple[int, ...], target: TargetSpec, copies: int
     ) -> list[Runner]:
         import torch
 

@@ -4,6 +4,7 @@ Light on purpose: the study config reads ``EXECUTORS`` from here, and an executo
 module (with its framework) is imported only when a study runs on it.
 """
 
-from nas.search.executors.base import EXECUTORS, Executor, Fetch, executor_class
+from nas.search.executors.base import Executor, Fetch
+from nas.search.executors.registry import EXECUTORS, executor_class
 
 __all__ = ["EXECUTORS", "Executor", "Fetch", "executor_class"]

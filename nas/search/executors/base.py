@@ -7,12 +7,9 @@ read, and an in-process search runs, without the frameworks of the other executo
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
-
-from nas.core.errors import NasError
 
 if TYPE_CHECKING:
     from nas.core.interrupt import StopRequest
@@ -20,20 +17,10 @@ if TYPE_CHECKING:
     from nas.search.plan import Plan
     from nas.search.setup import SearchSetup
 
-__all__ = ["EXECUTORS", "Executor", "Fetch", "executor_class"]
+__all__ = ["Executor", "Fetch"]
 
 #: ``fetch(node_id, path)``: the bytes of a file a trial wrote on another node.
 Fetch = Callable[[str, str], bytes]
-
-#: Executor name -> (module, class), in the order the study file's help lists them.
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "ray": ("nas.search.executors.ray_tune", "RayTune"),
-    "inprocess": ("nas.search.executors.inprocess", "InProcess"),
-}
-#: How trials may run: as Ray Tune trials (any cluster), or one by one in this process
-#: (no Ray; for tabular studies, where a trial is a lookup, that is much faster).
-EXECUTORS: tuple[str, ...] = tuple(_REGISTRY)
-
 
 class Executor(ABC):
     """Runs the trials of a plan (nas.search.plan): each trial asks the plan for a
@@ -68,15 +55,3 @@ class Executor(ABC):
         executor starts on this machine may use (None: all). Returns the wall time of the
         trials in seconds and one line per trial that raised (a failed trial does not stop
         the others)."""
-
-
-def executor_class(name: str) -> type[Executor]:
-    """The executor registered as ``name`` (its module imported now, not before)."""
-    try:
-        module, attr = _REGISTRY[name]
-    except KeyError:
-        raise NasError(
-            f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})", field="executor"
-        ) from None
-    cls: type[Executor] = getattr(importlib.import_module(module), attr)
-    return cls
