@@ -217,6 +217,7 @@ def _cell_of(member: dict, study: str) -> str:
 def test_tables_in_the_data_root_need_no_path(tmp_path, monkeypatch):
     (tmp_path / "nasbench201").symlink_to(DATA.resolve())
     monkeypatch.setenv("NAS_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # a bundled study's storage is relative to the working directory
     study = load_study("nb201_pixel3")
     assert study.tabular.path == ""
     setup = prepare(study)
