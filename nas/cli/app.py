@@ -12,6 +12,7 @@ import typer
 
 from nas.cli.data import data_app
 from nas.cli.latency import latency_app
+from nas.cli.proxies import proxies_cmd
 from nas.cli.scale import scale_cmd
 from nas.cli.search import dashboard_cmd, report_cmd, search_cmd
 from nas.cli.util import handles_bad_input, human, table
@@ -34,6 +35,7 @@ app.command("search")(search_cmd)
 app.command("dashboard")(dashboard_cmd)
 app.command("report")(report_cmd)
 app.command("scale")(scale_cmd)
+app.command("proxies")(proxies_cmd)
 
 # -- spaces ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import torch
 
 from nas.model.arch import Architecture
 from nas.model.builder import build
+from nas.model.threads import torch_threads
 from nas.proxies.registry import PROXIES, Batch, get_proxy
 from nas.train.data import Dataset
 
@@ -41,18 +42,32 @@ def draw_batch(
 
 def score(
     arch: Architecture,
-    batch: Batch,
+    batch: Batch | None,
     names: Sequence[str] | None = None,
     *,
     seed: int = 0,
+    threads: int | None = 1,
 ) -> dict[str, ProxyScore]:
-    """Each named proxy (all registered ones by default) of ``arch`` on ``batch``."""
+    """Each named proxy (all registered ones by default) of ``arch`` on ``batch`` (None:
+    there are no data, as in a tabular study; only the proxies that read the
+    architecture alone can score then). ``threads``: torch's intra-op threads meanwhile
+    (None: as set); one minibatch is too little work to split, and on a busy machine
+    two threads made the proxies 15x slower than one (benchmarks/README.md)."""
+    with torch_threads(threads):
+        return _score(arch, batch, names, seed)
+
+
+def _score(
+    arch: Architecture, batch: Batch | None, names: Sequence[str] | None, seed: int
+) -> dict[str, ProxyScore]:
     out: dict[str, ProxyScore] = {}
     for name in names or list(PROXIES):
         spec = get_proxy(name)
         start = time.perf_counter()
         if spec.reads == "arch":
             value = spec.fn(arch)
+        elif batch is None:
+            raise ValueError(f"proxy {name} scores a network on data, and none were given")
         else:
             model = build(arch, seed=seed).to(batch.x.device)
             value = spec.fn(model, batch)

@@ -34,6 +34,7 @@ __all__ = [
     "HyperParameter",
     "LatencyConfig",
     "ObjectiveConfig",
+    "PrefilterConfig",
     "SearchConfig",
     "StudyConfig",
     "TabularConfig",
@@ -131,6 +132,31 @@ class TabularConfig:
 
 
 @dataclass(frozen=True)
+class PrefilterConfig:
+    """Score ``of`` candidates per proposal with a zero-cost proxy and train only the best
+    ``keep`` (nas.search.plan); ``keep == of`` (the default) trains every proposal."""
+
+    #: The proxy that ranks candidates (nas.proxies; benchmarks/README.md measured which).
+    proxy: str = "synflow"
+    keep: int = 1
+    of: int = 1
+
+    def __post_init__(self) -> None:
+        if self.keep < 1:
+            raise NasError("must be a positive integer", field="keep")
+        if self.keep > self.of:
+            raise NasError(f"cannot keep {self.keep} of {self.of} candidates", field="keep")
+        if self.enabled:  # proxies need torch: read a study without it when unused
+            from nas.proxies import get_proxy
+
+            get_proxy(self.proxy)
+
+    @property
+    def enabled(self) -> bool:
+        return self.of > self.keep
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     sampler: str = "nsga2"
     trials: int = 40
@@ -150,6 +176,7 @@ class SearchConfig:
     #: How trials run (nas.search.executors): "ray" (Ray Tune trials) or "inprocess"
     #: (one by one in this process, no Ray).
     executor: str = "ray"
+    prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
 
     def __post_init__(self) -> None:
         get_sampler(self.sampler)  # names the field when unknown
@@ -267,6 +294,16 @@ class StudyConfig:
                 "a tabular study looks results up: there is no training to confirm",
                 field="confirm.top",
             )
+        pre = self.search.prefilter
+        if self.tabular.benchmark and pre.enabled:
+            from nas.proxies import get_proxy
+
+            if get_proxy(pre.proxy).reads == "network":
+                raise NasError(
+                    f"{pre.proxy} scores networks on the study's images, and a tabular study "
+                    "has none: use params or macs, or no pre-filter",
+                    field="search.prefilter.proxy",
+                )
         if self.tabular.benchmark and self.hyperparameters:
             raise NasError(
                 "a tabular study looks results up: it has no training to search",

@@ -23,6 +23,7 @@ from nas.latency.predictor import Predictor
 from nas.model.arch import Architecture
 from nas.model.cost import cost
 from nas.search.config import HyperParameter, StudyConfig
+from nas.search.prefilter import Prefilter, queued
 from nas.search.setup import SearchSetup
 from nas.space.searchspace import SearchSpace, decode, dimensions, sample
 
@@ -92,8 +93,13 @@ class _Define:
     space: SearchSpace
     hyperparameters: tuple[HyperParameter, ...]
     predictor: Predictor | TableLatency
+    #: ``[search] prefilter`` (None: off): a trial the sampler proposes trains the best
+    #: of several candidates by a zero-cost proxy (nas.search.prefilter).
+    prefilter: Prefilter | None = None
 
     def __call__(self, trial: Any) -> dict[str, Any]:
+        if self.prefilter is not None and not queued(trial):
+            self.prefilter.fix_best(self.space, trial)  # the sample below records it
         arch = sample(self.space, trial)
         if isinstance(self.predictor, TableLatency):  # score the class's representative
             sampled, arch = arch, self.predictor.representative(arch)
@@ -195,6 +201,21 @@ class Plan:
     first: int
 
 
+def _prefilter(setup: SearchSetup) -> Prefilter | None:
+    """The study's pre-filter with its one seeded minibatch (None: off)."""
+    from nas.proxies import draw_batch, get_proxy
+
+    s = setup.study.search
+    p = s.prefilter
+    if not p.enabled:
+        return None
+    batch = None
+    if get_proxy(p.proxy).reads == "network":
+        assert setup.data is not None  # a tabular study with such a proxy is refused
+        batch = draw_batch(setup.data, seed=s.seed, resolution=setup.study.resolution or None)
+    return Prefilter(p.proxy, p.keep, p.of, batch, s.seed)
+
+
 def make_plan(setup: SearchSetup, candidates: Sequence[Candidate] = ()) -> Plan:
     """Open (or create) the study's Optuna study and plan this run: sample the space, or
     with ``candidates`` take exactly those networks, each once (queued on the study)."""
@@ -225,7 +246,7 @@ def make_plan(setup: SearchSetup, candidates: Sequence[Candidate] = ()) -> Plan:
         # The searcher gets a plain copy (picklable: no database handle, no measuring).
         predictor = Predictor(predictor.entries, predictor.calibration, cold=predictor.cold)
     if not candidates:
-        define = _Define(setup.space, study.hyperparameters, predictor)
+        define = _Define(setup.space, study.hyperparameters, predictor, _prefilter(setup))
         key = _NetworkKey(setup.space, predictor)
         return Plan(storage, define, _sampler(study, key), s.trials, metrics, directions, first)
     # Each candidate once: queued on the study, which `ask` serves before sampling; what
