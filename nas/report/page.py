@@ -58,6 +58,13 @@ def render(
         if r.evaluations
         else "no search evaluations"
     )
+    if r.prefilter:
+        p = r.prefilter
+        summary += (
+            f"; proxy pre-filter: {p['trials']} trials chosen by {p['proxy']}, each proposal "
+            f"the best of {p['of']} candidates ({p['sampler_won']} of {p['proposals']} "
+            "times the sampler's own)"
+        )
     body = "\n".join(sections)
     return page(f"nas study {r.study}", summary, body, refresh_s=refresh_s, plotlyjs=plotlyjs)
 

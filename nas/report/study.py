@@ -20,7 +20,15 @@ from nas.core.pareto import dominates, hypervolume_2d
 from nas.search.config import StudyConfig
 from nas.search.results import Evaluation, EvaluationStore
 
-__all__ = ["Progress", "StudyReport", "gather", "op_shares", "optuna_study", "progress"]
+__all__ = [
+    "Progress",
+    "StudyReport",
+    "gather",
+    "op_shares",
+    "optuna_study",
+    "prefiltered",
+    "progress",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class StudyReport:
     latency_budget_ms: float | None
     #: What `nas scale` published for this study (family.json's content), if it ran.
     family: Mapping[str, Any] | None = None
+    #: What the proxy pre-filter did (``prefiltered``), None when the search had none.
+    prefilter: Mapping[str, Any] | None = None
 
 
 def gather(study: StudyConfig) -> StudyReport:
@@ -75,7 +85,29 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
+        prefilter=prefiltered(storage, study.name),
     )
+
+
+def prefiltered(storage: Any, name: str) -> dict[str, Any] | None:
+    """The proxy pre-filter's record (nas.search.prefilter) over the study's trials: the
+    proxy, candidates per proposal, trials it chose, proposals, and how often the
+    sampler's own proposal won. None: no trial was pre-filtered."""
+    o_study = optuna_study(storage, name)
+    marked = [
+        t.user_attrs
+        for t in (o_study.get_trials(deepcopy=False) if o_study is not None else ())
+        if "prefilter_proxy" in t.user_attrs
+    ]
+    if not marked:
+        return None
+    return {
+        "proxy": marked[-1]["prefilter_proxy"],
+        "of": marked[-1]["prefilter_of"],
+        "trials": len(marked),
+        "proposals": sum(a["prefilter_rank"] == 1 for a in marked),
+        "sampler_won": sum(bool(a.get("prefilter_sampler_won")) for a in marked),
+    }
 
 
 def optuna_study(storage: Any, name: str) -> Any:

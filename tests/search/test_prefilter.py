@@ -89,6 +89,15 @@ def test_keep_two_of_three_queues_the_runner_up_as_the_next_trial(tmp_path, monk
     evs = EvaluationStore(study.search.storage).of_study(study.name)
     assert len(evs) == 4  # four trials, four evaluations: keep x proposals trained
     assert len(trained) == len({e.arch_id for e in evs if not e.reason})  # none reused
+    from nas.report.page import render
+    from nas.report.study import gather
+
+    r = gather(study)  # the report says what the pre-filter did
+    won = sum(t.user_attrs["prefilter_sampler_won"] for t in trials if t.number in (0, 2))
+    assert r.prefilter == {
+        "proxy": "synflow", "of": 3, "trials": 4, "proposals": 2, "sampler_won": won
+    }  # fmt: skip
+    assert "4 trials chosen by synflow" in render(r)
 
 
 def test_a_size_proxy_needs_no_data(tmp_path, monkeypatch):
