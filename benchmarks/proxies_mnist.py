@@ -4,7 +4,7 @@ And does the search's proxy pre-filter buy hypervolume at an equal number of tra
     python benchmarks/proxies_mnist.py agreement --data-path DIR [--networks 200]
         [--workers 3] [--workdir /tmp/bench/proxies]
     python benchmarks/proxies_mnist.py prefilter --data-path DIR [--trainings 16]
-        [--seeds 3] [--proxy synflow] [--of 8] [--workers 3]
+        [--seeds 3] [--proxy macs --proxy synflow] [--of 8] [--workers 3]
 
 The recipe: the `tiny` space with MNIST resized to 8x8 (1,750 training and 500
 validation images of the test split's 10,000), 2 epochs of SGD, one thread a training:
@@ -16,8 +16,9 @@ scores every registered proxy on each (what ``nas proxies STUDY`` does) against 
 validation accuracy, with bootstrap intervals.
 
 ``prefilter``: NSGA-II searches, plain and with ``[search] prefilter`` (keep 1 of
-``--of``), ``--trainings`` trainings each, per seed; prints the hypervolume of accuracy
-(up) against parameter count (down), one reference point for all runs.
+``--of``, one arm per ``--proxy``), ``--trainings`` trainings each, per seed; prints the
+hypervolume of accuracy (up) against parameter count (down), one reference point for all
+runs, and each run's best validation accuracy.
 
 Both optimise accuracy and parameters, not latency: no latency table is built (on a
 busy 2-core machine timing `tiny`'s 3,126 units takes longer than the trainings), and
@@ -28,6 +29,7 @@ files (nothing is assumed about where).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -149,8 +151,10 @@ def agreement_cmd(args: argparse.Namespace) -> None:
             job.result()
     print(f"\n  {time.perf_counter() - start:.0f} s; {_done(study)} networks stored", flush=True)
     start = time.perf_counter()
+    print(f"load average {os.getloadavg()[0]:.1f} before scoring", flush=True)
     result = check_proxies(study, batch_size=64, seed=0, resamples=2000)
-    print(f"scored {result.n} networks in {time.perf_counter() - start:.0f} s")
+    print(f"scored {result.n} networks in {time.perf_counter() - start:.0f} s", end="")
+    print(f" (load average {os.getloadavg()[0]:.1f} after)")
     print(f"{'proxy':10s} {'spearman [95% CI]':>26s} {'kendall [95% CI]':>26s} {'ms':>8s}")
     for a in result.rows:
         s, k = a.spearman, a.kendall
@@ -165,8 +169,9 @@ def _named(run: tuple[str, int]) -> tuple[str, str, int]:
     return f"prefilter_{label.replace('-', '_')}_s{seed}", label, seed
 
 
-def _search(workdir: str, data: str, name: str, label: str, seed: int, args, labels) -> list:
-    """One search of ``args.trainings`` trainings; returns its front's (accuracy, params)."""
+def _search(workdir: str, data: str, name: str, label: str, seed: int, args, labels):
+    """One search of ``args.trainings`` trainings; returns its front's (accuracy, params)
+    and its best accuracy."""
     trainings, prefilter = args.trainings, labels[label]
     from nas.search.results import EvaluationStore, front_of
     from nas.search.runner import run_inprocess
@@ -180,7 +185,8 @@ def _search(workdir: str, data: str, name: str, label: str, seed: int, args, lab
         run_inprocess(_setup(study))
         print(f" {name}: {time.perf_counter() - start:.0f} s", flush=True)
     evs = EvaluationStore(study.search.storage).of_study(study.name)
-    return [(e.val_accuracy, float(e.params)) for e in front_of(evs, ("accuracy", "params"))]
+    front = [(e.val_accuracy, float(e.params)) for e in front_of(evs, ("accuracy", "params"))]
+    return front, max(e.val_accuracy for e in evs)
 
 
 def prefilter_cmd(args: argparse.Namespace) -> None:
@@ -188,15 +194,20 @@ def prefilter_cmd(args: argparse.Namespace) -> None:
 
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    line = f'prefilter = {{ proxy = "{args.proxy}", keep = 1, of = {args.of} }}'
-    labels = {"plain": "", f"{args.proxy}-1of{args.of}": line}
+    labels = {"plain": ""}
+    for proxy in args.proxy or ["macs", "synflow"]:
+        labels[f"{proxy}-1of{args.of}"] = (
+            f'prefilter = {{ proxy = "{proxy}", keep = 1, of = {args.of} }}'
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     runs = [(label, seed) for seed in range(args.seeds) for label in labels]
     with ProcessPoolExecutor(args.workers) as pool:
         jobs = {
             run: pool.submit(_search, str(workdir), args.data_path, *_named(run), args, labels)
             for run in runs
         }
-        fronts = {run: job.result() for run, job in jobs.items()}
+        results = {run: job.result() for run, job in jobs.items()}
+    fronts = {run: r[0] for run, r in results.items()}
     # One reference point for every run: accuracy 0, 1.1x the largest front member seen.
     ref = (0.0, 1.1 * max(p[1] for f in fronts.values() for p in f))
     directions = ("maximize", "minimize")
@@ -205,10 +216,12 @@ def prefilter_cmd(args: argparse.Namespace) -> None:
         hv = [hypervolume_2d(fronts[label, s], ref, directions) for s in range(args.seeds)]
         cells = "  ".join(f"{v:.1f}" for v in hv)
         print(f"{label:16s} {cells}   mean {statistics.mean(hv):.1f}")
-
-
-def _dot() -> None:
-    print(".", end="", flush=True)
+    print("best validation accuracy")
+    for label in labels:
+        best = [results[label, s][1] for s in range(args.seeds)]
+        cells = "  ".join(f"{v:.4f}" for v in best)
+        print(f"{label:16s} {cells}   mean {statistics.mean(best):.4f}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def main() -> None:
@@ -223,7 +236,7 @@ def main() -> None:
     pf = sub.choices["prefilter"]
     pf.add_argument("--trainings", type=int, default=16)
     pf.add_argument("--seeds", type=int, default=3)
-    pf.add_argument("--proxy", default="synflow")
+    pf.add_argument("--proxy", action="append", help="a pre-filter arm (repeatable)")
     pf.add_argument("--of", type=int, default=8)
     args = parser.parse_args()
     {"agreement": agreement_cmd, "prefilter": prefilter_cmd}[args.cmd](args)

@@ -51,8 +51,8 @@ def score(
     """Each named proxy (all registered ones by default) of ``arch`` on ``batch`` (None:
     there are no data, as in a tabular study; only the proxies that read the
     architecture alone can score then). ``threads``: torch's intra-op threads meanwhile
-    (None: as set); one minibatch is too little work to split, and on a busy machine
-    two threads made the proxies 15x slower than one (benchmarks/README.md)."""
+    (None: as set); one minibatch is too little work to split across threads, and on a
+    shared machine the extra threads only wait for cores."""
     with torch_threads(threads):
         return _score(arch, batch, names, seed)
 

@@ -141,3 +141,5 @@ def test_a_tabular_study_refuses_a_proxy_that_needs_images(tmp_path):
     assert err.value.field == "search.prefilter.proxy" and "tabular" in err.value.reason
     path.write_text(body + 'prefilter = { proxy = "params", keep = 1, of = 4 }\n')
     assert load_study(path).search.prefilter.proxy == "params"  # a size needs no images
+    path.write_text(body + "prefilter = { keep = 1, of = 4 }\n")  # the default proxy
+    assert load_study(path).search.prefilter.proxy == "macs"  # needs no images either
