@@ -170,23 +170,33 @@ def _named(run: tuple[str, int]) -> tuple[str, str, int]:
 
 
 def _search(workdir: str, data: str, name: str, label: str, seed: int, args, labels):
-    """One search of ``args.trainings`` trainings; returns its front's (accuracy, params)
-    and its best accuracy."""
-    trainings, prefilter = args.trainings, labels[label]
-    from nas.search.results import EvaluationStore, front_of
+    """One search up to ``args.trainings`` trainings (a stored shorter one is continued:
+    NSGA-II reads its population from the study, candidates are seeded by trial number);
+    returns each trial's (accuracy, params) in the order trained."""
+    from nas.search.results import EvaluationStore
     from nas.search.runner import run_inprocess
 
-    study = _study(
-        Path(workdir), name, data, sampler="nsga2", trials=trainings, seed=seed,
-        prefilter=prefilter,
-    )  # fmt: skip
-    if _done(study) < trainings:
-        start = time.perf_counter()
-        run_inprocess(_setup(study))
-        print(f" {name}: {time.perf_counter() - start:.0f} s", flush=True)
+    def study_of(trials: int):
+        return _study(
+            Path(workdir), name, data, sampler="nsga2", trials=trials, seed=seed,
+            prefilter=labels[label],
+        )  # fmt: skip
+
+    study = study_of(args.trainings)
     evs = EvaluationStore(study.search.storage).of_study(study.name)
-    front = [(e.val_accuracy, float(e.params)) for e in front_of(evs, ("accuracy", "params"))]
-    return front, max(e.val_accuracy for e in evs)
+    if len(evs) < args.trainings:
+        start = time.perf_counter()
+        run_inprocess(_setup(study_of(args.trainings - len(evs))))
+        print(f" {name}: {time.perf_counter() - start:.0f} s", flush=True)
+        evs = EvaluationStore(study.search.storage).of_study(study.name)
+    done = [e for e in evs if e.status == "complete"]
+    return [(e.val_accuracy, float(e.params)) for e in done][: args.trainings]
+
+
+def _front(points: list) -> list:
+    from nas.core.pareto import pareto_front
+
+    return [points[i] for i in pareto_front(points, ("maximize", "minimize"))]
 
 
 def prefilter_cmd(args: argparse.Namespace) -> None:
@@ -206,21 +216,23 @@ def prefilter_cmd(args: argparse.Namespace) -> None:
             run: pool.submit(_search, str(workdir), args.data_path, *_named(run), args, labels)
             for run in runs
         }
-        results = {run: job.result() for run, job in jobs.items()}
-    fronts = {run: r[0] for run, r in results.items()}
-    # One reference point for every run: accuracy 0, 1.1x the largest front member seen.
-    ref = (0.0, 1.1 * max(p[1] for f in fronts.values() for p in f))
+        trained = {run: job.result() for run, job in jobs.items()}
     directions = ("maximize", "minimize")
-    print(f"hypervolume (accuracy x params, reference {ref[1]:.0f}), {args.trainings} trainings")
-    for label in labels:
-        hv = [hypervolume_2d(fronts[label, s], ref, directions) for s in range(args.seeds)]
-        cells = "  ".join(f"{v:.1f}" for v in hv)
-        print(f"{label:16s} {cells}   mean {statistics.mean(hv):.1f}")
-    print("best validation accuracy")
-    for label in labels:
-        best = [results[label, s][1] for s in range(args.seeds)]
-        cells = "  ".join(f"{v:.4f}" for v in best)
-        print(f"{label:16s} {cells}   mean {statistics.mean(best):.4f}")
+    # One reference point for every run: accuracy 0, 1.1x the largest network trained.
+    ref = (0.0, 1.1 * max(p[1] for t in trained.values() for p in t))
+    checkpoints = sorted({args.trainings // 2, args.trainings})
+    for n in checkpoints:
+        print(f"after {n} trainings: hypervolume (accuracy x params, reference {ref[1]:.0f})")
+        for label in labels:
+            hv = [hypervolume_2d(_front(trained[label, s][:n]), ref, directions)
+                  for s in range(args.seeds)]  # fmt: skip
+            cells = "  ".join(f"{v:9.1f}" for v in hv)
+            print(f"  {label:16s} {cells}   mean {statistics.mean(hv):9.1f}")
+        print(f"after {n} trainings: best validation accuracy")
+        for label in labels:
+            best = [max(a for a, _ in trained[label, s][:n]) for s in range(args.seeds)]
+            cells = "  ".join(f"{v:.4f}" for v in best)
+            print(f"  {label:16s} {cells}   mean {statistics.mean(best):.4f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -85,7 +85,9 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
-        prefilter=prefiltered(storage, study.name),
+        # Reading every trial's attributes costs seconds in a large study: only when the
+        # study file asks for a pre-filter.
+        prefilter=prefiltered(storage, study.name) if study.search.prefilter.enabled else None,
     )
 
 
