@@ -3,8 +3,9 @@ And does the search's proxy pre-filter buy hypervolume at an equal number of tra
 
     python benchmarks/proxies_mnist.py agreement --data-path DIR [--networks 200]
         [--workers 3] [--workdir /tmp/bench/proxies]
-    python benchmarks/proxies_mnist.py prefilter --data-path DIR [--trainings 16]
-        [--seeds 3] [--proxy macs --proxy synflow] [--of 8] [--workers 3]
+    python benchmarks/proxies_mnist.py prefilter --data-path DIR [--trainings 20]
+        [--seeds 3] [--proxy macs --proxy synflow] [--of 8] [--objective pareto|accuracy]
+        [--workers 3]
 
 The recipe: the `tiny` space with MNIST resized to 8x8 (1,750 training and 500
 validation images of the test split's 10,000), 2 epochs of SGD, one thread a training:
@@ -18,9 +19,10 @@ validation accuracy, with bootstrap intervals.
 ``prefilter``: NSGA-II searches, plain and with ``[search] prefilter`` (keep 1 of
 ``--of``, one arm per ``--proxy``), ``--trainings`` trainings each, per seed; prints the
 hypervolume of accuracy (up) against parameter count (down), one reference point for all
-runs, and each run's best validation accuracy.
+runs, and each run's best validation accuracy, after half and after all the trainings.
+``--objective accuracy``: the same searches for accuracy alone (best accuracy only).
 
-Both optimise accuracy and parameters, not latency: no latency table is built (on a
+They optimise accuracy and parameters (or accuracy), not latency: no latency table is built (on a
 busy 2-core machine timing `tiny`'s 3,126 units takes longer than the trainings), and
 the stored latency is 0 (not predicted). ``--data-path``: the folder with MNIST's IDX
 files (nothing is assumed about where).
@@ -58,8 +60,7 @@ schedule = "cosine"
 max_threads = 1
 
 [objective]
-mode = "pareto"
-metrics = ["accuracy", "params"]
+{objective}
 
 [search]
 sampler = "{sampler}"
@@ -71,10 +72,17 @@ storage = "sqlite:///{workdir}/{name}.db"
 """
 
 
+OBJECTIVES = {
+    "pareto": 'mode = "pareto"\nmetrics = ["accuracy", "params"]',
+    "accuracy": 'mode = "accuracy"',
+}
+
+
 def _study(workdir: Path, name: str, data: str, **kw: object):
     from nas.search.config import load_study
 
     kw = {"sampler": "random", "trials": 1, "seed": 0, "prefilter": "", **kw}
+    kw["objective"] = OBJECTIVES[str(kw.get("objective", "pareto"))]
     path = workdir / f"{name}.toml"
     text = RECIPE.format(name=name, data=data, workdir=workdir, **kw)
     if not path.exists() or path.read_text() != text:  # workers read what the parent wrote
@@ -164,31 +172,35 @@ def agreement_cmd(args: argparse.Namespace) -> None:
         )
 
 
-def _named(run: tuple[str, int]) -> tuple[str, str, int]:
+def _named(run: tuple[str, int], objective: str) -> tuple[str, str, int]:
     label, seed = run
-    return f"prefilter_{label.replace('-', '_')}_s{seed}", label, seed
+    mode = "" if objective == "pareto" else f"{objective}_"
+    return f"prefilter_{mode}{label.replace('-', '_')}_s{seed}", label, seed
 
 
 def _search(workdir: str, data: str, name: str, label: str, seed: int, args, labels):
     """One search up to ``args.trainings`` trainings (a stored shorter one is continued:
-    NSGA-II reads its population from the study, candidates are seeded by trial number);
-    returns each trial's (accuracy, params) in the order trained."""
+    NSGA-II reads its population from the study, candidates are seeded by trial number;
+    a trial that proposes a network already trained trains nothing, so trials are added
+    until the trainings are there); returns each training's (accuracy, params) in order."""
     from nas.search.results import EvaluationStore
     from nas.search.runner import run_inprocess
 
     def study_of(trials: int):
         return _study(
             Path(workdir), name, data, sampler="nsga2", trials=trials, seed=seed,
-            prefilter=labels[label],
+            prefilter=labels[label], objective=args.objective,
         )  # fmt: skip
 
     study = study_of(args.trainings)
     evs = EvaluationStore(study.search.storage).of_study(study.name)
-    if len(evs) < args.trainings:
-        start = time.perf_counter()
+    start = time.perf_counter()
+    for _ in range(10):  # each round trains at least one network unless the space is spent
+        if len(evs) >= args.trainings:
+            break
         run_inprocess(_setup(study_of(args.trainings - len(evs))))
-        print(f" {name}: {time.perf_counter() - start:.0f} s", flush=True)
         evs = EvaluationStore(study.search.storage).of_study(study.name)
+        print(f" {name}: {len(evs)} trained, {time.perf_counter() - start:.0f} s", flush=True)
     done = [e for e in evs if e.status == "complete"]
     return [(e.val_accuracy, float(e.params)) for e in done][: args.trainings]
 
@@ -213,21 +225,23 @@ def prefilter_cmd(args: argparse.Namespace) -> None:
     runs = [(label, seed) for seed in range(args.seeds) for label in labels]
     with ProcessPoolExecutor(args.workers) as pool:
         jobs = {
-            run: pool.submit(_search, str(workdir), args.data_path, *_named(run), args, labels)
+            run: pool.submit(
+                _search, str(workdir), args.data_path, *_named(run, args.objective), args, labels
+            )
             for run in runs
         }
         trained = {run: job.result() for run, job in jobs.items()}
     directions = ("maximize", "minimize")
     # One reference point for every run: accuracy 0, 1.1x the largest network trained.
     ref = (0.0, 1.1 * max(p[1] for t in trained.values() for p in t))
-    checkpoints = sorted({args.trainings // 2, args.trainings})
-    for n in checkpoints:
-        print(f"after {n} trainings: hypervolume (accuracy x params, reference {ref[1]:.0f})")
-        for label in labels:
-            hv = [hypervolume_2d(_front(trained[label, s][:n]), ref, directions)
-                  for s in range(args.seeds)]  # fmt: skip
-            cells = "  ".join(f"{v:9.1f}" for v in hv)
-            print(f"  {label:16s} {cells}   mean {statistics.mean(hv):9.1f}")
+    for n in sorted({args.trainings // 2, args.trainings}):
+        if args.objective == "pareto":  # accuracy alone has no front to measure
+            print(f"after {n} trainings: hypervolume (accuracy x params, reference {ref[1]:.0f})")
+            for label in labels:
+                hv = [hypervolume_2d(_front(trained[label, s][:n]), ref, directions)
+                      for s in range(args.seeds)]  # fmt: skip
+                cells = "  ".join(f"{v:9.1f}" for v in hv)
+                print(f"  {label:16s} {cells}   mean {statistics.mean(hv):9.1f}")
         print(f"after {n} trainings: best validation accuracy")
         for label in labels:
             best = [max(a for a, _ in trained[label, s][:n]) for s in range(args.seeds)]
@@ -246,10 +260,11 @@ def main() -> None:
         p.add_argument("--workers", type=int, default=3, help="trainings at once")
     sub.choices["agreement"].add_argument("--networks", type=int, default=200)
     pf = sub.choices["prefilter"]
-    pf.add_argument("--trainings", type=int, default=16)
+    pf.add_argument("--trainings", type=int, default=20)
     pf.add_argument("--seeds", type=int, default=3)
     pf.add_argument("--proxy", action="append", help="a pre-filter arm (repeatable)")
     pf.add_argument("--of", type=int, default=8)
+    pf.add_argument("--objective", choices=sorted(OBJECTIVES), default="pareto")
     args = parser.parse_args()
     {"agreement": agreement_cmd, "prefilter": prefilter_cmd}[args.cmd](args)
 
