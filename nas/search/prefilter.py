@@ -62,7 +62,7 @@ class Prefilter:
         best = order[0]
         # Optuna's own mechanism for enqueued trials: suggestions return these values and
         # are recorded as usual (only the winner's dimensions, none of the others').
-        trial._fixed_params = dict(proposals[best])
+        _optuna_trial(trial)._fixed_params = dict(proposals[best])
         for key, value in self._attrs(values[best], 1).items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("prefilter_sampler_won", best == 0)
@@ -76,6 +76,13 @@ class Prefilter:
     def _attrs(self, value: float, rank: int) -> dict[str, Any]:
         shown = value if math.isfinite(value) else str(value)  # JSON has no inf
         return dict(zip(ATTRS, (self.proxy, shown, rank, self.of), strict=True))
+
+
+def _optuna_trial(trial: Any) -> Any:
+    """The Optuna trial itself: Ray Tune's OptunaSearch hands the define-by-run function
+    a wrapper that passes reads and suggestions through to it (in ``ot_trial``) but
+    keeps attributes set on it to itself, where Optuna's suggestions never see them."""
+    return getattr(trial, "ot_trial", trial)
 
 
 @dataclass(frozen=True)

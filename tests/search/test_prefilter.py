@@ -143,3 +143,41 @@ def test_a_tabular_study_refuses_a_proxy_that_needs_images(tmp_path):
     assert load_study(path).search.prefilter.proxy == "params"  # a size needs no images
     path.write_text(body + "prefilter = { keep = 1, of = 4 }\n")  # the default proxy
     assert load_study(path).search.prefilter.proxy == "macs"  # needs no images either
+
+
+@pytest.mark.slow
+def test_the_prefilter_on_local_ray(tmp_path):
+    """Ray Tune's OptunaSearch runs the same define-by-run in its driver: the queued
+    runner-up must reach the next trial there too, and every trial train what it records."""
+    import ray
+
+    from nas.search.runner import run_trials
+    from nas.search.setup import prepare
+
+    study = study_in(
+        tmp_path,
+        **{
+            "search.executor": "ray",
+            "search.sampler": "random",
+            "search.trials": 4,
+            "search.max_concurrent": 1,  # one at a time: the queue's order is the trials'
+            "train.epochs": 1,
+            "search.prefilter": {"proxy": "params", "keep": 2, "of": 3},
+        },
+    )
+    setup = prepare(study)
+    try:
+        _, failed = run_trials(setup, num_cpus=2)
+    finally:
+        ray.shutdown()
+    assert failed == []
+    trials = optuna.load_study(study_name=study.name, storage=study.search.storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert [t.user_attrs["prefilter_rank"] for t in trials] == [1, 2, 1, 2]
+    for best, runner_up in (trials[0:2], trials[2:4]):  # params: the larger one first
+        assert best.user_attrs["prefilter_value"] >= runner_up.user_attrs["prefilter_value"]
+    evs = {e.arch_id: e for e in EvaluationStore(study.search.storage).of_study(study.name)}
+    for t in trials:
+        arch = decode(setup.space, t.params)
+        assert arch.id == t.user_attrs["arch_id"] and arch.id in evs
+        assert evs[arch.id].params == t.user_attrs["prefilter_value"]
