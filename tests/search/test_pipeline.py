@@ -284,7 +284,7 @@ name = "stopped"
 space = "{space}"
 export_dir = "{tmp_path / "exports"}"
 [data]
-dataset = "digits"
+name = "digits"
 limit = 600
 [train]
 epochs = 2
