@@ -31,7 +31,6 @@ from nas.core.interrupt import StopRequest
 from nas.search.cluster import check_shared_storage
 from nas.search.config import SearchConfig, StudyConfig
 from nas.search.executors.base import Executor, Fetch
-from nas.search.results import EvaluationStore
 from nas.search.trial import final_metrics, run_trial
 from nas.train.data import Dataset
 
@@ -116,7 +115,7 @@ _STOP: dict[int, StopRequest] = {}
 class _StopWhenAsked(tune.Stopper):
     """Ends the whole run once ``_STOP[key]`` is set (a Ctrl-C): Tune stops the running
     trials and returns from ``fit``; a trial it stopped before Optuna heard of its end is
-    then marked by ``nas.search.plan.abandon_unfinished``."""
+    then settled from the evaluations table by ``nas.search.settle``."""
 
     def __init__(self, key: int) -> None:
         self.key = key
@@ -235,15 +234,12 @@ class RayTune(Executor):
         key = id(on_trial)
         _ON_TRIAL[key], _STOP[key] = on_trial, stop
         tuner = self._tuner(setup, plan, searcher, key)
-        store = EvaluationStore(s.storage)
-        store.settle_running(study.name)  # what a killed run left
         start = time.perf_counter()
         try:
             grid = tuner.fit()
         finally:
             _ON_TRIAL.pop(key, None)
             _STOP.pop(key, None)
-            store.settle_running(study.name)
         return time.perf_counter() - start, [one_line(e, line="last") for e in grid.errors]
 
     def _tuner(
