@@ -25,7 +25,7 @@ from nas.search.selection import budget_of, train_config, trial_objective
 from nas.train.data import Dataset
 from nas.train.loop import evaluate
 
-__all__ = ["final_metrics", "run_trial"]
+__all__ = ["final_metrics", "record_failure", "run_trial"]
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -45,19 +45,10 @@ def run_trial(
     driver can fetch its weights."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
-    budget = budget_of(study, hp, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency = config["latency_ms"]
-    base = dict(
-        node=node,
-        study=study.name,
-        arch_id=arch.id,
-        budget=budget,
-        latency_ms=latency,
-        params=config["params"],
-        macs=config["macs"],
-        arch_json=arch.to_json(),
-    )
+    base = _base(config, study, node)
+    budget = base["budget"]
     prior = store.lookup(arch.id, budget)
     if prior is not None:  # evaluated before under the same budget: reuse, do not train again
         # The accuracy carries over; the latency is this study's (its target or device).
@@ -80,6 +71,33 @@ def run_trial(
         assert data is not None
         ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
     store.record(ev)
+    return ev
+
+
+def _base(config: dict[str, Any], study: StudyConfig, node: str) -> dict[str, Any]:
+    """What every evaluation of the candidate ``config`` records, whatever its outcome."""
+    arch = Architecture.from_json(config["arch_json"])
+    return dict(
+        node=node,
+        study=study.name,
+        arch_id=arch.id,
+        budget=budget_of(study, config.get("hp", {}), arch.resolution),
+        latency_ms=config["latency_ms"],
+        params=config["params"],
+        macs=config["macs"],
+        arch_json=arch.to_json(),
+    )
+
+
+def record_failure(config: dict[str, Any], *, study: StudyConfig, reason: str) -> Evaluation:
+    """Record that the trial of ``config`` died without recording anything itself (its
+    worker process killed, its node lost): status ``failed`` with ``reason``, replacing
+    the ``running`` row of its last epoch, if any."""
+    ev = Evaluation(
+        status="failed", val_accuracy=0.0, epochs=0, seconds=0.0, reason=reason,
+        **_base(config, study, ""),
+    )  # fmt: skip
+    EvaluationStore(study.search.storage).record(ev)
     return ev
 
 
