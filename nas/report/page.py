@@ -21,7 +21,7 @@ from typing import Any
 from nas.core.errors import NasError, one_line
 from nas.report.document import check_plotlyjs, page, plot_html, write_page
 from nas.report.figures import family_table, figures, kept, members_table
-from nas.report.study import StudyReport, gather, optuna_study
+from nas.report.study import StudyReport, gather, optuna_study, repeats
 from nas.search.config import StudyConfig
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "render",
     "report_path",
     "to_dashboard",
+    "trials_line",
     "write_report",
 ]
 
@@ -54,12 +55,20 @@ def render(
     counts = Counter(e.status for e in r.evaluations)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     summary = (
-        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); {kept(r)}: {len(r.front)}"
+        f"mode {r.mode}; {trials_line(r)}; {len(r.evaluations)} evaluations ({statuses}); "
+        f"{kept(r)}: {len(r.front)}"
         if r.evaluations
         else "no search evaluations"
     )
     body = "\n".join(sections)
     return page(f"nas study {r.study}", summary, body, refresh_s=refresh_s, plotlyjs=plotlyjs)
+
+
+def trials_line(r: StudyReport) -> str:
+    """How many trials ran and how many of them evaluated nothing new (``repeats``)."""
+    rep = repeats(r)
+    reused = f", {rep.reused} of them from other studies" if rep.reused else ""
+    return f"{rep.trials} trials, {rep.repeats} of them repeats{reused}"
 
 
 def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool) -> bool:
