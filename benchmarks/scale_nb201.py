@@ -27,6 +27,8 @@ import os
 import pstats
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -143,14 +145,19 @@ def _per_trial(trials, clock: _Clock, size: int) -> None:
     )
     step = max(1, len(wins) // 20)
     for first, cost in wins[::step] + ([wins[-1]] if (len(wins) - 1) % step else []):
-        print(f"  trials {first:>6}-{first + size - 1:<6} {cost:.3f}  {cpu.get(first, 0):.3f}")
+        used = f"{cpu[first]:.3f}" if first in cpu else "-"
+        print(f"  trials {first:>6}-{first + size - 1:<6} {cost:.3f}  {used}")
     if len(wins) >= 2:
         (first, early), (last, late) = wins[1], wins[-1]
         print(
             f"from trial {first}: {early:.3f} s, from trial {last}: {late:.3f} s per trial; "
-            f"ratio {late / early:.2f} (goal <= 2); driver CPU {cpu[first]:.3f} -> "
-            f"{cpu[last]:.3f} s per trial (ratio {cpu[last] / cpu[first]:.2f})"
+            f"ratio {late / early:.2f} (goal <= 2)"
         )
+        if first in cpu and last in cpu:
+            print(
+                f"driver CPU {cpu[first]:.3f} -> {cpu[last]:.3f} s per trial "
+                f"(ratio {cpu[last] / cpu[first]:.2f})"
+            )
     spans = [
         (t.datetime_complete - t.datetime_start).total_seconds()
         for t in trials
@@ -192,6 +199,11 @@ def _report(study, tmp: Path) -> None:
         "write_report (gather, figures, page, dashboard figures)", lambda: write_report(study, page)
     )
     print(f"  page: {page.stat().st_size / 1e6:.1f} MB")
+    cli = [sys.executable, "-m", "nas", "report", study.name, "--storage", study.search.storage]
+    t0 = time.perf_counter()
+    done = subprocess.run([*cli, "--out", str(page)], capture_output=True, text=True, check=True)
+    print(f"  `nas report` as a command (a fresh process): {time.perf_counter() - t0:.2f} s")
+    print(f"  it printed: {done.stdout.strip()}")
 
 
 def _free_port() -> int:
