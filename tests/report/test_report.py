@@ -357,7 +357,8 @@ def test_the_live_report_waits_for_evaluations_and_never_stops_a_search(tmp_path
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = load_study("digits", {"search.storage": url, "export_dir": str(tmp_path / "x")})
     notes: list[str] = []
-    live = LiveReport(study, every_s=0, note=notes.append)
+    # A clock that stands still: every call rewrites (no pacing after a slow write).
+    live = LiveReport(study, every_s=0, note=notes.append, clock=lambda: 0.0)
     live()  # no evaluation yet: nothing to show, nothing said
     assert not report_path(study).exists() and notes == []
     EvaluationStore(url).record(ev(study.name, 0, 0.9, 1.0))
@@ -536,3 +537,22 @@ def test_repeats_of_a_seeded_search_match_the_trials_network_ids(tmp_path):
     rep = repeats(gather(study))
     assert rep.trials == 300 and rep.reused == 0
     assert expected > 0 and rep.repeats == expected
+
+
+def test_the_live_report_waits_longer_when_writing_it_takes_long(stored):
+    """A large study makes each rewrite slower; the live report then waits 19 times as
+    long as the last rewrite took (so writing stays near 5% of the search), never less
+    than ``every_s``. The clock says a rewrite took 10 s: the next waits 190 s."""
+    study, store, _, _ = stored
+    ticks = iter([0.0, 10.0, 100.0, 189.0, 195.0, 196.0])  # each call of the clock
+    live = LiveReport(study, every_s=30, clock=lambda: next(ticks))
+    path = report_path(study)
+    live()  # starts at 0, done at 10
+    assert "6 evaluations" in path.read_text()
+    store.record(ev(study.name, 6, 0.99, 0.2))
+    live()  # 100: past every_s, but within 19 x 10 s
+    live()  # 189: still within
+    assert "6 evaluations" in path.read_text()
+    live()  # 195: rewritten (took 1 s: the next wait is every_s again)
+    assert "7 evaluations" in path.read_text()
+    assert live._wait == 30
