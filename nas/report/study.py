@@ -18,7 +18,7 @@ from nas.core.errors import NasError
 from nas.core.objectives import ACCURACY_LATENCY
 from nas.core.pareto import dominates, hypervolume_2d
 from nas.search.config import StudyConfig
-from nas.search.results import Evaluation, EvaluationStore
+from nas.search.results import Evaluation, EvaluationStore, count_trials
 
 __all__ = [
     "Progress",
@@ -58,6 +58,8 @@ class StudyReport:
 
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
+    from optuna.trial import TrialState
+
     from nas.core.db import optuna_storage
     from nas.search.confirm import final_evaluations
     from nas.search.selection import sub_study, winners
@@ -87,26 +89,8 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
-        trials=_finished(store, storage, study.name) if o_study is not None else 0,
+        trials=count_trials(storage, study.name, TrialState.COMPLETE) if o_study else 0,
     )
-
-
-def _finished(store: EvaluationStore, storage: Any, name: str) -> int:
-    """How many trials of Optuna study ``name`` finished. In a database, counted by SQL
-    on Optuna's ``trials`` table: Optuna's own count loads every trial with its
-    parameters and attributes (seconds per thousand trials)."""
-    import optuna
-    from sqlalchemy import text
-
-    study_id = storage.get_study_id_from_name(name)
-    complete = optuna.trial.TrialState.COMPLETE
-    if not isinstance(storage, optuna.storages.RDBStorage):  # in memory: counts are cheap
-        return storage.get_n_trials(study_id, state=complete)
-    with store.engine.connect() as conn:
-        return conn.execute(
-            text("SELECT COUNT(*) FROM trials WHERE study_id = :id AND state = :state"),
-            {"id": study_id, "state": complete.name},
-        ).scalar_one()
 
 
 def optuna_study(storage: Any, name: str) -> Any:

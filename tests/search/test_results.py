@@ -137,3 +137,33 @@ def test_lookup_is_indexed_also_in_a_database_made_before_the_index(tmp_path):
     assert any("USING INDEX ix_nas_evaluations_arch_budget" in step for step in plan), plan
     assert store.lookup(first.arch_id, "b1") == first
     engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_count_trials_agrees_with_optuna(tmp_path, kind):
+    """One SQL count (or, in memory, Optuna's own) against Optuna's count, all states and
+    each one; another study in the same storage is not counted."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from nas.core.db import optuna_storage
+    from nas.search.results import count_trials
+
+    url = (
+        f"sqlite:///{tmp_path / 'c.db'}"
+        if kind == "file"
+        else f"sqlite:///file:count-{tmp_path.name}?mode=memory&cache=shared&uri=true"
+    )
+    storage = optuna_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
+    other = optuna.create_study(study_name="other", storage=storage)
+    for value in (1.0, 2.0, 3.0):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()  # running
+    study.enqueue_trial({})  # waiting
+    other.tell(other.ask(), 0.0)
+    assert count_trials(storage, "s") == 6 == len(study.get_trials())
+    for state in TrialState:
+        assert count_trials(storage, "s", state) == len(study.get_trials(states=[state]))
+    assert count_trials(storage, "s", TrialState.COMPLETE) == 3
