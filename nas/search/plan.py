@@ -23,6 +23,7 @@ from nas.latency.predictor import Predictor
 from nas.model.arch import Architecture
 from nas.model.cost import cost
 from nas.search.config import HyperParameter, StudyConfig
+from nas.search.results import count_trials
 from nas.search.setup import SearchSetup
 from nas.space.searchspace import SearchSpace, decode, dimensions, sample
 
@@ -211,7 +212,7 @@ def make_plan(setup: SearchSetup, candidates: Sequence[Candidate] = ()) -> Plan:
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             o_study.set_metric_names(list(metrics))
-    first = len(o_study.get_trials(deepcopy=False))
+    first = count_trials(storage, study.name)  # not get_trials: it loads them all
     # Trials write weights there (nas.search.cluster.trial_dir: when their node sees it).
     setup.artifacts.mkdir(parents=True, exist_ok=True)
     if candidates:  # networks outside the space: fill their units while we can measure
