@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +120,7 @@ def test_out_of_memory_is_a_failed_trial_and_the_next_one_trains(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", OOM_SCRIPT, json.dumps(overrides), str(tmp_path)],
         capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parents[2],  # the child imports tests.search
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     big, small = (line.split() for line in done.stdout.splitlines()[-2:])
