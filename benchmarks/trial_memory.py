@@ -1,9 +1,10 @@
 """Where a trial's memory goes: resident memory after each import, after the data, and
 at its peak while one tiny network trains on MNIST (8,000 training images, 28 px,
-batch 128), in this process and in a Ray worker as a search runs it.
+batch 128): in this process and in a Ray task (phase by phase: ``--where local|ray|both``),
+and in a Tune search's reused worker, trial after trial (``--where tune``).
 
     python benchmarks/trial_memory.py --data-path ../shared/data/mnist [--epochs 1]
-        [--where both|local|ray]
+        [--where both|local|ray|tune] [--trials 3]
 
 Figures from /proc/self/status: VmRSS (resident now) and VmHWM (the peak), the peak
 reset before training (``echo 5 > /proc/self/clear_refs``) so that it is the training's
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,21 +57,22 @@ def network() -> str:
 
 def measure(data: Any, epochs: int) -> list[dict[str, Any]]:
     """The phases of one trial in this process: imports, data, training. ``data`` is the
-    folder of the MNIST files, or the Ray ObjectRef of the loaded set (fetched here, as
-    tune.with_parameters does)."""
+    folder of the MNIST files, or the loaded set (a Ray task gets it from the object
+    store, as tune.with_parameters ships it)."""
     rows: list[dict[str, Any]] = [{"phase": "start", **status_mib()}]
     for module in ("torch", "optuna", "ray", "ray.tune", "nas.search.executors.ray_tune"):
         importlib.import_module(module)
         rows.append({"phase": f"import {module}", **status_mib()})
-    import ray
     import torch
 
     from nas.model.arch import Architecture
     from nas.model.memory import training_memory
     from nas.train.config import TrainConfig
+    from nas.train.dataset import Dataset
     from nas.train.loop import evaluate
 
-    data = ray.get(data) if isinstance(data, ray.ObjectRef) else load(data)
+    # Ray resolves an ObjectRef passed as a task's argument before the task starts.
+    data = data if isinstance(data, Dataset) else load(data)
     rows.append({"phase": "data", **status_mib(), "threads": torch.get_num_threads()})
     arch = Architecture.from_json(network())
     cfg = TrainConfig(epochs=epochs, batch_size=128, device="cpu", augment=0.25)
@@ -109,12 +112,179 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
         last = r["VmRSS"]
 
 
+def _parent(pid: int) -> int:
+    # /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses.
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` descends from this process (its Ray, not another user's)."""
+    me = os.getpid()
+    while pid > 1:
+        pid = _parent(pid)
+        if pid == me:
+            return True
+    return False
+
+
+def ray_workers() -> dict[int, dict[str, Any]]:
+    """The Ray worker processes this process started (their titles start with
+    ``ray::``): pid -> title and /proc memory figures, in MiB."""
+    out: dict[int, dict[str, Any]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            if not title.startswith("ray::") or not _ours(int(proc.name)):
+                continue
+            fields = {}
+            for line in (proc / "status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
+                    fields[key] = int(value.split()[0]) / 1024
+        except OSError:  # it ended while we looked
+            continue
+        out[int(proc.name)] = {"title": title, **fields}
+    return out
+
+
+class Watch:
+    """Polls Ray's workers every ``every`` seconds in a thread; keeps, per worker, the
+    titles it had and its figures when its resident memory was highest."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        import threading
+
+        self.every, self.peaks, self.titles = every, {}, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid, row in ray_workers().items():
+                self.titles.setdefault(pid, set()).add(row["title"])
+                if row.get("VmRSS", 0) >= self.peaks.get(pid, {}).get("VmRSS", -1):
+                    self.peaks[pid] = row
+                else:  # VmHWM only grows: keep the latest
+                    self.peaks[pid]["VmHWM"] = row.get("VmHWM", 0)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def in_tune(config: dict[str, Any], **params: Any) -> None:
+    """nas's Tune trainable, with this worker's memory before and after it. With
+    ``release`` False, nas.train.loop gives nothing back after a trial (as before
+    nas.train.device.release_memory), for the comparison."""
+    from ray import tune
+
+    import nas.train.loop
+    from nas.model.arch import Architecture
+    from nas.search.executors.ray_tune import _trainable
+
+    if not config["release"]:
+        nas.train.loop._release = lambda trial: None
+    before, started = status_mib(), time.time()
+    _trainable(config["c"], **params)
+    after = status_mib()
+    arch_id = Architecture.from_json(config["c"]["arch_json"]).id
+    tune.report({"arch_id": arch_id, "started": started,
+                 "rss_before": before["VmRSS"], "hwm_before": before["VmHWM"],
+                 "rss_after": after["VmRSS"], "hwm_after": after["VmHWM"]})  # fmt: skip
+
+
+def tune_search(data_path: str, trials: int, epochs: int, workdir: str, release: bool) -> None:
+    """``trials`` networks of ``tiny`` at 28 px, one after another in one reused Tune
+    worker (1 CPU), as nas's Ray executor runs them: the same trainable, resources,
+    data shipped by tune.with_parameters; the watch reads the worker from /proc."""
+    import ray
+    from ray import tune
+
+    from nas.model.cost import cost
+    from nas.search.config import load_study
+    from nas.search.results import EvaluationStore
+    from nas.space.searchspace import load_space, sample_random
+
+    study = load_study(
+        "mnist",
+        {
+            "search.storage": f"sqlite:///{workdir}/studies.db",
+            "export_dir": f"{workdir}/exports",
+            "data.path": data_path,
+            "data.limit": 10_000,
+            "train.epochs": epochs,
+            "objective.mode": "accuracy",
+            "objective.metrics": ["accuracy"],
+        },
+    )
+    space = load_space("tiny").with_data(in_channels=1, num_classes=10, resolution=28)
+    configs = []
+    for seed in range(trials):
+        arch = sample_random(space, seed)
+        c = cost(arch)
+        configs.append({"arch_json": arch.to_json(), "hp": {}, "latency_ms": 0.0,
+                        "params": c.params, "macs": c.macs})  # fmt: skip
+    data = load(data_path)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # as nas's executor: no result boxes
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        trainable = tune.with_resources(
+            tune.with_parameters(in_tune, study=study, data=data, artifacts=workdir),
+            {"cpu": 1.0, "gpu": 0.0},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"c": tune.grid_search(configs), "release": release},
+            tune_config=tune.TuneConfig(max_concurrent_trials=1, reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=f"{workdir}/ray", verbose=0),
+        )
+        with Watch() as watch:
+            grid = tuner.fit()
+    finally:
+        ray.shutdown()
+    statuses = {
+        e.arch_id: e.status for e in EvaluationStore(study.search.storage).of_study("mnist")
+    }
+    arm = "memory released after each trial" if release else "nothing released (as before)"
+    print(f"\na Tune search, {arm}: one worker (1 CPU, reused), trials in turn (MiB)")
+    print(f"{'trial':<7}{'status':<10}{'RSS before':>11}{'HWM before':>11}"
+          f"{'RSS after':>10}{'HWM after':>10}")  # fmt: skip
+    rows = sorted((r.metrics or {} for r in grid), key=lambda m: m.get("started", 0))
+    for i, m in enumerate(rows):  # in the order they ran
+        print(f"{i:<7}{statuses.get(m.get('arch_id', ''), 'error')[:9]:<10}"
+              f"{m.get('rss_before', 0):>11.0f}{m.get('hwm_before', 0):>11.0f}"
+              f"{m.get('rss_after', 0):>10.0f}{m.get('hwm_after', 0):>10.0f}")  # fmt: skip
+    print("Ray workers (peak VmHWM; RssAnon/RssFile/RssShmem when VmRSS was highest):")
+    for pid, row in sorted(watch.peaks.items()):
+        titles = ", ".join(sorted(watch.titles[pid]))
+        print(
+            f"  {pid}: VmHWM {row.get('VmHWM', 0):.0f}, anon {row.get('RssAnon', 0):.0f}, "
+            f"file {row.get('RssFile', 0):.0f}, shmem {row.get('RssShmem', 0):.0f}  [{titles}]"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", required=True, help="folder of the MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--where", choices=("both", "local", "ray"), default="both")
+    parser.add_argument("--where", choices=("both", "local", "ray", "tune"), default="both")
+    parser.add_argument("--trials", type=int, default=3, help="with --where tune")
     args = parser.parse_args()
+
+    if args.where == "tune":
+        import tempfile
+
+        for release in (False, True):  # one after the other, each in a fresh Ray
+            with tempfile.TemporaryDirectory(prefix="nas-trial-memory-") as workdir:
+                tune_search(args.data_path, args.trials, args.epochs, workdir, release)
+        return 0
 
     if args.where in ("both", "local"):  # first: nothing heavy is imported yet
         print_rows("this process", measure(args.data_path, args.epochs))

@@ -16,7 +16,6 @@ beside it: ``config`` (torch-free settings), ``schedule`` (learning rates), ``re
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import time
@@ -34,7 +33,7 @@ from nas.model.arch import Architecture
 from nas.model.memory import training_memory
 from nas.model.threads import torch_threads
 from nas.train.config import TrainConfig
-from nas.train.device import memory_left, place, seeded
+from nas.train.device import memory_left, place, release_memory, seeded
 from nas.train.result import Report, TrialResult
 from nas.train.trial import EVAL_BATCH, Diverged, Trial
 
@@ -81,13 +80,11 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 
 def _release(trial: Trial) -> None:
-    """Drop what a trial that ran out of memory holds, so the next trial in this process
-    (a reused Ray worker) starts with its memory back."""
+    """Drop what a trial holds, so the next trial in this process (a reused Ray worker)
+    starts with its memory back: after it ran out of memory, and after every trial."""
     trial.model = None
     trial._cache.clear()
-    gc.collect()
-    if trial.device.type == "cuda":
-        torch.cuda.empty_cache()
+    release_memory(trial.device)
 
 
 def _drive(trial: Trial, test: bool, report: Report | None) -> tuple[str, str]:
@@ -215,6 +212,8 @@ def evaluate(
 
     history = tuple(trial.history)
     last = history[-1] if history else None
+    params = trial.params
+    _release(trial)
     return TrialResult(
         status=status,
         val_accuracy=last.val_accuracy if last else math.nan,
@@ -222,7 +221,7 @@ def evaluate(
         history=history,
         epochs=len(history),
         seconds=time.perf_counter() - start,
-        params=trial.params,
+        params=params,
         reason=reason,
         test_accuracy=trial.test_accuracy if status in ("complete", "stopped") else None,
         weights=saved,

@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-from nas.train.device import memory_left, place, resident_bytes
+from nas.train.device import _malloc_trim, memory_left, place, release_memory, resident_bytes
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -60,3 +60,19 @@ def test_memory_left_on_the_cpu_is_the_limit_less_what_the_process_holds():
     left = memory_left(torch.device("cpu"), limit=4 * 2**30)
     # The process may grow a little between the two readings.
     assert 4 * 2**30 - held - 2**24 <= left <= 4 * 2**30 - held
+
+
+@pytest.mark.skipif(_malloc_trim() is None, reason="needs glibc's malloc_trim")
+def test_release_memory_gives_freed_heap_pages_back():
+    # 1,600 blocks of 100 KiB: under glibc's mmap threshold (128 KiB at start, and it
+    # only grows), so they come from the heap, where free() keeps them. The last block
+    # stays alive and pins the top of the heap: only a trim of the free pages inside the
+    # heap gives the memory back.
+    blocks = [torch.ones(25_600) for _ in range(1_600)]  # 25,600 float32 = 100 KiB
+    last = blocks.pop()
+    del blocks
+    held = resident_bytes()
+    release_memory(torch.device("cpu"))
+    given_back = held - resident_bytes()
+    assert given_back > 100 * 2**20, f"{given_back / 2**20:.0f} MiB of 156 MiB freed"
+    assert float(last[0]) == 1.0
