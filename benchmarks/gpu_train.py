@@ -1,14 +1,15 @@
 """Training throughput on a GPU: nas's trial loop with and without AMP and channels_last,
 against a plain PyTorch loop of the same network on the same data.
 
-    python benchmarks/gpu_train.py [--images 20000] [--epochs 3] [--batch 256]
+    python benchmarks/gpu_train.py [--images 20000] [--epochs 3] [--batch 256] [--device cpu]
 
 Synthetic CIFAR-sized data (uint8 3x32x32, random labels: the figure is images per
 second, not accuracy; the GPU machine reaches no network for a real data set). The
 network: a ``mobile`` space sample at 32 px. Each setting trains ``--epochs`` epochs;
 images per second is the training images of the epochs after the first (warm-up)
 divided by their seconds, a validation pass included in both loops. Exits 2 without
-CUDA.
+CUDA, unless ``--device cpu``: a smoke run of the same code on the CPU (nas uses AMP on
+CUDA only, so only channels_last varies there; its figures are no GPU figures).
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ def ours(arch, data, cfg: TrainConfig) -> float:
     return len(warm) * steps * cfg.batch_size / sum(e.seconds for e in warm)
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def plain(arch, data, cfg: TrainConfig) -> float:
-    """The textbook loop: float32, NCHW, data on the GPU, SGD, one validation pass."""
-    device = torch.device("cuda")
+    """The textbook loop: float32, NCHW, data on the device, SGD, one validation pass."""
+    device = torch.device(cfg.device)
     model = build(arch, seed=cfg.seed).to(device)
     opt = optimizer_for(model, cfg)
     xs, ys = data.train.x.to(device), data.train.y.to(device)
@@ -57,7 +63,7 @@ def plain(arch, data, cfg: TrainConfig) -> float:
     steps = n // cfg.batch_size
     seconds = []
     for _ in range(cfg.epochs):
-        torch.cuda.synchronize()
+        _sync(device)
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(n, device=device)
@@ -71,7 +77,7 @@ def plain(arch, data, cfg: TrainConfig) -> float:
         with torch.inference_mode():
             for s in range(0, len(xv), EVAL_BATCH):
                 model(data.normalise(xv[s : s + EVAL_BATCH])).argmax(1)
-        torch.cuda.synchronize()
+        _sync(device)
         seconds.append(time.perf_counter() - t0)
     return (cfg.epochs - 1) * steps * cfg.batch_size / sum(seconds[1:])
 
@@ -81,9 +87,11 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("no CUDA device: this benchmark needs a GPU", file=sys.stderr)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: this benchmark needs a GPU (--device cpu: a smoke run)",
+              file=sys.stderr)  # fmt: skip
         return 2
     if args.epochs < 2:
         print("--epochs must be at least 2 (the first one warms up)", file=sys.stderr)
@@ -91,11 +99,12 @@ def main() -> int:
     data = synthetic(args.images)
     space = load_space("mobile").with_data(in_channels=3, num_classes=10, resolution=32)
     arch = sample_random(space, 0)
-    base = TrainConfig(epochs=args.epochs, batch_size=args.batch, device="cuda", lr=0.01)
-    print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, {arch.compact}")
+    base = TrainConfig(epochs=args.epochs, batch_size=args.batch, device=args.device, lr=0.01)
+    name = torch.cuda.get_device_name(0) if args.device == "cuda" else "CPU (smoke run)"
+    print(f"{name}, torch {torch.__version__}, {arch.compact()}")
     print(f"{len(data.train)} training images, batch {args.batch}, {args.epochs} epochs")
     rows = [("plain PyTorch (float32, NCHW)", plain(arch, data, base))]
-    for amp in (False, True):
+    for amp in (False, True) if args.device == "cuda" else (False,):
         for cl in (False, True):
             cfg = dataclasses.replace(base, amp=amp, channels_last=cl)
             label = f"nas (amp {'on' if amp else 'off'}, channels_last {'on' if cl else 'off'})"
