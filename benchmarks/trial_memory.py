@@ -1,10 +1,11 @@
 """Where a trial's memory goes: resident memory after each import, after the data, and
 at its peak while one tiny network trains on MNIST (8,000 training images, 28 px,
 batch 128): in this process and in a Ray task (phase by phase: ``--where local|ray|both``),
-and in a Tune search's reused worker, trial after trial (``--where tune``).
+in a Tune search's reused worker, trial after trial (``--where tune``), and the cost
+model's figure against the resident peak of training steps (``--where estimate``).
 
     python benchmarks/trial_memory.py --data-path ../shared/data/mnist [--epochs 1]
-        [--where both|local|ray|tune] [--trials 3]
+        [--where both|local|ray|tune|estimate] [--trials 3]
 
 Figures from /proc/self/status: VmRSS (resident now) and VmHWM (the peak), the peak
 reset before training (``echo 5 > /proc/self/clear_refs``) so that it is the training's
@@ -270,13 +271,74 @@ def tune_search(data_path: str, trials: int, epochs: int, workdir: str, release:
         )
 
 
+def estimate_against_peaks(data_path: str, networks: int) -> None:
+    """For ``networks`` samples of ``tiny`` at 28 px: the cost model's training memory
+    against the resident peak of two training steps at batch 128 (SGD) and of one
+    evaluation batch of EVAL_BATCH, each over what the process held just before (freed
+    memory given back first, the peak reset)."""
+    import torch
+    from torch.nn import functional as F
+
+    from nas.model.builder import build
+    from nas.model.memory import training_memory
+    from nas.space.searchspace import load_space, sample_random
+    from nas.train.device import release_memory
+    from nas.train.trial import EVAL_BATCH
+
+    data = load(data_path)
+    space = load_space("tiny").with_data(in_channels=1, num_classes=10, resolution=28)
+    cpu = torch.device("cpu")
+
+    def base() -> float:
+        release_memory(cpu)
+        reset_peak()
+        return status_mib()["VmRSS"]
+
+    print(f"\ncost model against resident peaks, batch 128 / eval {EVAL_BATCH} (MiB)")
+    print(f"{'network':<10}{'estimate':>9}{'train peak':>11}{'eval peak':>10}{'ratio':>7}")
+    for seed in range(networks):
+        arch = sample_random(space, seed)
+        est = training_memory(arch, batch=128, eval_batch=EVAL_BATCH).total / MIB
+        # channels_last, as a trial trains by default (TrainConfig.channels_last)
+        model = build(arch, seed=0).to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = data.normalise(data.train.x[:128]).contiguous(memory_format=torch.channels_last)
+        y = data.train.y[:128]
+        start = base()
+        for _ in range(2):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        del loss
+        weights = 4 * sum(p.numel() for p in model.parameters()) / MIB
+        # held before the steps: the weights; gradients and momentum come in the steps
+        train = status_mib()["VmHWM"] - start + weights
+        start = base()
+        model.eval()
+        with torch.inference_mode():
+            xv = data.normalise(data.val.x[:EVAL_BATCH])
+            model(xv.contiguous(memory_format=torch.channels_last))
+        # a trial scores with its weights, gradients and momentum still held
+        evaluation = status_mib()["VmHWM"] - start + 3 * weights
+        peak = max(train, evaluation)
+        print(f"{seed:<10}{est:>9.1f}{train:>11.0f}{evaluation:>10.0f}{peak / est:>7.1f}")
+        del model, opt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-path", required=True, help="folder of the MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--where", choices=("both", "local", "ray", "tune"), default="both")
-    parser.add_argument("--trials", type=int, default=3, help="with --where tune")
+    parser.add_argument(
+        "--where", choices=("both", "local", "ray", "tune", "estimate"), default="both"
+    )
+    parser.add_argument("--trials", type=int, default=3, help="networks, with tune/estimate")
     args = parser.parse_args()
+
+    if args.where == "estimate":
+        estimate_against_peaks(args.data_path, args.trials)
+        return 0
 
     if args.where == "tune":
         import tempfile

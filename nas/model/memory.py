@@ -8,13 +8,17 @@ cannot fit is refused with a reason instead of dying mid-training.
 - optimiser state: one float32 buffer per parameter for SGD with momentum, two for AdamW.
 - activations: the larger of a training step (batch x what autograd keeps per sample,
   ``Cost.training_activation_elements``) and an evaluation pass (``eval_batch`` x the
-  inference peak), float32 (AMP would halve most of it: the figure is an upper bound).
+  inference peak), float32 (AMP halves most of it; the float32 figure is kept).
 - data: the splits a trial copies onto a GPU (uint8); 0 on the CPU, where they stay put.
 
-Not counted: the process itself (interpreter, torch, Ray: see benchmarks/trial_memory.py)
-and allocator slack. Activations are within 10% of what torch keeps for ReLU networks
-(tests/model/test_memory.py); SiLU and hardswish keep one more copy per activated
-convolution, which this leaves out (a third under on the ``mobile`` space).
+Not counted: the process itself (interpreter, torch, Ray: see benchmarks/trial_memory.py),
+the kernels' temporaries (im2col and oneDNN buffers, a BatchNorm's output beside its
+input at inference) and allocator slack. Activations are within 10% of what torch keeps
+for ReLU networks (tests/model/test_memory.py); SiLU and hardswish keep one more copy per
+activated convolution, which this leaves out (a third under on the ``mobile`` space).
+So the figure is a floor: the resident peak of a CPU training is above it (by how much:
+benchmarks/README.md), and a trial that refuses a network because of it is sure the
+network cannot fit; one that passes may still run out, and then fails with its reason.
 """
 
 from __future__ import annotations
