@@ -38,11 +38,12 @@ def run_trial(
     artifacts: str,
     report: Report,
     node: str = "",
+    gpu_ids: tuple[str, ...] = (),
 ) -> Evaluation:
     """Evaluate the candidate ``config`` and record it. ``report`` gets the metrics after
     each epoch but the last (an early-stopping scheduler reads them); ``node`` is the
     cluster node running it ("" outside a cluster), kept with the evaluation so the
-    driver can fetch its weights."""
+    driver can fetch its weights; ``gpu_ids`` the GPUs its scheduler assigned it."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
     store = EvaluationStore(study.search.storage)
@@ -69,7 +70,10 @@ def run_trial(
         )  # fmt: skip
     else:
         assert data is not None
-        ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
+        ev = _train(
+            arch, hp, data, study=study, artifacts=artifacts, report=report, base=base,
+            gpu_ids=gpu_ids,
+        )  # fmt: skip
     store.record(ev)
     return ev
 
@@ -110,13 +114,14 @@ def _train(
     artifacts: str,
     report: Report,
     base: dict[str, Any],
+    gpu_ids: tuple[str, ...],
 ) -> Evaluation:
     """Train the candidate. In a single-objective study each epoch but the last is put
     on record as ``running`` and reported, so early stopping can end it."""
     cfg = train_config(study, hp)
     single = not study.objective.rules.multi_objective
     store = EvaluationStore(study.search.storage)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
 
     def each_epoch(ep) -> None:
         if not single or ep.epoch >= cfg.epochs:
@@ -139,7 +144,12 @@ def _train(
         report({**metrics, "status": "running", "epoch": ep.epoch})
 
     weights = trial_dir(artifacts) / f"{arch.id[:16]}-{base['budget'][:12]}.pt"
-    result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
+    s = study.search
+    result = evaluate(
+        arch, data, cfg, report=each_epoch, weights_path=weights, gpu_ids=gpu_ids,
+        memory_limit=int(s.memory_per_trial_gb * 2**30),
+        gpu_share=s.gpus_per_trial if 0 < s.gpus_per_trial < 1 else 1.0,
+    )  # fmt: skip
     return Evaluation(
         status=result.status,
         val_accuracy=result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0,
@@ -147,6 +157,10 @@ def _train(
         seconds=result.seconds,
         weights=result.weights,
         reason=result.reason,
+        device=result.device,
+        gpu_ids=",".join(result.gpu_ids),
+        started_at=started_at,
+        ended_at=time.time(),
         **base,
     )
 
