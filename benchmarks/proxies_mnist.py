@@ -45,7 +45,7 @@ resolution = 8
 export_dir = "exports/{name}"
 
 [data]
-dataset = "mnist"
+name = "mnist"
 path = "{data}"
 seed = 0
 val_fraction = 0.2
@@ -112,7 +112,7 @@ def _setup(study):
 
     d = study.data
     data = load_dataset(
-        d.dataset, path=d.path, seed=d.seed, val_fraction=d.val_fraction,
+        d.name, path=d.path, seed=d.seed, val_fraction=d.val_fraction,
         test_fraction=d.test_fraction, limit=d.limit,
     )  # fmt: skip
     space = load_space("tiny").with_data(

@@ -18,16 +18,18 @@ from nas.core.errors import NasError
 from nas.core.objectives import ACCURACY_LATENCY
 from nas.core.pareto import dominates, hypervolume_2d
 from nas.search.config import StudyConfig
-from nas.search.results import Evaluation, EvaluationStore
+from nas.search.results import Evaluation, EvaluationStore, count_trials
 
 __all__ = [
     "Progress",
+    "Repeats",
     "StudyReport",
     "gather",
     "op_shares",
     "optuna_study",
     "prefiltered",
     "progress",
+    "repeats",
 ]
 
 
@@ -51,12 +53,16 @@ class StudyReport:
     latency_budget_ms: float | None
     #: What `nas scale` published for this study (family.json's content), if it ran.
     family: Mapping[str, Any] | None = None
+    #: The study's finished trials (Optuna's COMPLETE ones, early-stopped included).
+    trials: int = 0
     #: What the proxy pre-filter did (``prefiltered``), None when the search had none.
     prefilter: Mapping[str, Any] | None = None
 
 
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
+    from optuna.trial import TrialState
+
     from nas.core.db import optuna_storage
     from nas.search.confirm import final_evaluations
     from nas.search.selection import sub_study, winners
@@ -73,7 +79,8 @@ def gather(study: StudyConfig) -> StudyReport:
             source=study.source,
         )
     final = final_evaluations(study, store)
-    members = tuple(_published(storage, study.name, "front") or ())
+    o_study = optuna_study(storage, study.name)
+    members = tuple((o_study.user_attrs.get("front") if o_study else None) or ())
     obj = study.objective
     return StudyReport(
         study=study.name,
@@ -85,17 +92,17 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
+        trials=count_trials(storage, study.name, TrialState.COMPLETE) if o_study else 0,
         # Reading every trial's attributes costs seconds in a large study: only when the
         # study file asks for a pre-filter.
-        prefilter=prefiltered(storage, study.name) if study.search.prefilter.enabled else None,
+        prefilter=prefiltered(o_study) if study.search.prefilter.enabled else None,
     )
 
 
-def prefiltered(storage: Any, name: str) -> dict[str, Any] | None:
-    """The proxy pre-filter's record (nas.search.prefilter) over the study's trials: the
-    proxy, candidates per proposal, trials it chose, proposals, and how often the
-    sampler's own proposal won. None: no trial was pre-filtered."""
-    o_study = optuna_study(storage, name)
+def prefiltered(o_study: Any) -> dict[str, Any] | None:
+    """The proxy pre-filter's record (nas.search.prefilter) over the Optuna study's
+    trials: the proxy, candidates per proposal, trials it chose, proposals, and how often
+    the sampler's own proposal won. None: no trial was pre-filtered (or no study)."""
     marked = [
         t.user_attrs
         for t in (o_study.get_trials(deepcopy=False) if o_study is not None else ())
@@ -127,6 +134,37 @@ def _published(storage: Any, name: str, key: str) -> Any:
     recorded); None when that study or attribute is not there."""
     o_study = optuna_study(storage, name)
     return None if o_study is None else o_study.user_attrs.get(key)
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How many of a study's trials evaluated nothing new: a trial whose network (under
+    the same budget) the study had evaluated before adds no evaluation, and one that
+    takes another study's result records ``reused <study>``. A sampler that proposes
+    networks again (NSGA-II late in a long search) shows here."""
+
+    #: Finished trials.
+    trials: int
+    #: The study's own evaluations: distinct networks under distinct budgets.
+    networks: int
+    #: Of those, results taken from another study rather than evaluated here.
+    reused: int
+
+    @property
+    def fresh(self) -> int:
+        """Networks this study evaluated itself."""
+        return self.networks - self.reused
+
+    @property
+    def repeats(self) -> int:
+        """Trials that evaluated nothing new (0 while trials still run: an evaluation
+        is on record before its trial is finished)."""
+        return max(0, self.trials - self.fresh)
+
+
+def repeats(r: StudyReport) -> Repeats:
+    reused = sum(e.reason.startswith("reused ") for e in r.evaluations)
+    return Repeats(r.trials, len(r.evaluations), reused)
 
 
 @dataclass(frozen=True)

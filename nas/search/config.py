@@ -48,7 +48,9 @@ SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"
+    #: A dataset by name (nas.train.data; `nas data list`). Study files written before
+    #: it was called ``name`` say ``dataset``: still read (nas.search.config._build).
+    name: str = "digits"
     #: Directory of the dataset files ("" for digits); relative paths are resolved
     #: against the study file's directory.
     path: str = ""
@@ -171,6 +173,9 @@ class SearchConfig:
     ray_address: str = ""
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    #: Memory each trial is given, in GiB (Ray's ``memory`` resource; 0: not reserved).
+    #: A network the cost model says cannot train within it is rejected, not trained.
+    memory_per_trial_gb: float = 0.0
     #: Trials at once (0: as many as the cluster's resources allow).
     max_concurrent: int = 0
     #: ASHA early stopping (single-objective modes only).
@@ -190,6 +195,8 @@ class SearchConfig:
             raise NasError("must be positive", field="cpus_per_trial")
         if self.gpus_per_trial < 0:
             raise NasError("must be >= 0", field="gpus_per_trial")
+        if self.memory_per_trial_gb < 0:
+            raise NasError("must be >= 0 (0: not reserved)", field="memory_per_trial_gb")
         if self.max_concurrent < 0:
             raise NasError("must be >= 0 (0: as many as fit)", field="max_concurrent")
         if self.executor not in EXECUTORS:
@@ -395,6 +402,15 @@ def load_study(
 
 def _build(data: dict[str, Any], source: str) -> StudyConfig:
     data = copy.deepcopy(data)
+    section = data.get("data")
+    if isinstance(section, dict) and "dataset" in section:
+        if "name" in section:
+            raise NasError(
+                "give the dataset once: `name` (`dataset` is its older spelling)",
+                field="data.dataset",
+                source=source,
+            )
+        section["name"] = section.pop("dataset")
     # Ray runs trials in directories of its own: a relative SQLite path must not mean a
     # different file there.
     for section, key, default in (

@@ -82,7 +82,7 @@ def check_proxies(
     torch_device = resolve_device(device)
     d = study.data
     data = load_dataset(
-        d.dataset,
+        d.name,
         path=study.resolve(d.path) or None,
         seed=d.seed,
         val_fraction=d.val_fraction,

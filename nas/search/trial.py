@@ -25,7 +25,7 @@ from nas.search.selection import budget_of, train_config, trial_objective
 from nas.train.data import Dataset
 from nas.train.loop import evaluate
 
-__all__ = ["final_metrics", "run_trial"]
+__all__ = ["final_metrics", "record_failure", "run_trial"]
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -38,26 +38,18 @@ def run_trial(
     artifacts: str,
     report: Report,
     node: str = "",
+    gpu_ids: tuple[str, ...] = (),
 ) -> Evaluation:
     """Evaluate the candidate ``config`` and record it. ``report`` gets the metrics after
     each epoch but the last (an early-stopping scheduler reads them); ``node`` is the
     cluster node running it ("" outside a cluster), kept with the evaluation so the
-    driver can fetch its weights."""
+    driver can fetch its weights; ``gpu_ids`` the GPUs its scheduler assigned it."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
-    budget = budget_of(study, hp, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency = config["latency_ms"]
-    base = dict(
-        node=node,
-        study=study.name,
-        arch_id=arch.id,
-        budget=budget,
-        latency_ms=latency,
-        params=config["params"],
-        macs=config["macs"],
-        arch_json=arch.to_json(),
-    )
+    base = _base(config, study, node)
+    budget = base["budget"]
     prior = store.lookup(arch.id, budget)
     if prior is not None:  # evaluated before under the same budget: reuse, do not train again
         # The accuracy carries over; the latency is this study's (its target or device).
@@ -78,8 +70,38 @@ def run_trial(
         )  # fmt: skip
     else:
         assert data is not None
-        ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
+        ev = _train(
+            arch, hp, data, study=study, artifacts=artifacts, report=report, base=base,
+            gpu_ids=gpu_ids,
+        )  # fmt: skip
     store.record(ev)
+    return ev
+
+
+def _base(config: dict[str, Any], study: StudyConfig, node: str) -> dict[str, Any]:
+    """What every evaluation of the candidate ``config`` records, whatever its outcome."""
+    arch = Architecture.from_json(config["arch_json"])
+    return dict(
+        node=node,
+        study=study.name,
+        arch_id=arch.id,
+        budget=budget_of(study, config.get("hp", {}), arch.resolution),
+        latency_ms=config["latency_ms"],
+        params=config["params"],
+        macs=config["macs"],
+        arch_json=arch.to_json(),
+    )
+
+
+def record_failure(config: dict[str, Any], *, study: StudyConfig, reason: str) -> Evaluation:
+    """Record that the trial of ``config`` died without recording anything itself (its
+    worker process killed, its node lost): status ``failed`` with ``reason``, replacing
+    the ``running`` row of its last epoch, if any."""
+    ev = Evaluation(
+        status="failed", val_accuracy=0.0, epochs=0, seconds=0.0, reason=reason,
+        **_base(config, study, ""),
+    )  # fmt: skip
+    EvaluationStore(study.search.storage).record(ev)
     return ev
 
 
@@ -92,13 +114,14 @@ def _train(
     artifacts: str,
     report: Report,
     base: dict[str, Any],
+    gpu_ids: tuple[str, ...],
 ) -> Evaluation:
     """Train the candidate. In a single-objective study each epoch but the last is put
     on record as ``running`` and reported, so early stopping can end it."""
     cfg = train_config(study, hp)
     single = not study.objective.rules.multi_objective
     store = EvaluationStore(study.search.storage)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
 
     def each_epoch(ep) -> None:
         if not single or ep.epoch >= cfg.epochs:
@@ -121,7 +144,12 @@ def _train(
         report({**metrics, "status": "running", "epoch": ep.epoch})
 
     weights = trial_dir(artifacts) / f"{arch.id[:16]}-{base['budget'][:12]}.pt"
-    result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
+    s = study.search
+    result = evaluate(
+        arch, data, cfg, report=each_epoch, weights_path=weights, gpu_ids=gpu_ids,
+        memory_limit=int(s.memory_per_trial_gb * 2**30),
+        gpu_share=s.gpus_per_trial if 0 < s.gpus_per_trial < 1 else 1.0,
+    )  # fmt: skip
     return Evaluation(
         status=result.status,
         val_accuracy=result.val_accuracy if not math.isnan(result.val_accuracy) else 0.0,
@@ -129,6 +157,10 @@ def _train(
         seconds=result.seconds,
         weights=result.weights,
         reason=result.reason,
+        device=result.device,
+        gpu_ids=",".join(result.gpu_ids),
+        started_at=started_at,
+        ended_at=time.time(),
         **base,
     )
 

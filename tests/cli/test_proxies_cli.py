@@ -28,7 +28,7 @@ def _study(tmp_path: Path, n: int) -> tuple[str, list]:
     path = tmp_path / "study.toml"
     db = tmp_path / "studies.db"
     path.write_text(
-        f'name = "p"\nspace = "{space}"\n[data]\ndataset = "digits"\nlimit = 600\n'
+        f'name = "p"\nspace = "{space}"\n[data]\nname = "digits"\nlimit = 600\n'
         f'[search]\nstorage = "sqlite:///{db}"\n'
     )
     bound = load_space(str(space)).with_data(in_channels=1, num_classes=10, resolution=8)

@@ -31,8 +31,7 @@ from nas.core.interrupt import StopRequest
 from nas.search.cluster import check_shared_storage
 from nas.search.config import SearchConfig, StudyConfig
 from nas.search.executors.base import Executor, Fetch
-from nas.search.results import EvaluationStore
-from nas.search.trial import final_metrics, run_trial
+from nas.search.trial import final_metrics, record_failure, run_trial
 from nas.train.data import Dataset
 
 if TYPE_CHECKING:
@@ -81,11 +80,14 @@ def fetch_file(node_id: str, path: str, timeout_s: float = 300.0) -> bytes:
 def _trainable(
     config: dict[str, Any], *, study: StudyConfig, data: Dataset | None, artifacts: str
 ) -> None:
-    """One Tune trial: the trial, then its final metrics."""
+    """One Tune trial: the trial, then its final metrics. The GPUs Ray assigned
+    (``gpus_per_trial``) are the ones ``CUDA_VISIBLE_DEVICES`` shows this process."""
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    gpus = tuple(str(i) for i in ray.get_gpu_ids()) if ray.is_initialized() else ()
     ev = run_trial(
-        config, study=study, data=data, artifacts=artifacts, report=tune.report, node=node
-    )
+        config, study=study, data=data, artifacts=artifacts, report=tune.report, node=node,
+        gpu_ids=gpus,
+    )  # fmt: skip
     tune.report(final_metrics(study, ev))
 
 
@@ -107,7 +109,28 @@ class _Progress(tune.Callback):
         _ON_TRIAL.get(self.key, _nothing)()
 
     def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[override]
+        _fail(self.key, trial)
         _ON_TRIAL.get(self.key, _nothing)()
+
+
+#: The study of each run (by key), and each failed trial's searcher (by Tune trial id)
+#: until ``_fail`` tells Optuna why it failed.
+_STUDY: dict[int, StudyConfig] = {}
+_FAILING: dict[str, _Searcher] = {}
+
+
+def _fail(key: int, trial: Any) -> None:
+    """A trial failed for good (Tune tried it again once, ``FailureConfig``): record why,
+    in the evaluations table (a worker that died recorded nothing) and on its Optuna
+    trial, then tell Optuna it failed."""
+    lines = [line.strip() for line in (trial.get_error() or "").splitlines() if line.strip()]
+    reason = f"failed twice (tried again once): {lines[-1] if lines else 'no error recorded'}"
+    study = _STUDY.get(key)
+    if study is not None and "arch_json" in trial.config:  # kept if it recorded an end
+        record_failure(trial.config, study=study, reason=reason)
+    searcher = _FAILING.pop(trial.trial_id, None)
+    if searcher is not None:
+        searcher.fail(trial.trial_id, reason)
 
 
 _STOP: dict[int, StopRequest] = {}
@@ -116,7 +139,7 @@ _STOP: dict[int, StopRequest] = {}
 class _StopWhenAsked(tune.Stopper):
     """Ends the whole run once ``_STOP[key]`` is set (a Ctrl-C): Tune stops the running
     trials and returns from ``fit``; a trial it stopped before Optuna heard of its end is
-    then marked by ``nas.search.plan.abandon_unfinished``."""
+    then settled from the evaluations table by ``nas.search.settle``."""
 
     def __init__(self, key: int) -> None:
         self.key = key
@@ -170,12 +193,25 @@ def _connect(s: SearchConfig, num_cpus: int | None) -> None:
 
 def _concurrency(s: SearchConfig) -> int:
     """Trials at once: the study's ``max_concurrent``, else as many as the cluster fits."""
-    cpus = ray.cluster_resources().get("CPU", 1.0)
-    gpus = ray.cluster_resources().get("GPU", 0.0)
-    fit = int(cpus // s.cpus_per_trial)
+    have = ray.cluster_resources()
+    fit = int(have.get("CPU", 1.0) // s.cpus_per_trial)
     if s.gpus_per_trial > 0:
-        fit = min(fit, int(gpus // s.gpus_per_trial))
+        fit = min(fit, int(have.get("GPU", 0.0) // s.gpus_per_trial))
+    if s.memory_per_trial_gb > 0:
+        fit = min(fit, int(have.get("memory", 0.0) // _memory_bytes(s)))
     return s.max_concurrent or max(1, fit)
+
+
+def _memory_bytes(s: SearchConfig) -> int:
+    return int(s.memory_per_trial_gb * 2**30)
+
+
+def _resources(s: SearchConfig) -> dict[str, float]:
+    """What Tune reserves for each trial."""
+    want: dict[str, float] = {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial}
+    if s.memory_per_trial_gb > 0:
+        want["memory"] = _memory_bytes(s)
+    return want
 
 
 def _scheduler(study: StudyConfig) -> ASHAScheduler | None:
@@ -190,10 +226,27 @@ def _scheduler(study: StudyConfig) -> ASHAScheduler | None:
     )  # fmt: skip
 
 
+class _Searcher(OptunaSearch):
+    """OptunaSearch that tells Optuna of a failed trial only once ``_fail`` knows why:
+    Tune tells the searcher first, without the error, then the callbacks, with it."""
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if error and trial_id in self._ot_trials:
+            _FAILING[trial_id] = self
+            return
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+    def fail(self, trial_id: str, reason: str) -> None:
+        self._ot_trials[trial_id].set_user_attr("failed", reason)
+        super().on_trial_complete(trial_id, error=True)
+
+
 def _searcher(study: StudyConfig, plan: Plan) -> OptunaSearch:
     metrics = list(plan.metrics)
     modes = ["max" if d == "maximize" else "min" for d in plan.directions]
-    return OptunaSearch(
+    return _Searcher(
         space=plan.define,
         metric=metrics if len(metrics) > 1 else metrics[0],
         mode=modes if len(modes) > 1 else modes[0],
@@ -233,17 +286,15 @@ class RayTune(Executor):
         # Tune pickles its callbacks with the experiment state: keep the (unpicklable)
         # progress function in this process and give Tune only a key to it.
         key = id(on_trial)
-        _ON_TRIAL[key], _STOP[key] = on_trial, stop
+        _ON_TRIAL[key], _STOP[key], _STUDY[key] = on_trial, stop, study
         tuner = self._tuner(setup, plan, searcher, key)
-        store = EvaluationStore(s.storage)
-        store.settle_running(study.name)  # what a killed run left
         start = time.perf_counter()
         try:
             grid = tuner.fit()
         finally:
             _ON_TRIAL.pop(key, None)
             _STOP.pop(key, None)
-            store.settle_running(study.name)
+            _STUDY.pop(key, None)
         return time.perf_counter() - start, [one_line(e, line="last") for e in grid.errors]
 
     def _tuner(
@@ -254,7 +305,7 @@ class RayTune(Executor):
             tune.with_parameters(
                 _trainable, study=study, data=setup.data, artifacts=str(setup.artifacts)
             ),
-            {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial},
+            _resources(s),
         )
         # Tune's newer console output prints a configuration box and result paths for
         # every run even at verbose=0; the classic reporter honours verbose=0 (our
@@ -280,5 +331,8 @@ class RayTune(Executor):
                 verbose=0,
                 callbacks=[_Progress(key)],
                 stop=_StopWhenAsked(key),
+                # A worker that dies (killed, out of memory) fails its trial: try it once
+                # more; a second failure is recorded with its reason (_fail).
+                failure_config=tune.FailureConfig(max_failures=1),
             ),
         )
