@@ -100,6 +100,18 @@ def test_keep_two_of_three_queues_the_runner_up_as_the_next_trial(tmp_path, monk
     assert "4 trials chosen by synflow" in render(r)
 
 
+def test_a_runner_up_left_queued_at_the_end_is_not_trained(tmp_path, monkeypatch):
+    _, _, scored, trained, trials = _run(
+        tmp_path, monkeypatch, keep=2, of=3, trials=3, proxy="params"
+    )
+    # Proposals at trials 0 and 2; trial 2's runner-up was queued as trial 3, past the
+    # run's three trials: marked failed as never started, not left for a later run.
+    assert len(scored) == 2 * 3 and len(trained) == 3
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3 + ["FAIL"]
+    assert "never started" in trials[3].user_attrs["abandoned"]
+    assert trials[3].user_attrs["prefilter_rank"] == 2
+
+
 def test_a_size_proxy_needs_no_data(tmp_path, monkeypatch):
     from nas.model.cost import cost
 
