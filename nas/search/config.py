@@ -23,6 +23,7 @@ from nas.core.tomlfile import load_toml
 from nas.search.executors.registry import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
 from nas.search.samplers import get_sampler
+from nas.supernet.recipe import SupernetRecipe
 from nas.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -235,6 +236,8 @@ class StudyConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     tabular: TabularConfig = field(default_factory=TabularConfig)
+    #: How the study's supernet trains and scores subnets (``nas supernet train``).
+    supernet: SupernetRecipe = field(default_factory=SupernetRecipe)
     hyperparameters: tuple[HyperParameter, ...] = ()
     #: The file it came from (named in errors).
     source: str = ""

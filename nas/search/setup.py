@@ -26,7 +26,7 @@ from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "prepare"]
+__all__ = ["SearchSetup", "prepare", "training_data"]
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None)
     return setup
 
 
-def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:
-    """A study that trains: its data, its space bound to them, its latency predictor."""
+def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
+    """A study's data and its space bound to them (what its networks train on)."""
     d = study.data
     data = load_dataset(
         d.dataset,
@@ -128,6 +128,12 @@ def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> Search
         num_classes=data.num_classes,
         resolution=data.resolution,
     )
+    return data, space
+
+
+def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:
+    """A study that trains: its data, its space bound to them, its latency predictor."""
+    data, space = training_data(study)
     lat = study.latency
     target = Target(lat.target, threads=lat.threads, batch=lat.batch)
     table = LatencyTable(lat.db)
