@@ -27,12 +27,16 @@ subnets through the supernet, trained ones from their weights).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
+import math
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 SPACE = """
 name = "bench_mnist"
@@ -61,16 +65,17 @@ expansion = [1, 3]
 """
 
 
-def study_for(args, work: Path, method: str, seed: int, timeout_s: float = 0.0):
+def study_for(args, work: Path, method: str, seed: int, timeout_s: float = 0.0, name: str = ""):
     from nas.search.config import load_study
 
     space = work / "space.toml"
     space.write_text(SPACE)
+    name = name or f"{method}-{seed}"
     overrides = {
-        "name": f"{method}-{seed}",
+        "name": name,
         "space": str(space),
         "resolution": args.resolution,
-        "export_dir": str(work / f"{method}-{seed}"),
+        "export_dir": str(work / name),
         "data.path": args.data_path,
         "data.limit": args.limit,
         "data.seed": 0,
@@ -79,7 +84,7 @@ def study_for(args, work: Path, method: str, seed: int, timeout_s: float = 0.0):
         "train.augment": 0.0,
         "train.max_threads": 1,
         "latency.db": f"sqlite:///{work / 'latency.db'}",
-        "search.storage": f"sqlite:///{work / f'{method}-{seed}.db'}",
+        "search.storage": f"sqlite:///{work / f'{name}.db'}",
         "search.executor": "inprocess",
         "search.seed": seed,
         "search.strategy": method,
@@ -96,6 +101,31 @@ def study_for(args, work: Path, method: str, seed: int, timeout_s: float = 0.0):
         "hyperparameters": [],  # the bundled study searches lr: not a one-shot thing
     }
     return load_study("mnist", overrides)
+
+
+@contextlib.contextmanager
+def trusting(on: bool) -> Iterator[None]:
+    """With ``on``: the table's units and calibration measured in 2 windows of 3 samples,
+    every figure kept however far its windows disagree (tests/micro.py does the same)."""
+    if not on:
+        yield
+        return
+    from nas.latency import build, canary, timing
+    from nas.latency.measure import MeasureSettings
+
+    @dataclasses.dataclass(frozen=True)
+    class Trusting(MeasureSettings):
+        samples: int = 3
+        windows: int = 2
+        settle_tolerance: float = math.inf
+        floor_tolerance: float = math.inf
+
+    with (
+        mock.patch.object(build, "MeasureSettings", Trusting),
+        mock.patch.object(timing, "MeasureSettings", Trusting),
+        mock.patch.object(canary, "MeasureSettings", Trusting),
+    ):
+        yield
 
 
 def created(study) -> dict[tuple[str, str], dt.datetime]:
@@ -239,6 +269,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2, help="per-trial training epochs")
     p.add_argument("--supernet-epochs", type=int, default=3)
     p.add_argument("--workdir", default="")
+    p.add_argument(
+        "--trust-latency",
+        action="store_true",
+        help="build the latency table with every unit figure trusted (a busy machine "
+        "never settles: predictions are then rough)",
+    )
     args = p.parse_args()
     args.data_path = str(Path(args.data_path).resolve())
     work = Path(args.workdir or tempfile.mkdtemp(prefix="nas-oneshot-bench-"))
@@ -246,6 +282,14 @@ def main() -> None:
     print(f"workdir {work}; MNIST limit {args.limit} at {args.resolution} px; one-shot "
           f"{args.trials} subnets after {args.supernet_epochs} supernet epochs; per-trial "
           f"{args.epochs} epochs each", flush=True)  # fmt: skip
+    from nas.search.setup import prepare
+
+    start = time.perf_counter()  # the shared latency table: built once, before any clock
+    prepare(
+        study_for(args, work, "pertrial", 0, name="warmup"),
+        note=lambda m: print(f"  {m}", flush=True),
+    )
+    print(f"latency table ready in {time.perf_counter() - start:.0f} s", flush=True)
     ref: list[float] = []
     rows = [run_seed(args, work, seed, ref) for seed in range(args.seeds)]
     print(f"reference point: accuracy 0, latency {ref[0]:.3f} ms")

@@ -302,3 +302,43 @@ def test_checkpoint_of_another_space_data_or_recipe(searched, tmp_path, change, 
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     assert str(checkpoint) in lines[0] and field in lines[0], lines[0]
     assert not (tmp_path / "bad.db").exists()
+
+
+LR = {"name": "lr", "low": 0.01, "high": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"search.strategy": "greedy"}, "search.strategy"),
+        ({"search.strategy": "oneshot", "tabular.benchmark": "nasbench201"}, "search.strategy"),
+        ({"search.strategy": "oneshot", "hyperparameters": [LR]}, "hyperparameters"),
+        ({"oneshot.top": -1}, "oneshot.top"),
+        ({"oneshot.epochs": 0}, "oneshot.epochs"),
+    ],
+)
+def test_bad_oneshot_settings_name_their_field(overrides, field):
+    with pytest.raises(NasError) as err:
+        load_study("digits", {"confirm.top": 0, **overrides})
+    assert err.value.field == field
+
+
+def test_training_from_scratch_shares_the_per_trial_budget(tmp_path):
+    """`[oneshot] scratch`: the front members train under a per-trial training's own
+    budget (so either reuses the other); from inherited weights, under one of their own."""
+    from nas.search.oneshot import _finetune_budget
+    from nas.search.results import Evaluation
+    from nas.space.searchspace import load_space, sample_random
+
+    arch = sample_random(load_space(str(write_micro_space(tmp_path))).with_data(resolution=8), 1)
+    ev = Evaluation("s", arch.id, "b" * 24, "complete", 0.5, 0, 0.1, 0.2, 1, 1,
+                    arch_json=arch.to_json())  # fmt: skip
+    study = load_study("digits", {"oneshot.epochs": 3, "confirm.top": 0})
+    cfg = dataclasses.replace(study, train=dataclasses.replace(study.train, epochs=3))
+    per_trial = budget_of(load_study("digits", {"train.epochs": 3}), {}, arch.resolution)
+    scratch = dataclasses.replace(study, oneshot=dataclasses.replace(study.oneshot, scratch=True))
+    assert _finetune_budget(scratch, cfg, ev) == per_trial
+    inherited = _finetune_budget(study, cfg, ev)
+    assert inherited != per_trial
+    other = dataclasses.replace(ev, budget="c" * 24)  # another supernet: another budget
+    assert _finetune_budget(study, cfg, other) != inherited
