@@ -30,6 +30,7 @@ import torch
 from nas.core.errors import NasError
 from nas.core.interrupt import StopRequest
 from nas.model.arch import Architecture
+from nas.model.threads import torch_threads
 from nas.search.cluster import trial_dir
 from nas.search.config import StudyConfig
 from nas.search.oneshot_results import INHERITED, finetune_name
@@ -122,10 +123,14 @@ def score_inherited(
     loaded.supernet.spec.check(arch)
     r = study.supernet
     started = time.perf_counter()
-    (acc,) = score_subnets(
-        loaded.supernet, [arch], data,
-        bn_batches=r.bn_batches, val_subset=r.val_subset, batch_size=r.batch_size, seed=r.seed,
-    )  # fmt: skip
+    # The trial's threads as a training's ([train] max_threads): more than the cores a
+    # trial has only oversubscribe them.
+    with torch_threads(study.train.max_threads):
+        (acc,) = score_subnets(
+            loaded.supernet, [arch], data,
+            bn_batches=r.bn_batches, val_subset=r.val_subset, batch_size=r.batch_size,
+            seed=r.seed,
+        )  # fmt: skip
     images = min(r.val_subset or math.inf, int(data.val.y.shape[0]))
     reason = (
         f"{INHERITED} from supernet {loaded.key[:12]}: BatchNorm re-estimated on "
@@ -157,10 +162,11 @@ def ready(setup: SearchSetup, *, note: Callable[[str], None] = lambda _: None) -
     else:
         path = checkpoint_path(supernet_root(study), space_fp, data_fp, recipe)
         note(f"supernet: {path} (trained once for this space, data and recipe; resumable)")
-        supernet = train_supernet(
-            setup.space, setup.data, recipe, checkpoint=path, device=study.train.device,
-            progress=None,
-        )  # fmt: skip
+        with torch_threads(study.train.max_threads):
+            supernet = train_supernet(
+                setup.space, setup.data, recipe, checkpoint=path, device=study.train.device,
+                progress=None,
+            )  # fmt: skip
     supernet = supernet.cpu().eval()
     _remember(path, _Loaded(supernet, _key(space_fp, data_fp, study)))
     oneshot = dataclasses.replace(study.oneshot, checkpoint=str(path))
@@ -184,7 +190,8 @@ def inherited_state(
         for k in range(min(r.bn_batches, max(1, n // batch)))
     ]
     training = supernet.training
-    reestimate_bn(supernet, batches, arch=arch)
+    with torch_threads(study.train.max_threads):
+        reestimate_bn(supernet, batches, arch=arch)
     supernet.train(training)
     return supernet.state_of(arch)
 
