@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +17,7 @@ import torch
 
 from nas.core.errors import NasError
 from nas.space.searchspace import SearchSpace, load_space
-from nas.supernet import SupernetRecipe, checkpoint_path, load_supernet, train_supernet
+from nas.supernet import Supernet, SupernetRecipe, checkpoint_path, load_supernet, train_supernet
 from nas.supernet.store import data_fingerprint, read_checkpoint, space_fingerprint
 from nas.train.data import Dataset, load_dataset
 
@@ -28,6 +33,15 @@ def digits() -> Dataset:
 @pytest.fixture(scope="module")
 def space() -> SearchSpace:
     return load_space("tiny").with_data(resolution=8)
+
+
+@pytest.fixture(scope="module")
+def whole(
+    space: SearchSpace, digits: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> Supernet:
+    """RECIPE trained without interruption (the resumed runs' oracle)."""
+    path = tmp_path_factory.mktemp("whole") / "whole.pt"
+    return train_supernet(space, digits, RECIPE, checkpoint=path)
 
 
 def _equal_states(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -111,11 +125,10 @@ class _Stop(Exception):
 
 
 def test_resume_reaches_the_uninterrupted_weights(
-    space: SearchSpace, digits: Dataset, tmp_path: Path
+    space: SearchSpace, digits: Dataset, whole: Supernet, tmp_path: Path
 ) -> None:
     """Stopped mid-epoch after a step checkpoint (steps 7 and 14 of 20 saved; stopped at
     17), then resumed from step 14: the weights equal those of one run throughout."""
-    whole = train_supernet(space, digits, RECIPE, checkpoint=tmp_path / "whole.pt")
     path = tmp_path / "cut.pt"
 
     def stop_at(done: int, _total: int) -> None:
@@ -178,3 +191,61 @@ def test_data_that_do_not_fit(space: SearchSpace, tmp_path: Path) -> None:
         train_supernet(three, load_dataset("digits", limit=300), RECIPE, checkpoint=tmp_path / "x")
     assert err.value.field == "num_classes"
     assert not (tmp_path / "x").exists()
+
+
+#: The child trains RECIPE, says so once step 8 is done (a checkpoint of step 7 is on
+#: disk), then blocks on stdin until it is killed: the kill always lands mid-run.
+CHILD = f"""
+import sys
+import torch
+from pathlib import Path
+from nas.space.searchspace import load_space
+from nas.supernet import Supernet, SupernetRecipe, train_supernet
+from nas.train.data import load_dataset
+
+torch.set_num_threads(1)
+
+def progress(done, total):
+    if done == 8:
+        print("step 8", flush=True)
+        sys.stdin.readline()
+
+recipe = {RECIPE!r}
+data = load_dataset("digits", seed=0, limit=600)
+space = load_space("tiny").with_data(resolution=8)
+train_supernet(space, data, recipe, checkpoint=Path(sys.argv[1]), progress=progress)
+"""
+
+
+def test_killed_process_resumes_to_the_same_weights(
+    space: SearchSpace, digits: Dataset, whole: Supernet, tmp_path: Path
+) -> None:
+    """A real process SIGKILLed after its step-7 checkpoint, resumed here: the weights
+    equal an uninterrupted run's exactly (the CPU, one thread in both)."""
+    path = tmp_path / "killed.pt"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    # A stuck child must not hang the suite: 8 steps and the imports take about 10 s on
+    # a busy machine; 120 s is a wide margin.
+    watchdog = threading.Timer(120, child.kill)
+    watchdog.start()
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "step 8\n"  # blocks until the child says so
+        assert path.exists()
+        child.send_signal(signal.SIGKILL)
+        assert child.wait() == -signal.SIGKILL
+    finally:
+        watchdog.cancel()
+        child.kill()
+        child.wait()
+    state = read_checkpoint(path, space_fingerprint(space), data_fingerprint(digits), RECIPE)
+    assert not state["done"] and (state["training"]["epoch"], state["training"]["step"]) == (0, 7)
+    resumed = train_supernet(space, digits, RECIPE, checkpoint=path)
+    _equal_states(whole.state_dict(), resumed.state_dict())
