@@ -243,9 +243,11 @@ class StudyConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    #: A one-shot search's supernet and what it trains after (``search.strategy``).
+    oneshot: OneShotConfig = field(default_factory=OneShotConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     tabular: TabularConfig = field(default_factory=TabularConfig)
-    oneshot: OneShotConfig = field(default_factory=OneShotConfig)
+    #: How the study's supernet trains and scores subnets (``nas supernet train``).
     supernet: SupernetRecipe = field(default_factory=SupernetRecipe)
     hyperparameters: tuple[HyperParameter, ...] = ()
     #: The file it came from (named in errors).

@@ -26,7 +26,7 @@ from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "bound_space", "prepare"]
+__all__ = ["SearchSetup", "prepare"]
 
 
 @dataclass(frozen=True)
