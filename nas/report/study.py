@@ -43,6 +43,9 @@ class StudyReport:
     latency_budget_ms: float | None
     #: What `nas scale` published for this study (family.json's content), if it ran.
     family: Mapping[str, Any] | None = None
+    #: A one-shot study's front members trained after the search: (inherited score,
+    #: trained result) each (nas.search.oneshot_results.pairs); empty otherwise.
+    inherited: tuple[tuple[Evaluation, Evaluation], ...] = ()
 
 
 def gather(study: StudyConfig) -> StudyReport:
@@ -65,6 +68,11 @@ def gather(study: StudyConfig) -> StudyReport:
     final = final_evaluations(study, store)
     members = tuple(_published(storage, study.name, "front") or ())
     obj = study.objective
+    inherited: tuple[tuple[Evaluation, Evaluation], ...] = ()
+    if study.search.strategy == "oneshot":
+        from nas.search.oneshot_results import pairs
+
+        inherited = tuple(pairs(study, store))
     return StudyReport(
         study=study.name,
         mode=obj.mode,
@@ -75,6 +83,7 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
+        inherited=inherited,
     )
 
 

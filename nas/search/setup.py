@@ -96,17 +96,40 @@ def _prepare_tabular(study: StudyConfig) -> SearchSetup:
     return SearchSetup(study, None, space, None, latency, artifacts)
 
 
-def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
+def bound_space(study: StudyConfig, data: Dataset) -> SearchSpace:
+    """The study's space bound to ``data``, as ``prepare`` binds it: for a worker that
+    has the study and its data but not the setup."""
+    return _bind_space(
+        study,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        resolution=data.resolution,
+    )
+
+
+def _same(setup: SearchSetup) -> SearchSetup:
+    return setup
+
+
+def prepare(
+    study: StudyConfig,
+    *,
+    note: Callable[[str], None] = lambda _: None,
+    then: Callable[[SearchSetup], SearchSetup] = _same,
+) -> SearchSetup:
     """Check the storage, load data, bind the space, make sure the latency table covers
     it (building the missing units here when the target is this machine), load the
-    predictor, and refuse a latency budget no architecture of the space can meet.
+    predictor, refuse a latency budget no architecture of the space can meet, and pass
+    the setup through ``then`` (a one-shot search readies its supernet there).
 
     The study's storage is created last: input refused on the way (a space, a data path,
-    a cluster that does not answer) leaves no database behind."""
+    a cluster that does not answer, a supernet of another space) leaves no database
+    behind."""
     check_url(study.search.storage, field="storage")  # a bad URL fails before any work
     executor_class(study.search.executor).check(study)  # e.g. a cluster that does not answer
     setup = _prepare_tabular(study) if study.tabular.benchmark else _prepare_training(study, note)
     _check_budget(study, setup.space, setup.predictor)
+    setup = then(setup)
     EvaluationStore(study.search.storage)
     return setup
 

@@ -45,7 +45,14 @@ def run_trial(
     driver can fetch its weights."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
-    budget = budget_of(study, hp, arch.resolution)
+    oneshot = study.search.strategy == "oneshot"
+    if oneshot:  # scored with weights inherited from the study's supernet (its own budget)
+        from nas.search.oneshot import inherited_budget
+
+        assert data is not None
+        budget = inherited_budget(study, data)
+    else:
+        budget = budget_of(study, hp, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency = config["latency_ms"]
     base = dict(
@@ -76,6 +83,10 @@ def run_trial(
             status="complete", val_accuracy=found["val_accuracy"], epochs=200, seconds=0.0,
             reason=reason, **base,
         )  # fmt: skip
+    elif oneshot:
+        from nas.search.oneshot import score_inherited
+
+        ev = score_inherited(arch, data, study=study, base=base)
     else:
         assert data is not None
         ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,8 +111,12 @@ def evaluate(
     test: bool = False,
     resolution: int | None = None,
     weights_path: str | Path | None = None,
+    initial: Mapping[str, torch.Tensor] | None = None,
 ) -> TrialResult:
     """Train ``arch`` on ``data.train`` for ``cfg.epochs`` and score it on ``data.val``.
+
+    ``initial``: a state dict of ``build(arch)`` to start from (weights inherited from a
+    supernet) instead of the seeded initialisation.
 
     ``weights_path``: where to save the trained state_dict (CPU, contiguous tensors,
     loadable with ``nas.model.builder.load_weights``) when training completed or was stopped.
@@ -131,7 +136,7 @@ def evaluate(
     _check_input(arch, data, cfg, res)
     device = resolve_device(cfg.device)
     start = time.perf_counter()
-    trial = Trial(arch, data, cfg, device, res)
+    trial = Trial(arch, data, cfg, device, res, initial=initial)
     with (
         seeded(cfg.seed, device),
         torch_threads(None if device.type == "cuda" else cfg.max_threads),
