@@ -170,7 +170,7 @@ def test_accuracies(study, data, evaluations) -> dict[tuple[str, str], float]:
 
 
 def _checkpoint(study) -> str:
-    from nas.search.oneshot import supernet_root
+    from nas.search.setup import supernet_root
 
     (path,) = supernet_root(study).glob("supernet-*.pt")
     return str(path)

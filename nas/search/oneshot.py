@@ -36,7 +36,7 @@ from nas.search.config import StudyConfig
 from nas.search.oneshot_results import INHERITED, finetune_name
 from nas.search.results import Evaluation, EvaluationStore, budget_key
 from nas.search.selection import budget_of, ranked
-from nas.search.setup import SearchSetup, bound_space
+from nas.search.setup import SearchSetup, bound_space, supernet_root
 from nas.supernet import Supernet
 from nas.supernet.scoring import score_subnets
 from nas.supernet.store import (
@@ -53,7 +53,6 @@ __all__ = [
     "inherited_state",
     "ready",
     "score_inherited",
-    "supernet_root",
     "with_weights",
 ]
 
@@ -67,11 +66,6 @@ class _Loaded:
 
 #: Supernets loaded in this process, by checkpoint path and modification time.
 _LOADED: dict[tuple[str, int], _Loaded] = {}
-
-
-def supernet_root(study: StudyConfig) -> Path:
-    """Where a study's trained supernets are stored (one file per space, data, recipe)."""
-    return study.export_root / "supernets"
 
 
 def _key(space_fp: str, data_fp: str, study: StudyConfig) -> str:

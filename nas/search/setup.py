@@ -26,7 +26,7 @@ from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "prepare", "training_data"]
+__all__ = ["SearchSetup", "prepare", "supernet_root", "training_data"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,11 @@ def prepare(
     return setup
 
 
+def supernet_root(study: StudyConfig) -> Path:
+    """Where a study's trained supernets are stored (one file per space, data, recipe)."""
+    return study.export_root / "supernets"
+
+
 def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
     """A study's data and its space bound to them (what its networks train on)."""
     d = study.data
@@ -145,13 +150,7 @@ def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
         test_fraction=d.test_fraction,
         limit=d.limit or None,
     )
-    space = _bind_space(
-        study,
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        resolution=data.resolution,
-    )
-    return data, space
+    return data, bound_space(study, data)
 
 
 def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nas.core.errors import NasError
 from nas.search.config import StudyConfig
-from nas.search.setup import training_data
+from nas.search.setup import supernet_root, training_data
 from nas.space.searchspace import SearchSpace
 from nas.supernet.store import (
     checkpoint_path,
@@ -26,7 +26,7 @@ from nas.supernet.training import Progress, train_supernet
 from nas.train.dataset import Dataset
 from nas.train.device import resolve_device
 
-__all__ = ["StudySupernet", "study_supernet", "supernet_root"]
+__all__ = ["StudySupernet", "study_supernet"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,6 @@ class StudySupernet:
     data: Dataset
     #: True when a finished checkpoint was loaded instead of trained.
     reused: bool
-
-
-def supernet_root(study: StudyConfig) -> Path:
-    """The folder of a study's supernets (one file per space, data and recipe)."""
-    return study.export_root / "supernets"
 
 
 def study_supernet(
