@@ -61,9 +61,7 @@ def _worker(config: dict[str, Any]) -> None:
     net = Supernet(space, seed=recipe.seed)
     if saved is not None:
         net.load_state_dict(saved["model"], strict=True)
-    net = net.to(device)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+    net = net.to(device).to(memory_format=torch.channels_last)  # as train_supernet
     ddp = ray.train.torch.prepare_model(
         net, parallel_strategy_kwargs={"find_unused_parameters": True}
     )
