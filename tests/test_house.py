@@ -67,5 +67,10 @@ def test_no_module_imports_itself_back(graph: grimp.ImportGraph):
     assert _cycles(edges) == []
 
 
-def test_ray_is_imported_by_the_ray_executor_alone(graph: grimp.ImportGraph):
-    assert graph.find_modules_that_directly_import("ray") == {"nas.search.executors.ray_tune"}
+def test_ray_is_imported_by_the_ray_executors_alone(graph: grimp.ImportGraph):
+    """Ray Tune runs trials (ray_tune); Ray Train trains one supernet data-parallel
+    (ray_train): the two Ray frameworks, one adapter each, both at the search layer."""
+    assert graph.find_modules_that_directly_import("ray") == {
+        "nas.search.executors.ray_tune",
+        "nas.search.executors.ray_train",
+    }

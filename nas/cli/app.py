@@ -15,6 +15,7 @@ from nas.cli.latency import latency_app
 from nas.cli.proxies import proxies_cmd
 from nas.cli.scale import scale_cmd
 from nas.cli.search import dashboard_cmd, report_cmd, search_cmd
+from nas.cli.supernet import supernet_app
 from nas.cli.util import handles_bad_input, human, table
 
 __all__ = ["app"]
@@ -31,6 +32,7 @@ app.add_typer(space_app, name="space")
 app.add_typer(arch_app, name="arch")
 app.add_typer(latency_app, name="latency")
 app.add_typer(data_app, name="data")
+app.add_typer(supernet_app, name="supernet")
 app.command("search")(search_cmd)
 app.command("dashboard")(dashboard_cmd)
 app.command("report")(report_cmd)

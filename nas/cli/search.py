@@ -45,6 +45,14 @@ def search_cmd(
     device: str | None = typer.Option(
         None, "--device", help="Tabular studies: the table's latency device (e.g. pixel3)."
     ),
+    strategy: str | None = typer.Option(
+        None,
+        "--strategy",
+        help="pertrial (each candidate trained) | oneshot (scored on the study's supernet).",
+    ),
+    supernet: str | None = typer.Option(
+        None, "--supernet", help="One-shot: a trained supernet checkpoint to score on."
+    ),
     live_report: float = typer.Option(
         30.0,
         "--live-report",
@@ -72,6 +80,8 @@ def search_cmd(
         "search.executor": executor,
         "confirm.top": confirm,
         "tabular.device": device,
+        "search.strategy": strategy,
+        "oneshot.checkpoint": supernet,
     }
     if live_report < 0:
         raise NasError(f"must be >= 0 seconds, got {live_report:g}", field="--live-report")
@@ -108,7 +118,10 @@ def _search_with_progress(cfg: StudyConfig, live_report: float) -> SearchResult:
     from nas.search.pipeline import search
 
     with Progress(transient=False) as bar:
-        total = cfg.search.trials + cfg.confirm.top * cfg.confirm.seeds
+        if cfg.search.strategy == "oneshot":
+            total = cfg.search.trials + cfg.oneshot.top
+        else:
+            total = cfg.search.trials + cfg.confirm.top * cfg.confirm.seeds
         task = bar.add_task(f"study {cfg.name}: trials", total=total)
         live = LiveReport(cfg, every_s=live_report, note=bar.console.print)
 

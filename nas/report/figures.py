@@ -17,6 +17,8 @@ __all__ = [
     "family_figure",
     "family_table",
     "figures",
+    "inherited_figure",
+    "inherited_table",
     "kept",
     "members_table",
     "ops_figure",
@@ -161,6 +163,52 @@ def members_table(r: StudyReport) -> str:
     return _table(header, rows)
 
 
+def _tested(r: StudyReport) -> dict[str, Any]:
+    """Test accuracy by arch id, as ``nas search`` published it for the front."""
+    return {m["arch_id"]: m.get("test_accuracy") for m in r.members}
+
+
+def inherited_table(r: StudyReport) -> str:
+    """A one-shot search's trained candidates: the accuracy each inherited from the
+    supernet beside what it reached once trained (and its test accuracy when it made
+    the front)."""
+    tested = _tested(r)
+    header = ["arch", "inherited val acc", "trained val acc", "change", "test acc", "status",
+              "how"]  # fmt: skip
+    rows = [
+        [
+            e.arch_id[:12], f"{e.val_accuracy:.4f}", f"{t.val_accuracy:.4f}",
+            f"{t.val_accuracy - e.val_accuracy:+.4f}", _num(tested.get(t.arch_id), ".4f"),
+            t.status, t.reason,
+        ]
+        for e, t in r.inherited
+    ]  # fmt: skip
+    return _table(header, rows)
+
+
+def inherited_figure(r: StudyReport) -> Any:
+    """Trained against inherited validation accuracy, one point per trained candidate:
+    above the diagonal, training after the search helped."""
+    import plotly.graph_objects as go
+
+    xs = [e.val_accuracy for e, _ in r.inherited]
+    ys = [t.val_accuracy for _, t in r.inherited]
+    lo, hi = min(xs + ys, default=0.0), max(xs + ys, default=1.0)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="no change",
+                             line={"dash": "dot", "color": "gray"}))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=xs, y=ys, mode="markers", name="trained candidates",
+                   text=[_hover(t) for _, t in r.inherited], hoverinfo="text")
+    )  # fmt: skip
+    fig.update_layout(
+        title="One-shot: accuracy inherited from the supernet against after training",
+        xaxis_title="inherited validation accuracy",
+        yaxis_title="trained validation accuracy",
+    )
+    return fig
+
+
 def family_figure(family: Mapping[str, Any]) -> Any:
     """The compound-scaled family: accuracy against latency per phi when it was trained
     (measured latency where there is one, else predicted), else its cost growth."""
@@ -233,6 +281,8 @@ def figures(r: StudyReport) -> dict[str, Any]:
     if r.evaluations:
         out = {"nas-tradeoff": tradeoff_figure(r), "nas-progress": progress_figure(r),
                "nas-ops": ops_figure(r)}  # fmt: skip
+    if r.inherited:
+        out["nas-inherited"] = inherited_figure(r)
     if r.family:
         out["nas-family"] = family_figure(r.family)
     return out

@@ -20,7 +20,7 @@ from typing import Any
 
 from nas.core.errors import NasError, one_line
 from nas.report.document import check_plotlyjs, page, plot_html, write_page
-from nas.report.figures import family_table, figures, kept, members_table
+from nas.report.figures import family_table, figures, inherited_table, kept, members_table
 from nas.report.study import StudyReport, gather, optuna_study, repeats
 from nas.search.config import StudyConfig
 
@@ -49,6 +49,9 @@ def render(
     if r.evaluations:
         sections += [f"<h2>The {kept(r)}</h2>", members_table(r)]
         sections += [plot_html(figs[k]) for k in ("nas-tradeoff", "nas-progress", "nas-ops")]
+    if r.inherited:
+        sections += ["<h2>One-shot: inherited against trained accuracy</h2>", inherited_table(r)]
+        sections.append(plot_html(figs["nas-inherited"]))
     if r.family:
         sections += ["<h2>The family (nas scale)</h2>", family_table(r.family)]
         sections.append(plot_html(figs["nas-family"]))

@@ -57,6 +57,9 @@ class StudyReport:
     trials: int = 0
     #: What the proxy pre-filter did (``prefiltered``), None when the search had none.
     prefilter: Mapping[str, Any] | None = None
+    #: A one-shot study's front members trained after the search: (inherited score,
+    #: trained result) each (nas.search.oneshot_results.pairs); empty otherwise.
+    inherited: tuple[tuple[Evaluation, Evaluation], ...] = ()
 
 
 def gather(study: StudyConfig) -> StudyReport:
@@ -82,6 +85,11 @@ def gather(study: StudyConfig) -> StudyReport:
     o_study = optuna_study(storage, study.name)
     members = tuple((o_study.user_attrs.get("front") if o_study else None) or ())
     obj = study.objective
+    inherited: tuple[tuple[Evaluation, Evaluation], ...] = ()
+    if study.search.strategy == "oneshot":
+        from nas.search.oneshot_results import pairs
+
+        inherited = tuple(pairs(study, store))
     return StudyReport(
         study=study.name,
         mode=obj.mode,
@@ -96,6 +104,7 @@ def gather(study: StudyConfig) -> StudyReport:
         # Reading every trial's attributes costs seconds in a large study: only when the
         # study file asks for a pre-filter.
         prefilter=prefiltered(o_study) if study.search.prefilter.enabled else None,
+        inherited=inherited,
     )
 
 

@@ -22,7 +22,9 @@ from nas.core.strict import from_plain
 from nas.core.tomlfile import load_toml
 from nas.search.executors.registry import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
+from nas.search.oneshot_config import STRATEGIES, OneShotConfig
 from nas.search.samplers import get_sampler
+from nas.supernet.recipe import SupernetRecipe
 from nas.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -184,8 +186,16 @@ class SearchConfig:
     #: (one by one in this process, no Ray).
     executor: str = "ray"
     prefilter: PrefilterConfig = field(default_factory=PrefilterConfig)
+    #: How a candidate is scored: "pertrial" (trained on its own) or "oneshot" (its
+    #: weights inherited from the study's supernet; nas.search.oneshot).
+    strategy: str = "pertrial"
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise NasError(
+                f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})",
+                field="strategy",
+            )
         get_sampler(self.sampler)  # names the field when unknown
         if self.trials < 1:
             raise NasError("must be a positive integer", field="trials")
@@ -269,8 +279,12 @@ class StudyConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    #: A one-shot search's supernet and what it trains after (``search.strategy``).
+    oneshot: OneShotConfig = field(default_factory=OneShotConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     tabular: TabularConfig = field(default_factory=TabularConfig)
+    #: How the study's supernet trains and scores subnets (``nas supernet train``).
+    supernet: SupernetRecipe = field(default_factory=SupernetRecipe)
     hyperparameters: tuple[HyperParameter, ...] = ()
     #: The file it came from (named in errors).
     source: str = ""
@@ -318,6 +332,17 @@ class StudyConfig:
                 "a tabular study looks results up: it has no training to search",
                 field="hyperparameters",
             )
+        if self.search.strategy == "oneshot":
+            if self.tabular.benchmark:
+                raise NasError(
+                    "a tabular study looks results up: it has no supernet to share",
+                    field="search.strategy",
+                )
+            if self.hyperparameters:
+                raise NasError(
+                    "a one-shot search scores inherited weights: there is no training to search",
+                    field="hyperparameters",
+                )
 
     def resolve(self, relative: str) -> str:
         """A path from the study, made absolute against ``base_dir``."""

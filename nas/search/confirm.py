@@ -143,7 +143,12 @@ def final_evaluations(
     """What the front is chosen from: the study's evaluations, or, when it confirms its
     candidates, those candidates with their trainings pooled (``_pool``). A study whose
     stored search has no confirmation (interrupted before it, or searched before the
-    study asked for one) falls back to its single trainings, and says so."""
+    study asked for one) falls back to its single trainings, and says so. A one-shot
+    study's: its front members trained after the search (nas.search.oneshot_results)."""
+    if study.search.strategy == "oneshot":
+        from nas.search.oneshot_results import final
+
+        return final(study, store, note=note)
     own = store.of_study(study.name)
     if not study.confirm.top:
         return own

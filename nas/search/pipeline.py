@@ -145,7 +145,12 @@ def search(
     study asks for it, nas.search.confirm), then for each front member the test accuracy
     (computed once, here), its latency measured in isolation, and its export."""
     start = time.perf_counter()
-    setup = prepare(study, note=note)
+    if study.search.strategy == "oneshot":  # the supernet first: trials score inherited weights
+        from nas.search import oneshot as one
+
+        setup = prepare(study, note=note, then=lambda s: one.ready(s, note=note))
+    else:
+        setup = prepare(study, note=note)
     with hold_study(study.search.storage, study.name) as dead:  # one driver per study
         if dead is not None:
             note(
@@ -165,19 +170,26 @@ def _search(
 ) -> SearchResult:
     """``search`` once its setup is made and its study's lease held."""
     study = setup.study
+    oneshot = study.search.strategy == "oneshot"
+    if oneshot:
+        from nas.search import oneshot as one
     stopping = (
         "stopping: the running trials end, then the front of what finished is scored and "
         "exported (Ctrl-C again to abort at once)"
     )
     with stop_on_interrupt(StopRequest(), stopping) as stop:
         _, errors = run_trials(setup, on_trial=on_trial, num_cpus=num_cpus, stop=stop)
-        if study.confirm.top and not stop:
+        if oneshot and not stop:
+            errors += one.finetune(setup, on_trial=on_trial, note=note, stop=stop)
+        elif study.confirm.top and not stop:
             errors += confirm(setup, on_trial=on_trial, num_cpus=num_cpus, note=note, stop=stop)
     if stop:
         note("interrupted (Ctrl-C): the front is chosen from the trainings that finished")
     store = EvaluationStore(study.search.storage)
     out_root = study.export_root
     chosen = winners(study, final_evaluations(study, store, note=note))
+    if oneshot:  # a front of inherited scores (nothing trained after): inherited weights
+        chosen = one.with_weights(setup, chosen)
     members = finish(setup, chosen, out_root, note=note)
     publish(study, "front", [member_row(m) for m in members], out_root / "front.json")
     return SearchResult(

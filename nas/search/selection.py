@@ -56,12 +56,13 @@ def budget_of(study: StudyConfig, hp: Mapping[str, Any], resolution: int) -> str
 def sub_study(study: StudyConfig, suffix: str, **changes: Any) -> StudyConfig:
     """A study of its own for a batch of fixed networks (``run_trials(candidates=...)``):
     accuracy only, every trial run to the end (no early stopping), the same data, recipe
-    (``changes`` aside), storage and cluster."""
+    (``changes`` aside), storage and cluster. Its networks are trained on their own
+    (a one-shot study's supernet covers its space, not networks scaled beyond it)."""
     return dataclasses.replace(
         study,
         name=f"{study.name}-{suffix}",
         objective=ObjectiveConfig(mode="accuracy", metrics=("accuracy",)),
-        search=dataclasses.replace(study.search, early_stopping=False),
+        search=dataclasses.replace(study.search, early_stopping=False, strategy="pertrial"),
         hyperparameters=(),
         **changes,
     )

@@ -26,7 +26,7 @@ from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "prepare"]
+__all__ = ["SearchSetup", "prepare", "supernet_root", "training_data"]
 
 
 @dataclass(frozen=True)
@@ -96,23 +96,51 @@ def _prepare_tabular(study: StudyConfig) -> SearchSetup:
     return SearchSetup(study, None, space, None, latency, artifacts)
 
 
-def prepare(study: StudyConfig, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
+def bound_space(study: StudyConfig, data: Dataset) -> SearchSpace:
+    """The study's space bound to ``data``, as ``prepare`` binds it: for a worker that
+    has the study and its data but not the setup."""
+    return _bind_space(
+        study,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        resolution=data.resolution,
+    )
+
+
+def _same(setup: SearchSetup) -> SearchSetup:
+    return setup
+
+
+def prepare(
+    study: StudyConfig,
+    *,
+    note: Callable[[str], None] = lambda _: None,
+    then: Callable[[SearchSetup], SearchSetup] = _same,
+) -> SearchSetup:
     """Check the storage, load data, bind the space, make sure the latency table covers
     it (building the missing units here when the target is this machine), load the
-    predictor, and refuse a latency budget no architecture of the space can meet.
+    predictor, refuse a latency budget no architecture of the space can meet, and pass
+    the setup through ``then`` (a one-shot search readies its supernet there).
 
     The study's storage is created last: input refused on the way (a space, a data path,
-    a cluster that does not answer) leaves no database behind."""
+    a cluster that does not answer, a supernet of another space) leaves no database
+    behind."""
     check_url(study.search.storage, field="storage")  # a bad URL fails before any work
     executor_class(study.search.executor).check(study)  # e.g. a cluster that does not answer
     setup = _prepare_tabular(study) if study.tabular.benchmark else _prepare_training(study, note)
     _check_budget(study, setup.space, setup.predictor)
+    setup = then(setup)
     EvaluationStore(study.search.storage)
     return setup
 
 
-def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:
-    """A study that trains: its data, its space bound to them, its latency predictor."""
+def supernet_root(study: StudyConfig) -> Path:
+    """Where a study's trained supernets are stored (one file per space, data, recipe)."""
+    return study.export_root / "supernets"
+
+
+def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
+    """A study's data and its space bound to them (what its networks train on)."""
     d = study.data
     data = load_dataset(
         d.name,
@@ -122,12 +150,12 @@ def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> Search
         test_fraction=d.test_fraction,
         limit=d.limit or None,
     )
-    space = _bind_space(
-        study,
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        resolution=data.resolution,
-    )
+    return data, bound_space(study, data)
+
+
+def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> SearchSetup:
+    """A study that trains: its data, its space bound to them, its latency predictor."""
+    data, space = training_data(study)
     lat = study.latency
     target = Target(lat.target, threads=lat.threads, batch=lat.batch)
     table = LatencyTable(lat.db)

@@ -46,10 +46,17 @@ def run_trial(
     driver can fetch its weights; ``gpu_ids`` the GPUs its scheduler assigned it."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
+    oneshot = study.search.strategy == "oneshot"
+    if oneshot:  # scored with weights inherited from the study's supernet (its own budget)
+        from nas.search.oneshot import inherited_budget
+
+        assert data is not None
+        budget = inherited_budget(study, data)
+    else:
+        budget = budget_of(study, hp, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency = config["latency_ms"]
-    base = _base(config, study, node)
-    budget = base["budget"]
+    base = _base(config, study, node, budget=budget)
     prior = store.lookup(arch.id, budget)
     if prior is not None:  # evaluated before under the same budget: reuse, do not train again
         # The accuracy carries over; the latency is this study's (its target or device).
@@ -68,6 +75,10 @@ def run_trial(
             status="complete", val_accuracy=found["val_accuracy"], epochs=200, seconds=0.0,
             reason=reason, **base,
         )  # fmt: skip
+    elif oneshot:
+        from nas.search.oneshot import score_inherited
+
+        ev = score_inherited(arch, data, study=study, base=base)
     else:
         assert data is not None
         ev = _train(
@@ -78,14 +89,19 @@ def run_trial(
     return ev
 
 
-def _base(config: dict[str, Any], study: StudyConfig, node: str) -> dict[str, Any]:
-    """What every evaluation of the candidate ``config`` records, whatever its outcome."""
+def _base(
+    config: dict[str, Any], study: StudyConfig, node: str, *, budget: str | None = None
+) -> dict[str, Any]:
+    """What every evaluation of the candidate ``config`` records, whatever its outcome;
+    ``budget`` defaults to a per-trial training's (a one-shot trial passes its own)."""
     arch = Architecture.from_json(config["arch_json"])
+    if budget is None:
+        budget = budget_of(study, config.get("hp", {}), arch.resolution)
     return dict(
         node=node,
         study=study.name,
         arch_id=arch.id,
-        budget=budget_of(study, config.get("hp", {}), arch.resolution),
+        budget=budget,
         latency_ms=config["latency_ms"],
         params=config["params"],
         macs=config["macs"],

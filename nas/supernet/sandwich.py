@@ -9,18 +9,21 @@ gradients of all subnets are summed into the shared weights; the optimizer steps
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nas.model.arch import Architecture
 from nas.space.searchspace import sample_random
 from nas.supernet.extremes import largest, smallest
 from nas.supernet.supernet import Supernet
 
-__all__ = ["Sandwich", "SandwichLoss", "sandwich_step"]
+__all__ = ["Precision", "Sandwich", "SandwichLoss", "sandwich_step"]
 
 
 @dataclass(frozen=True)
@@ -59,31 +62,68 @@ class SandwichLoss:
     distill: float
 
 
+@dataclass(frozen=True)
+class Precision:
+    """Mixed precision for a step (CUDA only): autocast to ``dtype``; ``scaler`` (a
+    GradScaler, float16 only) scales every subnet's loss and unscales once at the step."""
+
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler | None = None
+
+
+Inputs = torch.Tensor | Callable[[Architecture], torch.Tensor]
+
+
 def sandwich_step(
     supernet: Supernet,
     sandwich: Sandwich,
-    x: torch.Tensor,
+    x: Inputs,
     y: torch.Tensor,
     optimizer: torch.optim.Optimizer,
     rng: np.random.Generator,
+    *,
+    model: nn.Module | None = None,
+    precision: Precision | None = None,
 ) -> SandwichLoss:
     """One update of ``supernet`` (in training mode) on the batch ``(x, y)``.
 
-    ``rng`` draws the random subnets, so a seeded Generator repeats the same sequence
-    of subnets; dropout and stochastic depth draw from torch's RNG (seed it too).
+    ``x``: the inputs, or a function giving them for an architecture (each subnet at its
+    own resolution). ``model``: the module that runs ``model(x, arch)`` when it is not
+    the supernet itself (a DistributedDataParallel wrapper, whose backward passes
+    all-reduce the gradients). ``rng`` draws the random subnets, so a seeded Generator
+    repeats the same sequence of subnets; dropout and stochastic depth draw from
+    torch's RNG (seed it too).
     """
+    run = model if model is not None else supernet
+    inputs = x if callable(x) else (lambda _arch: x)
+    cast = (
+        (lambda: torch.autocast(device_type="cuda", dtype=precision.dtype))
+        if precision is not None
+        else contextlib.nullcontext
+    )
+    scaler = precision.scaler if precision is not None else None
+
+    def backward(loss: torch.Tensor) -> None:
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
     optimizer.zero_grad(set_to_none=True)
-    logits = supernet(x, sandwich.largest)
+    with cast():
+        logits = run(inputs(sandwich.largest), sandwich.largest).float()
     loss = F.cross_entropy(logits, y)
-    loss.backward()  # frees the largest's graph before the students build theirs
+    backward(loss)  # frees the largest's graph before the students build theirs
     t = sandwich.temperature
     teacher = F.softmax(logits.detach() / t, dim=1)
     students = sandwich.students(supernet, rng)
     distill = 0.0
     for arch in students:
-        out = F.log_softmax(supernet(x, arch) / t, dim=1)
-        kd = F.kl_div(out, teacher, reduction="batchmean") * (t * t)
-        kd.backward()
+        with cast():
+            out = run(inputs(arch), arch).float()
+        kd = F.kl_div(F.log_softmax(out / t, dim=1), teacher, reduction="batchmean") * (t * t)
+        backward(kd)
         distill += float(kd.detach())
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     return SandwichLoss(float(loss.detach()), distill / len(students))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,8 +163,12 @@ def evaluate(
     gpu_ids: Sequence[str | int] = (),
     memory_limit: int = 0,
     gpu_share: float = 1.0,
+    initial: Mapping[str, torch.Tensor] | None = None,
 ) -> TrialResult:
     """Train ``arch`` on ``data.train`` for ``cfg.epochs`` and score it on ``data.val``.
+
+    ``initial``: a state dict of ``build(arch)`` to start from (weights inherited from a
+    supernet) instead of the seeded initialisation.
 
     ``weights_path``: where to save the trained state_dict (CPU, contiguous tensors,
     loadable with ``nas.model.builder.load_weights``) when training completed or was stopped.
@@ -199,7 +203,7 @@ def evaluate(
             seconds=time.perf_counter() - start, params=0, reason=refused,
             device=placement.label, gpu_ids=placement.gpu_ids,
         )  # fmt: skip
-    trial = Trial(arch, data, cfg, device, res)
+    trial = Trial(arch, data, cfg, device, res, initial=initial)
     with (
         seeded(cfg.seed, device),
         torch_threads(None if device.type == "cuda" else cfg.max_threads),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,8 @@ class Trial:
     stopped: bool = False
     test_accuracy: float | None = None
     _cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    #: Weights to start from (a state dict of ``build(arch)``) instead of a fresh init.
+    initial: Mapping[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         # Shuffling and augmentation: a private stream, independent of the global RNG.
@@ -65,6 +67,8 @@ class Trial:
         whether to stop. Everything that can fail in a trial happens in here."""
         cfg = self.cfg
         model = build(self.arch, seed=cfg.seed)
+        if self.initial is not None:
+            model.load_state_dict(self.initial, strict=True)
         self.model = model
         self.params = sum(p.numel() for p in model.parameters())
         model = model.to(self.device)

@@ -8,6 +8,7 @@ head, norm_eps) is one case on the ``allops`` space; random architectures of ``a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from nas.model.arch import Architecture, Head, Stage, Stem
 from nas.model.builder import build
 from nas.space.searchspace import SearchSpace, load_space, sample_random
 from nas.supernet import Supernet, extract, extract_network
+from nas.supernet.spec import SupernetSpec
 from tests.supernet.helpers import A, allops_arch, perturb
 
 STAGE0 = {
@@ -196,3 +198,36 @@ def test_seeded_and_reloadable(allops: SearchSpace, tmp_path: Path) -> None:
     c.eval()
     with torch.no_grad():
         assert torch.equal(a(x, arch), c(x, c.path(arch)))  # a resolved Path runs alike
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_mixed_op_path_trains_as_its_extracted_network(tiny: SearchSpace, seed: int) -> None:
+    """One SGD step through the supernet's path changes the path's weights exactly as the
+    same step changes the built network: no gradient is lost, detached or sent to
+    another slice, whatever ops the stages mix (the supernet trains channels_last, so
+    it does here). Every kernel is its stage's largest, so no transformation stands
+    between the supernet's tensors and the built network's."""
+    space = tiny.with_data(resolution=8)
+    spec = SupernetSpec.from_space(space)
+    sampled = sample_random(space, seed)
+    stages = tuple(
+        dataclasses.replace(s, kernel=max(spec.stages[i][s.op]["kernel"]))
+        for i, s in enumerate(sampled.stages)
+    )
+    arch = sampled.replace(stages=stages)
+    assert len({s.op for s in arch.stages}) > 1  # a mix of ops
+    net = perturb(Supernet(space, seed=seed)).train().to(memory_format=torch.channels_last)
+    built = extract_network(net, arch)
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(8, 1, 8, 8, generator=g).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (8,), generator=g)
+    for model, run in ((net, lambda: net(x, arch)), (built, lambda: built(x))):
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        torch.nn.functional.cross_entropy(run(), y).backward()
+        opt.step()
+    after = net.state_of(arch)
+    for k, v in built.state_dict().items():
+        torch.testing.assert_close(after[k], v, atol=1e-5, rtol=0, msg=k)
+    moved = [k for k, v in before.items() if v.is_floating_point() and not torch.equal(v, after[k])]
+    assert len(moved) > len(before) // 2  # the step moved the weights and BN statistics
