@@ -76,7 +76,7 @@ def _mean_std(xs: list[float]) -> str:
 
 def single_objective(table: nb201.Table, args) -> None:
     val, test = table.val_accuracy, table.test_accuracy("cifar10")
-    budgets = (50, 100, 200)
+    budgets = args.budgets
     print(
         f"\nsingle objective, CIFAR-10: test accuracy of the best-validation choice, {args.seeds} seeds"
     )
@@ -172,9 +172,13 @@ def main() -> None:
     parser.add_argument("--device", default="pixel3")
     parser.add_argument("--samplers", default="random,tpe,nsga2,rea,ls")
     parser.add_argument("--stack-trials", type=int, default=200)
+    parser.add_argument(
+        "--budgets", default="50,100,200", help="single objective: queries to read off"
+    )
     parser.add_argument("--skip", default="", help="comma list of parts to skip: so,hv,stack")
     args = parser.parse_args()
     args.samplers = args.samplers.split(",")
+    args.budgets = tuple(int(b) for b in args.budgets.split(","))
     skip = set(args.skip.split(",")) - {""}
     table = nb201.load_table(args.data)
     if "so" not in skip:

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.core.errors import NasError
 from nas.core.strict import is_int
+from nas.search.samplers._dedup import SeenKeys
 
 __all__ = ["ORIGIN_KEY", "PARENT_KEY", "RUN_KEY", "CategoricalSampler", "Params", "check_int"]
 
@@ -53,14 +54,11 @@ class CategoricalSampler(BaseSampler):
                 f"must be an integer or None, got {seed!r}", field="seed", source=self._name
             )
         self.max_retries = max_retries
-        self._key = key
-        self._keys: dict[tuple[tuple[str, Any], ...], Hashable] = {}
+        self._dedup = SeenKeys(key) if key is not None else None
         self._rng = np.random.default_rng(seed)
         self._independent = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
         self._space_of: tuple[object, int] | None = None  # (storage, study id) of _space
-        # (finished trial number, param names) -> key, for the study of _space_of
-        self._trial_keys: dict[tuple[int, tuple[str, ...]], Hashable] = {}
 
     @property
     def _name(self) -> str:
@@ -89,7 +87,8 @@ class CategoricalSampler(BaseSampler):
         if owner is None or owner[0] is not study._storage or owner[1] != study._study_id:
             self._space = IntersectionSearchSpace()
             self._space_of = (study._storage, study._study_id)
-            self._trial_keys = {}
+        if self._dedup is not None:
+            self._dedup.for_study(self._space_of)
         return {
             name: d
             for name, d in self._space.calculate(study).items()
@@ -178,27 +177,10 @@ class CategoricalSampler(BaseSampler):
     # -- dedup ------------------------------------------------------------------
 
     def _key_of(self, params: Mapping[str, Any]) -> Hashable:
-        assert self._key is not None
-        raw = tuple(sorted(params.items()))
-        if raw not in self._keys:
-            self._keys[raw] = self._key(params)
-        return self._keys[raw]
+        assert self._dedup is not None
+        return self._dedup.key_of(params)
 
     def _seen(
         self, trials: Sequence[FrozenTrial], number: int, names: Sequence[str]
     ) -> set[Hashable] | None:
-        if self._key is None:
-            return None
-        seen: set[Hashable] = set()
-        names = tuple(names)
-        for t in trials:
-            if t.number == number:
-                continue
-            if (t.number, names) in self._trial_keys:
-                seen.add(self._trial_keys[t.number, names])
-            elif all(n in t.params for n in names):
-                key = self._key_of({n: t.params[n] for n in names})
-                if t.state.is_finished():  # its params can no longer change
-                    self._trial_keys[t.number, names] = key
-                seen.add(key)
-        return seen
+        return None if self._dedup is None else self._dedup.seen(trials, number, names)
