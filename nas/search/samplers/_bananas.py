@@ -129,9 +129,10 @@ class BananasSampler(CategoricalSampler):
         self.max_enumerate = max_enumerate
         self.n_mutations = n_mutations
         self.n_random = n_random
-        # The enumerated space (index rows), and the last fit with its size.
+        # The enumerated space (index rows).
         self._grid: np.ndarray | None = None
-        self._fit: tuple[tuple[Any, ...], int, Ensemble] | None = None
+        # The last fit: (study and space, completed trials it saw, model, mean, spread).
+        self._fit: tuple[Any, int, Ensemble, np.ndarray, np.ndarray] | None = None
 
     def _propose(self, study, trial, space, names, trials, complete, seen):  # type: ignore[override]
         started = sum(t.number != trial.number for t in trials)
@@ -141,9 +142,7 @@ class BananasSampler(CategoricalSampler):
         signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in directions])
         y = np.array([t.values for t in complete], dtype=float) * signs
         rows = self._candidates(space, names, complete, y)
-        model = self._model(space, names, complete, y)
-        pred = model.predict(self._encode(space, names, rows))
-        mean, spread = pred.mean(axis=0), pred.std(axis=0)
+        mean, spread = self._predict(space, names, complete, y, rows)
         if len(directions) == 1:
             score = expected_improvement(mean[:, 0], spread[:, 0], float(y.max()))
         elif len(directions) == 2:
@@ -215,32 +214,46 @@ class BananasSampler(CategoricalSampler):
         x[np.arange(len(rows))[:, None], rows + offsets[None]] = 1.0
         return x
 
-    def _model(
+    def _predict(
         self,
         space: Mapping[str, CategoricalDistribution],
         names: Sequence[str],
         complete: Sequence[FrozenTrial],
         y: np.ndarray,
-    ) -> Ensemble:
+        rows: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and spread over ``rows``; the whole space's are kept with the
+        fit they came from, for the trials until the next fit."""
         sig = (self._space_of, tuple((n, tuple(space[n].choices)) for n in names))
-        if (
+        fresh = (
             self._fit is not None
             and self._fit[0] == sig
             and 0 <= len(complete) - self._fit[1] < self.refit_every
-        ):
-            return self._fit[2]
-        rows = np.array([[space[n].to_internal_repr(t.params[n]) for n in names] for t in complete])
-        target = np.maximum(y, np.quantile(y, 0.1, axis=0))
-        model = fit_ensemble(
-            self._encode(space, names, rows),
-            target,
-            self._rng,
-            members=self.members,
-            hidden=self.hidden,
-            steps=self.steps,
         )
-        self._fit = (sig, len(complete), model)
-        return model
+        if fresh and rows is self._grid:
+            assert self._fit is not None
+            return self._fit[3], self._fit[4]
+        if fresh:
+            assert self._fit is not None
+            fitted, model = self._fit[1], self._fit[2]
+        else:
+            fitted = len(complete)
+            done = np.array(
+                [[space[n].to_internal_repr(t.params[n]) for n in names] for t in complete]
+            )
+            target = np.maximum(y, np.quantile(y, 0.1, axis=0))
+            model = fit_ensemble(
+                self._encode(space, names, done),
+                target,
+                self._rng,
+                members=self.members,
+                hidden=self.hidden,
+                steps=self.steps,
+            )
+        pred = model.predict(self._encode(space, names, rows))
+        mean, spread = pred.mean(axis=0), pred.std(axis=0)
+        self._fit = (sig, fitted, model, mean, spread)
+        return mean, spread
 
     def _hypervolume_score(self, optimistic: np.ndarray, y: np.ndarray) -> np.ndarray:
         reference = np.median(y, axis=0)

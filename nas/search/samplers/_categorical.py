@@ -4,7 +4,6 @@ params that stand for a network already evaluated (``key``)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.core.errors import NasError
 from nas.core.strict import is_int
-from nas.search.samplers._dedup import SeenKeys
+from nas.search.samplers._dedup import SeenKeys, random_params
 
 __all__ = ["ORIGIN_KEY", "PARENT_KEY", "RUN_KEY", "CategoricalSampler", "Params", "check_int"]
 
@@ -144,7 +143,7 @@ class CategoricalSampler(BaseSampler):
         return max(candidates, key=lambda t: sign * float(t.value))  # first of equals wins
 
     def _random(self, space: Mapping[str, CategoricalDistribution], names: Sequence[str]) -> Params:
-        return {n: space[n].choices[int(self._rng.integers(len(space[n].choices)))] for n in names}
+        return random_params(self._rng, space, names)
 
     def _random_unseen(
         self,
@@ -152,26 +151,10 @@ class CategoricalSampler(BaseSampler):
         names: Sequence[str],
         seen: set[Hashable] | None,
     ) -> Params:
-        params = self._random(space, names)
-        if seen is None:
-            return params
-        for _ in range(self.max_retries):
-            if self._key_of(params) not in seen:
-                return params
-            params = self._random(space, names)
-        # Nearly exhausted: walk the whole space, each parameter's choices shuffled.
-        shuffled = [
-            [space[n].choices[int(k)] for k in self._rng.permutation(len(space[n].choices))]
-            for n in names
-        ]
-        for values in itertools.product(*shuffled):
-            params = dict(zip(names, values, strict=True))
-            if self._key_of(params) not in seen:
-                return params
-        raise NasError(
-            "every point of the search space has been evaluated (by key)",
-            field="key",
-            source=self._name,
+        if seen is None or self._dedup is None:
+            return self._random(space, names)
+        return self._dedup.random_unseen(
+            self._rng, space, names, seen, max_retries=self.max_retries, source=self._name
         )
 
     # -- dedup ------------------------------------------------------------------

@@ -3,12 +3,23 @@ proposes a network twice (rea, ls, bananas, nsga2) asks before proposing."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 
-__all__ = ["SeenKeys"]
+from nas.core.errors import NasError
+
+__all__ = ["SeenKeys", "random_params"]
+
+
+def random_params(
+    rng: np.random.Generator, space: Mapping[str, CategoricalDistribution], names: Sequence[str]
+) -> dict[str, Any]:
+    return {n: space[n].choices[int(rng.integers(len(space[n].choices)))] for n in names}
 
 
 class SeenKeys:
@@ -51,3 +62,33 @@ class SeenKeys:
                     self._trial_keys[t.number, names] = key
                 seen.add(key)
         return seen
+
+    def random_unseen(
+        self,
+        rng: np.random.Generator,
+        space: Mapping[str, CategoricalDistribution],
+        names: Sequence[str],
+        seen: set[Hashable],
+        *,
+        max_retries: int,
+        source: str,
+    ) -> dict[str, Any]:
+        """Random params whose key is not in ``seen``: up to ``max_retries`` draws, then
+        (a nearly exhausted space) a walk over the whole space, choices shuffled."""
+        for _ in range(max_retries):
+            params = random_params(rng, space, names)
+            if self.key_of(params) not in seen:
+                return params
+        shuffled = [
+            [space[n].choices[int(k)] for k in rng.permutation(len(space[n].choices))]
+            for n in names
+        ]
+        for values in itertools.product(*shuffled):
+            params = dict(zip(names, values, strict=True))
+            if self.key_of(params) not in seen:
+                return params
+        raise NasError(
+            "every point of the search space has been evaluated (by key)",
+            field="key",
+            source=source,
+        )
