@@ -84,7 +84,7 @@ def single_objective(table: nb201.Table, args) -> None:
     for sampler in args.samplers:
         got = {b: [] for b in budgets}
         start, n = time.perf_counter(), 0
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             rows = _run("nb201_cifar10", sampler, seed, args, queries=max(budgets), cap=600)
             n += len(rows)
             for b in budgets:
@@ -107,7 +107,7 @@ def hardware_aware(table: nb201.Table, args) -> None:
     print(f"{'sampler':8} " + " ".join(f"{b:>14}" for b in budgets))
     for sampler in [s for s in args.samplers if s != "rea"]:  # REA is single-objective
         got = {b: [] for b in budgets}
-        for seed in range(args.hv_seeds):
+        for seed in range(args.seed_start, args.seed_start + args.hv_seeds):
             rows = _run("nb201_pixel3", sampler, seed, args, queries=max(budgets), cap=900)
             for b in budgets:
                 got[b].append(nb201.hypervolume_ratio(rows[:b], table, args.device))
@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nasbench201"))
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--hv-seeds", type=int, default=20)
+    parser.add_argument("--seed-start", type=int, default=0, help="first seed (run in chunks)")
     parser.add_argument("--device", default="pixel3")
     parser.add_argument("--samplers", default="random,tpe,nsga2,rea,ls")
     parser.add_argument("--stack-trials", type=int, default=200)

@@ -81,8 +81,9 @@ class BananasSampler(CategoricalSampler):
     against the median of their values (where a NAS front's useful part lies); when no
     candidate adds any, the one nearest to adding does.
 
-    ``refit_every``: trials between fits (the ranking of the last fit serves in
-    between; a fit costs tenths of a second at hundreds of trials). ``key`` as for
+    Refits: after ``refit_every`` new completed trials, or ``refit_fraction`` of those
+    the last fit saw if more (the last fit's ranking serves in between, best unseen
+    first; a fit costs tenths of a second at hundreds of trials). ``key`` as for
     :class:`RegularizedEvolutionSampler`: no trial gets params whose key an earlier one
     had. Deterministic for a seed; plain numpy state (picklable for Ray Tune).
     """
@@ -95,8 +96,9 @@ class BananasSampler(CategoricalSampler):
         n_startup: int = 10,
         members: int = 5,
         hidden: tuple[int, ...] = (32, 32),
-        steps: int = 200,
+        steps: int = 100,
         refit_every: int = 1,
+        refit_fraction: float = 0.05,
         kappa: float = 1.0,
         max_enumerate: int = 50_000,
         n_mutations: int = 200,
@@ -117,6 +119,12 @@ class BananasSampler(CategoricalSampler):
             check_int(name, value, low, self._name)
         if n_mutations + n_random < 1:
             raise NasError("must be >= 1 with n_random", field="n_mutations", source=self._name)
+        if not 0 <= refit_fraction < 1:
+            raise NasError(
+                f"must be in [0, 1), got {refit_fraction!r}",
+                field="refit_fraction",
+                source=self._name,
+            )
         if not kappa >= 0:
             raise NasError(f"must be >= 0, got {kappa!r}", field="kappa", source=self._name)
         super().__init__(seed=seed, key=key or _params_key, max_retries=max_retries)
@@ -125,6 +133,7 @@ class BananasSampler(CategoricalSampler):
         self.hidden = tuple(hidden)
         self.steps = steps
         self.refit_every = refit_every
+        self.refit_fraction = refit_fraction
         self.kappa = kappa
         self.max_enumerate = max_enumerate
         self.n_mutations = n_mutations
@@ -214,6 +223,10 @@ class BananasSampler(CategoricalSampler):
         x[np.arange(len(rows))[:, None], rows + offsets[None]] = 1.0
         return x
 
+    def _refit_gap(self, fitted: int) -> int:
+        """Trials between fits: one point more changes a fit on few points, not on many."""
+        return max(self.refit_every, int(self.refit_fraction * fitted))
+
     def _predict(
         self,
         space: Mapping[str, CategoricalDistribution],
@@ -228,7 +241,7 @@ class BananasSampler(CategoricalSampler):
         fresh = (
             self._fit is not None
             and self._fit[0] == sig
-            and 0 <= len(complete) - self._fit[1] < self.refit_every
+            and 0 <= len(complete) - self._fit[1] < self._refit_gap(self._fit[1])
         )
         if fresh and rows is self._grid:
             assert self._fit is not None
