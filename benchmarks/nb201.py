@@ -50,15 +50,18 @@ def _queried_rows(study_name: str, storage: str) -> list[int]:
     return rows
 
 
-def _run(study_file: str, sampler: str, seed: int, args, *, queries: int, cap: int) -> list[int]:
+def _run(
+    study_file: str, sampler: str, seed: int, args, *, queries: int, cap: int, device: str = ""
+) -> list[int]:
     # One in-memory SQLite database per run (Optuna study and evaluations table).
-    storage = f"sqlite:///file:nb201-{sampler}-{seed}-{queries}?mode=memory&cache=shared&uri=true"
+    storage = f"sqlite:///file:nb201-{sampler}-{seed}-{queries}-{device}?mode=memory&cache=shared&uri=true"
+    overrides = {"tabular.device": device} if device else {}
     study = load_study(
         study_file,
         {
+            **overrides,
             "name": f"nb201-{sampler}-{seed}",
             "tabular.path": args.data,
-            "tabular.device": args.device,
             "search.sampler": sampler,
             "search.seed": seed,
             "search.trials": cap,
@@ -101,28 +104,42 @@ def single_objective(table: nb201.Table, args) -> None:
 
 def hardware_aware(table: nb201.Table, args) -> None:
     budgets = (100, 300)
+    devices = table.devices if args.device == "all" else args.device.split(",")
     print(
-        f"\nhardware-aware on {args.device}: hypervolume ratio (found / true front), {args.hv_seeds} seeds"
+        f"\nhardware-aware: hypervolume ratio (found / true front), {args.hv_seeds} seeds; "
+        "share = ratio at 300 over the ceiling (every class queried once)"
     )
-    print(f"{'sampler':8} " + " ".join(f"{b:>14}" for b in budgets))
-    for sampler in [s for s in args.samplers if s != "rea"]:  # REA is single-objective
-        got = {b: [] for b in budgets}
-        for seed in range(args.seed_start, args.seed_start + args.hv_seeds):
-            rows = _run("nb201_pixel3", sampler, seed, args, queries=max(budgets), cap=900)
-            for b in budgets:
-                got[b].append(nb201.hypervolume_ratio(rows[:b], table, args.device))
-        print(
-            f"{sampler:8} "
-            + " ".join(
-                f"{statistics.fmean(got[b]):.3f} +- {statistics.pstdev(got[b]):.3f}"
-                for b in budgets
-            ),
-            flush=True,
-        )
-    reps = set(_representatives(table, args.device))
     print(
-        f"ceiling: every class's representative queried (5,260 queries): {nb201.hypervolume_ratio(sorted(reps), table, args.device):.3f}"
+        f"{'device':14} {'sampler':8} "
+        + " ".join(f"{b:>14}" for b in budgets)
+        + f" {'ceiling':>8} {'share mean':>10} {'share min':>9}"
     )
+    for device in devices:
+        ceiling = nb201.hypervolume_ratio(_representatives(table, device), table, device)
+        for sampler in [s for s in args.samplers if s != "rea"]:  # REA is single-objective
+            got = {b: [] for b in budgets}
+            for seed in range(args.seed_start, args.seed_start + args.hv_seeds):
+                rows = _run(
+                    "nb201_pixel3",
+                    sampler,
+                    seed,
+                    args,
+                    queries=max(budgets),
+                    cap=900,
+                    device=device,
+                )
+                for b in budgets:
+                    got[b].append(nb201.hypervolume_ratio(rows[:b], table, device))
+            shares = [g / ceiling for g in got[300]]
+            print(
+                f"{device:14} {sampler:8} "
+                + " ".join(
+                    f"{statistics.fmean(got[b]):.3f} +- {statistics.pstdev(got[b]):.3f}"
+                    for b in budgets
+                )
+                + f" {ceiling:8.3f} {statistics.fmean(shares):10.3f} {min(shares):9.3f}",
+                flush=True,
+            )
 
 
 def _representatives(table: nb201.Table, device: str) -> list[int]:
@@ -170,7 +187,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--hv-seeds", type=int, default=20)
     parser.add_argument("--seed-start", type=int, default=0, help="first seed (run in chunks)")
-    parser.add_argument("--device", default="pixel3")
+    parser.add_argument(
+        "--device", default="pixel3", help="hardware-aware: a device, a comma list, or all"
+    )
     parser.add_argument("--samplers", default="random,tpe,nsga2,rea,ls")
     parser.add_argument("--stack-trials", type=int, default=200)
     parser.add_argument(
