@@ -140,8 +140,13 @@ class BananasSampler(CategoricalSampler):
         self.n_random = n_random
         # The enumerated space (index rows).
         self._grid: np.ndarray | None = None
+        # Its one-hot encoding, rebuilt when needed (not pickled: megabytes).
+        self._grid_x: np.ndarray | None = None
         # The last fit: (study and space, completed trials it saw, model, mean, spread).
         self._fit: tuple[Any, int, Ensemble, np.ndarray, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_grid_x": None}
 
     def _propose(self, study, trial, space, names, trials, complete, seen):  # type: ignore[override]
         started = sum(t.number != trial.number for t in trials)
@@ -189,6 +194,7 @@ class BananasSampler(CategoricalSampler):
             ):
                 grid = np.indices(sizes).reshape(len(sizes), -1).T
                 self._grid = np.ascontiguousarray(grid)
+                self._grid_x = None
             return self._grid
         return self._sampled(space, names, sizes, complete, y)
 
@@ -219,7 +225,7 @@ class BananasSampler(CategoricalSampler):
     ) -> np.ndarray:
         sizes = [len(space[n].choices) for n in names]
         offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int)
-        x = np.zeros((len(rows), int(sum(sizes))))
+        x = np.zeros((len(rows), int(sum(sizes))), dtype=np.float32)
         x[np.arange(len(rows))[:, None], rows + offsets[None]] = 1.0
         return x
 
@@ -263,7 +269,13 @@ class BananasSampler(CategoricalSampler):
                 hidden=self.hidden,
                 steps=self.steps,
             )
-        pred = model.predict(self._encode(space, names, rows))
+        if rows is self._grid:
+            if self._grid_x is None:
+                self._grid_x = self._encode(space, names, rows)
+            x = self._grid_x
+        else:
+            x = self._encode(space, names, rows)
+        pred = model.predict(x)
         mean, spread = pred.mean(axis=0), pred.std(axis=0)
         self._fit = (sig, fitted, model, mean, spread)
         return mean, spread

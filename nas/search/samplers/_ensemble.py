@@ -28,9 +28,16 @@ class Ensemble:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predictions of every member, shape (members, rows, outputs), in target units."""
-        h = np.asarray(x, dtype=np.float32)[None]
+        x = np.asarray(x, dtype=np.float32)
+        w0 = self.weights[0]
+        members, features, width = w0.shape
+        # First layer as one matmul over all members side by side: numpy runs a batched
+        # matmul with a broadcast operand as a loop, several times slower on many rows.
+        flat = x @ np.swapaxes(w0, 0, 1).reshape(features, members * width)
+        h = np.swapaxes(flat.reshape(len(x), members, width), 0, 1) + self.biases[0]
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = h @ w + b
+            if k > 0:
+                h = h @ w + b
             if k < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
         return h.astype(float) * self.y_scale + self.y_mean
