@@ -2,7 +2,7 @@
 
     python benchmarks/nb201.py [--data ../shared/data/nasbench201] [--seeds 100]
         [--hv-seeds 20] [--device pixel3] [--samplers random,tpe,nsga2,rea,ls]
-        [--stack-trials 200]
+        [--stack-trials 200] [--per-seed]
 
 A query is one accuracy lookup (it stands for one training run); a trial whose cell is
 equivalent to one already evaluated reuses that result and costs no query; latency
@@ -93,6 +93,8 @@ def single_objective(table: nb201.Table, args) -> None:
             for b in budgets:
                 first = rows[:b]
                 got[b].append(float(test[max(first, key=lambda r: val[r])]))
+            if args.per_seed:  # to pool runs made in chunks
+                print(f"  seed {seed} {sampler} " + " ".join(f"{got[b][-1]:.2f}" for b in budgets))
         rate = n / (time.perf_counter() - start)
         print(
             f"{sampler:8} "
@@ -130,6 +132,12 @@ def hardware_aware(table: nb201.Table, args) -> None:
                 )
                 for b in budgets:
                     got[b].append(nb201.hypervolume_ratio(rows[:b], table, device))
+                if args.per_seed:
+                    print(
+                        f"  seed {seed} {device} {sampler} "
+                        + " ".join(f"{got[b][-1]:.4f}" for b in budgets)
+                        + f" ceiling {ceiling:.4f}"
+                    )
             shares = [g / ceiling for g in got[300]]
             print(
                 f"{device:14} {sampler:8} "
@@ -195,6 +203,7 @@ def main() -> None:
     parser.add_argument(
         "--budgets", default="50,100,200", help="single objective: queries to read off"
     )
+    parser.add_argument("--per-seed", action="store_true", help="also print each seed's values")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: so,hv,stack")
     args = parser.parse_args()
     args.samplers = args.samplers.split(",")
