@@ -73,13 +73,15 @@ class BananasSampler(CategoricalSampler):
     failed networks do not dominate the fit) and proposes the unseen candidate the
     acquisition ranks first.
 
-    Candidates: every point of the space when it has at most ``max_enumerate``, else mutations (one or two parameters
-    changed) of the best completed trials plus random points. One objective: expected
+    Candidates: every point of the space when it has at most ``max_enumerate``, else
+    mutations (one or two parameters changed) of the best completed trials plus random
+    points. One objective: expected
     improvement over the best value under N(ensemble mean, ensemble spread). Two
     objectives: the hypervolume the candidate's optimistic prediction (mean plus
     ``kappa`` spreads in each objective) adds to the front of the completed trials,
-    against the median of their values (where a NAS front's useful part lies); when no
-    candidate adds any, the one nearest to adding does.
+    against the median of the ``n_startup`` random trials' values (the space's median,
+    estimated: where a NAS front's useful part lies); when no candidate adds any, the one
+    nearest to adding does.
 
     Refits: after ``refit_every`` new completed trials, or ``refit_fraction`` of those
     the last fit saw if more (the last fit's ranking serves in between, best unseen
@@ -160,7 +162,12 @@ class BananasSampler(CategoricalSampler):
         if len(directions) == 1:
             score = expected_improvement(mean[:, 0], spread[:, 0], float(y.max()))
         elif len(directions) == 2:
-            score = self._hypervolume_score(mean + self.kappa * spread, y)
+            # The startup trials are a random sample of the space: their median stands
+            # for the space's. The median of all trials rises as the search homes in,
+            # and the front's cheap end would then drop out of what counts.
+            order = np.argsort([t.number for t in complete], kind="stable")
+            reference = np.median(y[order[: self.n_startup]], axis=0)
+            score = self._hypervolume_score(mean + self.kappa * spread, y, reference)
         else:
             raise NasError(
                 "more than two objectives are not supported",
@@ -280,8 +287,9 @@ class BananasSampler(CategoricalSampler):
         self._fit = (sig, fitted, model, mean, spread)
         return mean, spread
 
-    def _hypervolume_score(self, optimistic: np.ndarray, y: np.ndarray) -> np.ndarray:
-        reference = np.median(y, axis=0)
+    def _hypervolume_score(
+        self, optimistic: np.ndarray, y: np.ndarray, reference: np.ndarray
+    ) -> np.ndarray:
         gain = hypervolume_improvement_2d(optimistic, y, reference)
         if gain.max() > 0:
             return gain
