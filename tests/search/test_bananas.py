@@ -12,7 +12,8 @@ import pytest
 
 from nas.core.errors import NasError
 from nas.core.pareto import hypervolume_2d
-from nas.search.samplers import ORIGIN_KEY, BananasSampler
+from nas.search.config import load_study
+from nas.search.samplers import ORIGIN_KEY, BananasSampler, get_sampler
 from nas.search.samplers._bananas import expected_improvement, hypervolume_improvement_2d
 from nas.search.samplers._ensemble import fit_ensemble
 
@@ -169,3 +170,13 @@ def test_bad_settings_name_the_field(kwargs, field):
     with pytest.raises(NasError) as err:
         BananasSampler(**kwargs)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("name", ["nb201_cifar10", "nb201_pixel3"])
+def test_the_bundled_nb201_studies_default_to_bananas(name):
+    """Both NAS-Bench-201 studies default to the sampler that measured best in their
+    mode (benchmarks/README.md, "Samplers on NAS-Bench-201 ..."); it must be one that
+    serves that mode."""
+    study = load_study(name)
+    assert study.search.sampler == "bananas"
+    assert get_sampler(study.search.sampler).multi_objective or len(study.objective.directions) == 1
