@@ -2,7 +2,7 @@
 
     python benchmarks/nb201.py [--data ../shared/data/nasbench201] [--seeds 100]
         [--hv-seeds 20] [--device pixel3] [--samplers random,tpe,nsga2,rea,ls]
-        [--stack-trials 200]
+        [--stack-trials 200] [--per-seed]
 
 A query is one accuracy lookup (it stands for one training run); a trial whose cell is
 equivalent to one already evaluated reuses that result and costs no query; latency
@@ -50,15 +50,18 @@ def _queried_rows(study_name: str, storage: str) -> list[int]:
     return rows
 
 
-def _run(study_file: str, sampler: str, seed: int, args, *, queries: int, cap: int) -> list[int]:
+def _run(
+    study_file: str, sampler: str, seed: int, args, *, queries: int, cap: int, device: str = ""
+) -> list[int]:
     # One in-memory SQLite database per run (Optuna study and evaluations table).
-    storage = f"sqlite:///file:nb201-{sampler}-{seed}-{queries}?mode=memory&cache=shared&uri=true"
+    storage = f"sqlite:///file:nb201-{sampler}-{seed}-{queries}-{device}?mode=memory&cache=shared&uri=true"
+    overrides = {"tabular.device": device} if device else {}
     study = load_study(
         study_file,
         {
+            **overrides,
             "name": f"nb201-{sampler}-{seed}",
             "tabular.path": args.data,
-            "tabular.device": args.device,
             "search.sampler": sampler,
             "search.seed": seed,
             "search.trials": cap,
@@ -76,7 +79,7 @@ def _mean_std(xs: list[float]) -> str:
 
 def single_objective(table: nb201.Table, args) -> None:
     val, test = table.val_accuracy, table.test_accuracy("cifar10")
-    budgets = (50, 100, 200)
+    budgets = args.budgets
     print(
         f"\nsingle objective, CIFAR-10: test accuracy of the best-validation choice, {args.seeds} seeds"
     )
@@ -84,12 +87,14 @@ def single_objective(table: nb201.Table, args) -> None:
     for sampler in args.samplers:
         got = {b: [] for b in budgets}
         start, n = time.perf_counter(), 0
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             rows = _run("nb201_cifar10", sampler, seed, args, queries=max(budgets), cap=600)
             n += len(rows)
             for b in budgets:
                 first = rows[:b]
                 got[b].append(float(test[max(first, key=lambda r: val[r])]))
+            if args.per_seed:  # to pool runs made in chunks
+                print(f"  seed {seed} {sampler} " + " ".join(f"{got[b][-1]:.2f}" for b in budgets))
         rate = n / (time.perf_counter() - start)
         print(
             f"{sampler:8} "
@@ -101,28 +106,48 @@ def single_objective(table: nb201.Table, args) -> None:
 
 def hardware_aware(table: nb201.Table, args) -> None:
     budgets = (100, 300)
+    devices = table.devices if args.device == "all" else args.device.split(",")
     print(
-        f"\nhardware-aware on {args.device}: hypervolume ratio (found / true front), {args.hv_seeds} seeds"
+        f"\nhardware-aware: hypervolume ratio (found / true front), {args.hv_seeds} seeds; "
+        "share = ratio at 300 over the ceiling (every class queried once)"
     )
-    print(f"{'sampler':8} " + " ".join(f"{b:>14}" for b in budgets))
-    for sampler in [s for s in args.samplers if s != "rea"]:  # REA is single-objective
-        got = {b: [] for b in budgets}
-        for seed in range(args.hv_seeds):
-            rows = _run("nb201_pixel3", sampler, seed, args, queries=max(budgets), cap=900)
-            for b in budgets:
-                got[b].append(nb201.hypervolume_ratio(rows[:b], table, args.device))
-        print(
-            f"{sampler:8} "
-            + " ".join(
-                f"{statistics.fmean(got[b]):.3f} +- {statistics.pstdev(got[b]):.3f}"
-                for b in budgets
-            ),
-            flush=True,
-        )
-    reps = set(_representatives(table, args.device))
     print(
-        f"ceiling: every class's representative queried (5,260 queries): {nb201.hypervolume_ratio(sorted(reps), table, args.device):.3f}"
+        f"{'device':14} {'sampler':8} "
+        + " ".join(f"{b:>14}" for b in budgets)
+        + f" {'ceiling':>8} {'share mean':>10} {'share min':>9}"
     )
+    for device in devices:
+        ceiling = nb201.hypervolume_ratio(_representatives(table, device), table, device)
+        for sampler in [s for s in args.samplers if s != "rea"]:  # REA is single-objective
+            got = {b: [] for b in budgets}
+            for seed in range(args.seed_start, args.seed_start + args.hv_seeds):
+                rows = _run(
+                    "nb201_pixel3",
+                    sampler,
+                    seed,
+                    args,
+                    queries=max(budgets),
+                    cap=900,
+                    device=device,
+                )
+                for b in budgets:
+                    got[b].append(nb201.hypervolume_ratio(rows[:b], table, device))
+                if args.per_seed:
+                    print(
+                        f"  seed {seed} {device} {sampler} "
+                        + " ".join(f"{got[b][-1]:.4f}" for b in budgets)
+                        + f" ceiling {ceiling:.4f}"
+                    )
+            shares = [g / ceiling for g in got[300]]
+            print(
+                f"{device:14} {sampler:8} "
+                + " ".join(
+                    f"{statistics.fmean(got[b]):.3f} +- {statistics.pstdev(got[b]):.3f}"
+                    for b in budgets
+                )
+                + f" {ceiling:8.3f} {statistics.fmean(shares):10.3f} {min(shares):9.3f}",
+                flush=True,
+            )
 
 
 def _representatives(table: nb201.Table, device: str) -> list[int]:
@@ -169,12 +194,20 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "nasbench201"))
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--hv-seeds", type=int, default=20)
-    parser.add_argument("--device", default="pixel3")
+    parser.add_argument("--seed-start", type=int, default=0, help="first seed (run in chunks)")
+    parser.add_argument(
+        "--device", default="pixel3", help="hardware-aware: a device, a comma list, or all"
+    )
     parser.add_argument("--samplers", default="random,tpe,nsga2,rea,ls")
     parser.add_argument("--stack-trials", type=int, default=200)
+    parser.add_argument(
+        "--budgets", default="50,100,200", help="single objective: queries to read off"
+    )
+    parser.add_argument("--per-seed", action="store_true", help="also print each seed's values")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: so,hv,stack")
     args = parser.parse_args()
     args.samplers = args.samplers.split(",")
+    args.budgets = tuple(int(b) for b in args.budgets.split(","))
     skip = set(args.skip.split(",")) - {""}
     table = nb201.load_table(args.data)
     if "so" not in skip:

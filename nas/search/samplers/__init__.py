@@ -1,7 +1,7 @@
 """Samplers, one per file, found by name through the registry.
 
 Optuna's NSGA-II, TPE and random search come as they are (NSGA-II made picklable);
-regularized evolution and local search are ours. Importing this package imports no
+regularized evolution, local search and the surrogate-guided BANANAS are ours. Importing this package imports no
 Optuna: the study file's rules and the CLI's help read the registry alone, and the
 sampler classes load on first use.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 # Registration order is the order the CLI's help and the errors list them in.
 # isort: off
-from nas.search.samplers import nsga2, tpe, random, rea, ls  # noqa: F401  (registers)
+from nas.search.samplers import nsga2, tpe, random, rea, ls, bananas  # noqa: F401  (registers)
 
 # isort: on
 from nas.search.samplers.registry import (
@@ -25,6 +25,7 @@ from nas.search.samplers.registry import (
 )
 
 if TYPE_CHECKING:
+    from nas.search.samplers._bananas import BananasSampler
     from nas.search.samplers._categorical import ORIGIN_KEY, PARENT_KEY, RUN_KEY
     from nas.search.samplers._evolution import RegularizedEvolutionSampler
     from nas.search.samplers._local_search import LocalSearchSampler
@@ -35,6 +36,7 @@ __all__ = [
     "PARENT_KEY",
     "RUN_KEY",
     "SAMPLERS",
+    "BananasSampler",
     "LocalSearchSampler",
     "PicklableNSGAIISampler",
     "RegularizedEvolutionSampler",
@@ -46,6 +48,7 @@ __all__ = [
 
 #: Public names that live in modules importing Optuna: loaded when first asked for.
 _LAZY = {
+    "BananasSampler": "_bananas",
     "ORIGIN_KEY": "_categorical",
     "PARENT_KEY": "_categorical",
     "RUN_KEY": "_categorical",

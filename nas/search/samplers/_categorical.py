@@ -4,7 +4,6 @@ params that stand for a network already evaluated (``key``)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.core.errors import NasError
 from nas.core.strict import is_int
+from nas.search.samplers._dedup import SeenKeys, random_params
 
 __all__ = ["ORIGIN_KEY", "PARENT_KEY", "RUN_KEY", "CategoricalSampler", "Params", "check_int"]
 
@@ -53,14 +53,11 @@ class CategoricalSampler(BaseSampler):
                 f"must be an integer or None, got {seed!r}", field="seed", source=self._name
             )
         self.max_retries = max_retries
-        self._key = key
-        self._keys: dict[tuple[tuple[str, Any], ...], Hashable] = {}
+        self._dedup = SeenKeys(key) if key is not None else None
         self._rng = np.random.default_rng(seed)
         self._independent = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
         self._space_of: tuple[object, int] | None = None  # (storage, study id) of _space
-        # (finished trial number, param names) -> key, for the study of _space_of
-        self._trial_keys: dict[tuple[int, tuple[str, ...]], Hashable] = {}
 
     @property
     def _name(self) -> str:
@@ -89,7 +86,8 @@ class CategoricalSampler(BaseSampler):
         if owner is None or owner[0] is not study._storage or owner[1] != study._study_id:
             self._space = IntersectionSearchSpace()
             self._space_of = (study._storage, study._study_id)
-            self._trial_keys = {}
+        if self._dedup is not None:
+            self._dedup.for_study(self._space_of)
         return {
             name: d
             for name, d in self._space.calculate(study).items()
@@ -145,7 +143,7 @@ class CategoricalSampler(BaseSampler):
         return max(candidates, key=lambda t: sign * float(t.value))  # first of equals wins
 
     def _random(self, space: Mapping[str, CategoricalDistribution], names: Sequence[str]) -> Params:
-        return {n: space[n].choices[int(self._rng.integers(len(space[n].choices)))] for n in names}
+        return random_params(self._rng, space, names)
 
     def _random_unseen(
         self,
@@ -153,52 +151,19 @@ class CategoricalSampler(BaseSampler):
         names: Sequence[str],
         seen: set[Hashable] | None,
     ) -> Params:
-        params = self._random(space, names)
-        if seen is None:
-            return params
-        for _ in range(self.max_retries):
-            if self._key_of(params) not in seen:
-                return params
-            params = self._random(space, names)
-        # Nearly exhausted: walk the whole space, each parameter's choices shuffled.
-        shuffled = [
-            [space[n].choices[int(k)] for k in self._rng.permutation(len(space[n].choices))]
-            for n in names
-        ]
-        for values in itertools.product(*shuffled):
-            params = dict(zip(names, values, strict=True))
-            if self._key_of(params) not in seen:
-                return params
-        raise NasError(
-            "every point of the search space has been evaluated (by key)",
-            field="key",
-            source=self._name,
+        if seen is None or self._dedup is None:
+            return self._random(space, names)
+        return self._dedup.random_unseen(
+            self._rng, space, names, seen, max_retries=self.max_retries, source=self._name
         )
 
     # -- dedup ------------------------------------------------------------------
 
     def _key_of(self, params: Mapping[str, Any]) -> Hashable:
-        assert self._key is not None
-        raw = tuple(sorted(params.items()))
-        if raw not in self._keys:
-            self._keys[raw] = self._key(params)
-        return self._keys[raw]
+        assert self._dedup is not None
+        return self._dedup.key_of(params)
 
     def _seen(
         self, trials: Sequence[FrozenTrial], number: int, names: Sequence[str]
     ) -> set[Hashable] | None:
-        if self._key is None:
-            return None
-        seen: set[Hashable] = set()
-        names = tuple(names)
-        for t in trials:
-            if t.number == number:
-                continue
-            if (t.number, names) in self._trial_keys:
-                seen.add(self._trial_keys[t.number, names])
-            elif all(n in t.params for n in names):
-                key = self._key_of({n: t.params[n] for n in names})
-                if t.state.is_finished():  # its params can no longer change
-                    self._trial_keys[t.number, names] = key
-                seen.add(key)
-        return seen
+        return None if self._dedup is None else self._dedup.seen(trials, number, names)

@@ -1,4 +1,4 @@
-"""NSGA-II (Optuna's, picklable for Ray Tune): the default, for Pareto fronts."""
+"""NSGA-II (Optuna's, picklable for Ray Tune), never proposing a network twice."""
 
 from __future__ import annotations
 
@@ -16,5 +16,8 @@ def nsga2(request: SamplerRequest) -> Any:
     # Short NAS budgets (tens to hundreds of trials) want a small population.
     population = max(4, min(50, request.trials // 4))
     return PicklableNSGAIISampler(
-        population_size=population, seed=request.seed, constraints_func=request.constraints
+        population_size=population,
+        seed=request.seed,
+        constraints_func=request.constraints,
+        key=request.key,
     )
