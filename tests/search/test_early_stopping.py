@@ -171,6 +171,8 @@ def _check_stopped_on_record(study, result) -> None:
     stored = optuna.load_study(study_name=study.name, storage=study.search.storage)
     evaluations = EvaluationStore(study.search.storage).of_study(study.name)
     by_arch = {e.arch_id: e for e in evaluations}
+    # Distinct networks (the seeded sampler's first 6): one trial, one evaluation each.
+    assert len(by_arch) == len(stored.trials) == 6
     assert set(by_arch) == {t.user_attrs["arch_id"] for t in stored.trials}
     assert {e.status for e in evaluations} <= {"complete", "stopped"}  # none left running
     stopped = [e for e in evaluations if e.status == "stopped"]
@@ -183,8 +185,10 @@ def _check_stopped_on_record(study, result) -> None:
     assert all(e.epochs == 3 for e in evaluations if e.status == "complete")
     for t in stored.trials:  # Optuna's record says the same, trial by trial
         e = by_arch[t.user_attrs["arch_id"]]
+        assert t.user_attrs["epochs"] == e.epochs  # what it paid for: up to its stop
         if e.status == "stopped":
             assert t.state == optuna.trial.TrialState.PRUNED and t.values is None
+            assert t.user_attrs["stopped"] == f"after epoch {e.epochs}"
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE and t.values[0] == e.val_accuracy
     assert result.front
@@ -200,11 +204,6 @@ def test_in_process_pareto_search_stops_trainings_at_rungs(tmp_path):
     result = search(study)
     _check_stopped_on_record(study, result)
     stored = optuna.load_study(study_name=study.name, storage=study.search.storage)
-    # In process, a stop ends the training at the rung itself, and that is what it paid.
-    for t in stored.trials:
-        e = next(e for e in result.evaluations if e.arch_id == t.user_attrs["arch_id"])
-        if e.status == "stopped":
-            assert e.epochs in (1, 2) and t.user_attrs["epochs"] == e.epochs
     assert stored.trials[0].state == optuna.trial.TrialState.COMPLETE  # first at every rung
 
 

@@ -84,7 +84,7 @@ class InProcess(Executor):
                 queries += ev.status != "rejected" and not ev.reason.startswith("reused")
                 trial.set_user_attr("epochs", charged_epochs(ev))
                 if ev.status == "stopped":  # by the halving: no final values to tell
-                    trial.set_user_attr("stopped", ev.reason)
+                    trial.set_user_attr("stopped", f"after epoch {ev.epochs}")
                     o_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 else:
                     values = final_metrics(study, ev)

@@ -205,9 +205,10 @@ def _scheduler(study: StudyConfig) -> _Halving | None:
 
 
 class _Searcher(OptunaSearch):
-    """OptunaSearch that tells Optuna a trial the scheduler ended early (or a Ctrl-C
-    ended), whose last result is a ``running`` report, as PRUNED instead of COMPLETE
-    with that epoch's values; each trial's Optuna record keeps the epochs it paid for."""
+    """OptunaSearch that tells Optuna of a trial whose last result is a ``running``
+    report (the scheduler or a Ctrl-C ended it; or it raised after that epoch) as PRUNED
+    (FAIL), not as COMPLETE with that epoch's values; each trial's Optuna record keeps
+    the epochs it paid for."""
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -216,8 +217,10 @@ class _Searcher(OptunaSearch):
         if result and ot_trial is not None and trial_id not in self._completed_trials:
             ot_trial.set_user_attr("epochs", int(result.get("epochs_charged", 0)))
             if result.get("status") == "running":
-                ot_trial.set_user_attr("stopped", f"after epoch {result['epoch']}")
-                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+                state = optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
+                if not error:
+                    ot_trial.set_user_attr("stopped", f"after epoch {result['epoch']}")
+                self._ot_study.tell(ot_trial, state=state)
                 self._completed_trials.add(trial_id)
                 return
         super().on_trial_complete(trial_id, result=result, error=error)
