@@ -23,36 +23,10 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from nas.latency.known import BusyWait, Sleep
 from nas.latency.measure import MeasureSettings, measure_module
 from nas.latency.target import Target
-
-
-class BusyWait(nn.Module):
-    """Spins for exactly ``ms`` of wall time per call: latency known by construction."""
-
-    def __init__(self, ms: float) -> None:
-        super().__init__()
-        self.ns = int(ms * 1e6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        end = time.perf_counter_ns() + self.ns
-        while time.perf_counter_ns() < end:
-            pass
-        return x
-
-
-class Sleep(nn.Module):
-    """Sleeps ``ms`` per call: the CPU is idle, the wall time known."""
-
-    def __init__(self, ms: float) -> None:
-        super().__init__()
-        self.s = ms / 1000
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        time.sleep(self.s)
-        return x
 
 
 def check(what: str, value: float, low: float, high: float, unit: str) -> bool:

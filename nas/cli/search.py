@@ -212,7 +212,7 @@ def report_cmd(
     latency with the front, progress and hypervolume, ops, the front's table."""
     from nas.core.errors import NasError
     from nas.core.interrupt import StopRequest, stop_on_interrupt
-    from nas.report.page import check_plotlyjs, report_path, write_report
+    from nas.report.page import check_plotlyjs, report_path, trials_line, write_report
     from nas.search.config import load_study
 
     if watch < 0:
@@ -224,7 +224,8 @@ def report_cmd(
     def write() -> None:
         r = write_report(cfg, path, refresh_s=watch or None, plotlyjs=plotlyjs)
         typer.echo(
-            f"study {r.study}: {len(r.evaluations)} evaluations, front of {len(r.front)} -> {path}"
+            f"study {r.study}: {trials_line(r)}, {len(r.evaluations)} evaluations, "
+            f"front of {len(r.front)} -> {path}"
         )
 
     if not watch:

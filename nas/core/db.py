@@ -51,6 +51,26 @@ def _retry_locked(fn: Any, tries: int = 20) -> Any:
 
 _ENGINES: dict[tuple[str, int], Engine] = {}
 
+#: The PostgreSQL advisory lock under which tables are created ("nas" in ASCII).
+_SCHEMA_LOCK = 0x6E6173
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates tables: two CREATE TABLEs of one new
+    table race in the catalogue and one fails ("duplicate key value violates unique
+    constraint pg_type_typname_nsp_index"), e.g. two drivers or several Ray workers
+    opening a fresh database at once. Elsewhere nothing (SQLite serialises writers)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_SCHEMA_LOCK})")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_SCHEMA_LOCK})")
+
 
 def in_memory(url: str) -> bool:
     """Whether ``url`` names an in-memory SQLite database (it lives in this process only:
@@ -58,16 +78,21 @@ def in_memory(url: str) -> bool:
     return url == "sqlite:///:memory:" or (url.startswith("sqlite:") and "mode=memory" in url)
 
 
-def check_url(url: str, *, field: str) -> None:
-    """Refuse a malformed URL or a missing driver in one line, without connecting: nothing
-    is created, so a run that fails a later check leaves no database behind."""
+def _engine(url: str, *, field: str) -> Engine:
+    """``create_engine(url)`` (which does not connect), a bad URL or missing driver as one
+    line."""
     try:
-        engine = create_engine(url)
+        return create_engine(url)
     except (ArgumentError, ValueError) as err:
         raise NasError(f"invalid database URL ({err})", field=field, source=url) from None
     except ImportError as err:
         raise NasError(f"database driver missing: {err}", field=field, source=url) from None
-    engine.dispose()
+
+
+def check_url(url: str, *, field: str) -> None:
+    """Refuse a malformed URL or a missing driver in one line, without connecting: nothing
+    is created, so a run that fails a later check leaves no database behind."""
+    _engine(url, field=field).dispose()
 
 
 def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:
@@ -77,18 +102,14 @@ def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Eng
     cached = _ENGINES.get((url, id(metadata)))
     if cached is not None:
         return cached
-    try:
-        engine = create_engine(url)
-    except (ArgumentError, ValueError) as err:
-        raise NasError(f"invalid database URL ({err})", field=field, source=url) from None
-    except ImportError as err:
-        raise NasError(f"database driver missing: {err}", field=field, source=url) from None
+    engine = _engine(url, field=field)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
     try:
-        _retry_locked(lambda: metadata.create_all(engine))
-        _retry_locked(lambda: _add_new_columns(engine, metadata))
+        with _schema_lock(engine):
+            _retry_locked(lambda: metadata.create_all(engine))
+            _retry_locked(lambda: _add_new_columns(engine, metadata))
     except (OperationalError, DatabaseError) as err:
         raise NasError(f"cannot open the {what}: {_reason(err)}", field=field, source=url) from None
     _ENGINES[url, id(metadata)] = engine
@@ -122,8 +143,10 @@ def optuna_storage(url: str) -> Any:
 
     if in_memory(url):
         return _IN_MEMORY.setdefault(url, optuna.storages.InMemoryStorage())
+    lock_engine = _engine(url, field="storage")
     try:
-        return optuna.storages.RDBStorage(url)
+        with _schema_lock(lock_engine):  # Optuna creates its tables when they are missing
+            return optuna.storages.RDBStorage(url)
     except (ArgumentError, ValueError) as err:
         raise NasError(f"invalid database URL ({err})", field="storage", source=url) from None
     except ImportError as err:
@@ -137,6 +160,8 @@ def optuna_storage(url: str) -> Any:
         raise NasError(
             f"cannot open the storage: {one_line(err)}", field="storage", source=url
         ) from None
+    finally:
+        lock_engine.dispose()
 
 
 @contextmanager

@@ -23,16 +23,29 @@ class StopRequest:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        # Set by a signal handler, which must not take the Event's lock: the main thread
+        # it interrupts may hold that very lock (inside Event.wait), and would wait on
+        # itself forever. A helper thread sets the Event (``stop_on_interrupt``).
+        self._asked = False
 
     def set(self) -> None:
         self._event.set()
 
     def __bool__(self) -> bool:
-        return self._event.is_set()
+        return self._asked or self._event.is_set()
 
     def wait(self, timeout_s: float) -> bool:
         """Sleep up to ``timeout_s``, waking at once when the stop is asked for."""
-        return self._event.wait(timeout_s)
+        return self._event.wait(timeout_s) or self._asked
+
+
+def _relay(stop: StopRequest, read_fd: int) -> None:
+    """Set ``stop``'s Event once the handler wrote its byte; end when the pipe closes."""
+    while True:
+        byte = os.read(read_fd, 1)
+        if not byte:
+            return
+        stop.set()
 
 
 @contextmanager
@@ -40,14 +53,21 @@ def stop_on_interrupt(stop: StopRequest, message: str = "") -> Iterator[StopRequ
     """Within: the first SIGINT sets ``stop``, writes ``message`` (if any) to stderr and
     puts the previous handler back, so the next one acts as it did before
     (KeyboardInterrupt by default). Signals reach only the main thread: elsewhere this
-    installs nothing."""
+    installs nothing.
+
+    The handler only sets a flag and writes to a pipe (both safe wherever the signal
+    lands); a helper thread reading the pipe wakes whoever waits on ``stop``."""
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = signal.getsignal(signal.SIGINT)
+    read_fd, write_fd = os.pipe()
+    relay = threading.Thread(target=_relay, args=(stop, read_fd), daemon=True)
+    relay.start()
 
     def first(_sig: int, _frame: object) -> None:
-        stop.set()
+        stop._asked = True
+        os.write(write_fd, b"!")
         signal.signal(signal.SIGINT, previous)
         if message:  # os.write: safe wherever the signal interrupted the main thread
             os.write(2, f"\n{message}\n".encode())
@@ -57,3 +77,6 @@ def stop_on_interrupt(stop: StopRequest, message: str = "") -> Iterator[StopRequ
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+        os.close(write_fd)  # the relay reads end-of-file and returns
+        relay.join()
+        os.close(read_fd)

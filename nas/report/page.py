@@ -21,7 +21,7 @@ from typing import Any
 from nas.core.errors import NasError, one_line
 from nas.report.document import check_plotlyjs, page, plot_html, write_page
 from nas.report.figures import family_table, figures, kept, members_table
-from nas.report.study import StudyReport, gather, optuna_study
+from nas.report.study import StudyReport, gather, optuna_study, repeats
 from nas.search.config import StudyConfig
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "render",
     "report_path",
     "to_dashboard",
+    "trials_line",
     "write_report",
 ]
 
@@ -54,12 +55,20 @@ def render(
     counts = Counter(e.status for e in r.evaluations)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     summary = (
-        f"mode {r.mode}; {len(r.evaluations)} evaluations ({statuses}); {kept(r)}: {len(r.front)}"
+        f"mode {r.mode}; {trials_line(r)}; {len(r.evaluations)} evaluations ({statuses}); "
+        f"{kept(r)}: {len(r.front)}"
         if r.evaluations
         else "no search evaluations"
     )
     body = "\n".join(sections)
     return page(f"nas study {r.study}", summary, body, refresh_s=refresh_s, plotlyjs=plotlyjs)
+
+
+def trials_line(r: StudyReport) -> str:
+    """How many trials ran and how many of them evaluated nothing new (``repeats``)."""
+    rep = repeats(r)
+    reused = f", {rep.reused} of them from other studies" if rep.reused else ""
+    return f"{rep.trials} trials, {rep.repeats} of them repeats{reused}"
 
 
 def to_dashboard(study: StudyConfig, figs: Mapping[str, Any], *, searched: bool) -> bool:
@@ -91,8 +100,14 @@ def report_path(study: StudyConfig) -> Path:
 class LiveReport:
     """The study's page and dashboard figures kept current while its search runs: called
     after each trial, it rewrites them at most every ``every_s`` seconds (the page reloads
-    itself as often). Nothing to show yet is no error; a failure to write is said once
-    (``note``) and never stops the search."""
+    itself as often), and never more often than 19 times as long as the last rewrite
+    took: it runs in the search's driver and grows with the study, so it stays near 5%
+    of a long search's time. Nothing to show yet is no error; a failure to write is said
+    once (``note``) and never stops the search."""
+
+    #: The wait after a rewrite, in multiples of its duration (as Ray Tune paces its
+    #: experiment checkpoints): writing takes at most 1/20 of the time.
+    PACE = 19.0
 
     def __init__(
         self,
@@ -104,11 +119,12 @@ class LiveReport:
     ) -> None:
         self.study, self.every_s, self.note, self.clock = study, every_s, note, clock
         self._last: float | None = None
+        self._wait = every_s
         self._broken = False
 
     def __call__(self) -> None:
         now = self.clock()
-        if self._broken or (self._last is not None and now - self._last < self.every_s):
+        if self._broken or (self._last is not None and now - self._last < self._wait):
             return
         try:
             write_report(self.study, refresh_s=max(1, round(self.every_s)))
@@ -118,6 +134,7 @@ class LiveReport:
             self._fail(err)
         except Exception as err:  # a page is never worth a search
             self._fail(err)
+        self._wait = max(self.every_s, self.PACE * (self.clock() - now))
         self._last = now
 
     def _fail(self, err: Exception) -> None:

@@ -18,9 +18,18 @@ from nas.core.errors import NasError
 from nas.core.objectives import ACCURACY_LATENCY
 from nas.core.pareto import dominates, hypervolume_2d
 from nas.search.config import StudyConfig
-from nas.search.results import Evaluation, EvaluationStore
+from nas.search.results import Evaluation, EvaluationStore, count_trials
 
-__all__ = ["Progress", "StudyReport", "gather", "op_shares", "optuna_study", "progress"]
+__all__ = [
+    "Progress",
+    "Repeats",
+    "StudyReport",
+    "gather",
+    "op_shares",
+    "optuna_study",
+    "progress",
+    "repeats",
+]
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,14 @@ class StudyReport:
     latency_budget_ms: float | None
     #: What `nas scale` published for this study (family.json's content), if it ran.
     family: Mapping[str, Any] | None = None
+    #: The study's finished trials (Optuna's COMPLETE ones, early-stopped included).
+    trials: int = 0
 
 
 def gather(study: StudyConfig) -> StudyReport:
     """Read the study's evaluations, front and published front members from its storage."""
+    from optuna.trial import TrialState
+
     from nas.core.db import optuna_storage
     from nas.search.confirm import final_evaluations
     from nas.search.selection import sub_study, winners
@@ -63,7 +76,8 @@ def gather(study: StudyConfig) -> StudyReport:
             source=study.source,
         )
     final = final_evaluations(study, store)
-    members = tuple(_published(storage, study.name, "front") or ())
+    o_study = optuna_study(storage, study.name)
+    members = tuple((o_study.user_attrs.get("front") if o_study else None) or ())
     obj = study.objective
     return StudyReport(
         study=study.name,
@@ -75,6 +89,7 @@ def gather(study: StudyConfig) -> StudyReport:
         members=members,
         latency_budget_ms=obj.latency_budget_ms if obj.mode == "budget" else None,
         family=family,
+        trials=count_trials(storage, study.name, TrialState.COMPLETE) if o_study else 0,
     )
 
 
@@ -93,6 +108,37 @@ def _published(storage: Any, name: str, key: str) -> Any:
     recorded); None when that study or attribute is not there."""
     o_study = optuna_study(storage, name)
     return None if o_study is None else o_study.user_attrs.get(key)
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How many of a study's trials evaluated nothing new: a trial whose network (under
+    the same budget) the study had evaluated before adds no evaluation, and one that
+    takes another study's result records ``reused <study>``. A sampler that proposes
+    networks again (NSGA-II late in a long search) shows here."""
+
+    #: Finished trials.
+    trials: int
+    #: The study's own evaluations: distinct networks under distinct budgets.
+    networks: int
+    #: Of those, results taken from another study rather than evaluated here.
+    reused: int
+
+    @property
+    def fresh(self) -> int:
+        """Networks this study evaluated itself."""
+        return self.networks - self.reused
+
+    @property
+    def repeats(self) -> int:
+        """Trials that evaluated nothing new (0 while trials still run: an evaluation
+        is on record before its trial is finished)."""
+        return max(0, self.trials - self.fresh)
+
+
+def repeats(r: StudyReport) -> Repeats:
+    reused = sum(e.reason.startswith("reused ") for e in r.evaluations)
+    return Repeats(r.trials, len(r.evaluations), reused)
 
 
 @dataclass(frozen=True)

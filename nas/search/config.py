@@ -47,7 +47,9 @@ SEARCHABLE = ("lr", "weight_decay", "batch_size", "label_smoothing", "augment")
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "digits"
+    #: A dataset by name (nas.train.data; `nas data list`). Study files written before
+    #: it was called ``name`` say ``dataset``: still read (nas.search.config._build).
+    name: str = "digits"
     #: Directory of the dataset files ("" for digits); relative paths are resolved
     #: against the study file's directory.
     path: str = ""
@@ -380,6 +382,15 @@ def load_study(
 
 def _build(data: dict[str, Any], source: str) -> StudyConfig:
     data = copy.deepcopy(data)
+    section = data.get("data")
+    if isinstance(section, dict) and "dataset" in section:
+        if "name" in section:
+            raise NasError(
+                "give the dataset once: `name` (`dataset` is its older spelling)",
+                field="data.dataset",
+                source=source,
+            )
+        section["name"] = section.pop("dataset")
     # Ray runs trials in directories of its own: a relative SQLite path must not mean a
     # different file there.
     for section, key, default in (

@@ -27,6 +27,7 @@ from nas.search.cluster import local_weights
 from nas.search.config import StudyConfig
 from nas.search.confirm import confirm, final_evaluations
 from nas.search.executors import executor_class
+from nas.search.lease import hold_study
 from nas.search.results import Evaluation, EvaluationStore
 from nas.search.runner import run_trials
 from nas.search.selection import winners
@@ -145,6 +146,25 @@ def search(
     (computed once, here), its latency measured in isolation, and its export."""
     start = time.perf_counter()
     setup = prepare(study, note=note)
+    with hold_study(study.search.storage, study.name) as dead:  # one driver per study
+        if dead is not None:
+            note(
+                f"study {study.name}: its previous driver (pid {dead.pid} on {dead.host}) "
+                "died; what it left running is settled from the evaluations table"
+            )
+        return _search(setup, note=note, on_trial=on_trial, num_cpus=num_cpus, start=start)
+
+
+def _search(
+    setup: SearchSetup,
+    *,
+    note: Callable[[str], None],
+    on_trial: Callable[[], None],
+    num_cpus: int | None,
+    start: float,
+) -> SearchResult:
+    """``search`` once its setup is made and its study's lease held."""
+    study = setup.study
     stopping = (
         "stopping: the running trials end, then the front of what finished is scored and "
         "exported (Ctrl-C again to abort at once)"

@@ -23,6 +23,7 @@ from nas.latency.predictor import Predictor
 from nas.model.arch import Architecture
 from nas.model.cost import cost
 from nas.search.config import HyperParameter, StudyConfig
+from nas.search.results import count_trials
 from nas.search.setup import SearchSetup
 from nas.space.searchspace import SearchSpace, decode, dimensions, sample
 
@@ -34,19 +35,15 @@ def abandon_unfinished(
     name: str,
     first: int,
     *,
-    running: bool = True,
-    why: str = "unfinished when its run ended (Ctrl-C or time budget)",
+    why: str = "queued but never started when its run ended",
 ) -> None:
-    """Mark FAIL the trials from number ``first`` on that a run left unfinished: queued
-    candidates it never started (the next run would take them for its own) and, with
-    ``running``, trials cut off by a second Ctrl-C (shown as running forever otherwise)."""
+    """Mark FAIL the queued trials from number ``first`` on that a run never started
+    (candidates: the next run would take them for its own). Trials it left RUNNING are
+    nas.search.settle's."""
     import optuna
 
-    left = (optuna.trial.TrialState.WAITING,) + (
-        (optuna.trial.TrialState.RUNNING,) if running else ()
-    )
     o_study = optuna.load_study(study_name=name, storage=storage)
-    for t in o_study.get_trials(deepcopy=False, states=left):
+    for t in o_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
         if t.number >= first:
             storage.set_trial_user_attr(t._trial_id, "abandoned", why)
             storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
@@ -219,7 +216,7 @@ def make_plan(setup: SearchSetup, candidates: Sequence[Candidate] = ()) -> Plan:
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             o_study.set_metric_names(list(metrics))
-    first = len(o_study.get_trials(deepcopy=False))
+    first = count_trials(storage, study.name)  # not get_trials: it loads them all
     # Trials write weights there (nas.search.cluster.trial_dir: when their node sees it).
     setup.artifacts.mkdir(parents=True, exist_ok=True)
     if candidates:  # networks outside the space: fill their units while we can measure
@@ -234,7 +231,7 @@ def make_plan(setup: SearchSetup, candidates: Sequence[Candidate] = ()) -> Plan:
         return Plan(storage, define, _sampler(study, key), s.trials, metrics, directions, first)
     # Each candidate once: queued on the study, which `ask` serves before sampling; what
     # an older run queued and never started belongs to its own list of candidates.
-    abandon_unfinished(storage, study.name, 0, running=False, why="queued by an older run")
+    abandon_unfinished(storage, study.name, 0, why="queued by an older run")
     for i in range(len(candidates)):
         o_study.enqueue_trial({"candidate_index": i})
     sampler = optuna.samplers.RandomSampler(seed=s.seed)

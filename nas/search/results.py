@@ -21,9 +21,12 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Float,
+    Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -33,13 +36,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex
 
 from nas.core.db import open_database, transaction
 from nas.core.objectives import METRICS
 from nas.core.pareto import pareto_front
 from nas.model.arch import Architecture
 
-__all__ = ["Evaluation", "EvaluationStore", "budget_key", "front_of"]
+__all__ = ["Evaluation", "EvaluationStore", "budget_key", "count_trials", "front_of"]
 
 metadata = MetaData()
 evaluations = Table(
@@ -60,6 +64,10 @@ evaluations = Table(
     Column("arch_json", Text, nullable=False),
     Column("node", String(64), nullable=False, default=""),
     Column("created_at", DateTime, nullable=False),
+    # Every trial asks whether any study evaluated its network under its budget (lookup):
+    # the primary key starts with the study, so without this the question scans the
+    # whole table, a cost that grows with every evaluation ever stored.
+    Index("ix_nas_evaluations_arch_budget", "arch_id", "budget"),
 )
 
 
@@ -117,6 +125,7 @@ class EvaluationStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_database(url, metadata, field="storage", what="storage")
+        _ensure_indexes(self.engine)
 
     def _tx(self) -> AbstractContextManager[Connection]:
         return transaction(self.engine, field="storage", what="storage")
@@ -162,15 +171,7 @@ class EvaluationStore:
     def lookup(self, arch_id: str, budget: str) -> Evaluation | None:
         """A finished training of this architecture under this budget, from any study."""
         with self._tx() as conn:
-            row = conn.execute(
-                select(evaluations)
-                .where(
-                    evaluations.c.arch_id == arch_id,
-                    evaluations.c.budget == budget,
-                    evaluations.c.status.in_(("complete", "diverged", "failed")),
-                )
-                .order_by(evaluations.c.created_at)
-            ).first()
+            row = conn.execute(_finished_training(arch_id, budget)).first()
         return _evaluation(row) if row else None
 
     def of_study(self, study: str) -> list[Evaluation]:
@@ -181,6 +182,53 @@ class EvaluationStore:
                 .order_by(evaluations.c.created_at)
             )
             return [_evaluation(r) for r in rows]
+
+
+def _finished_training(arch_id: str, budget: str) -> Select[Any]:
+    """``lookup``'s query: the oldest finished training of the network under the budget."""
+    c = evaluations.c
+    return (
+        select(evaluations)
+        .where(
+            c.arch_id == arch_id,
+            c.budget == budget,
+            c.status.in_(("complete", "diverged", "failed")),
+        )
+        .order_by(c.created_at)
+    )
+
+
+_INDEXED: set[int] = set()
+
+
+def _ensure_indexes(engine: Engine) -> None:
+    """Create the table's indexes a database made before they existed lacks (creating
+    the table creates them; an existing table keeps what it had). Once per engine and
+    process: a trial opens the store every time."""
+    if id(engine) in _INDEXED:
+        return
+    with transaction(engine, field="storage", what="storage") as conn:
+        for index in evaluations.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+    _INDEXED.add(id(engine))
+
+
+def count_trials(storage: Any, name: str, state: Any = None) -> int:
+    """How many trials Optuna study ``name`` in ``storage`` holds (only those in
+    ``state``, an Optuna TrialState, when given). In a database, one SQL count on
+    Optuna's ``trials`` table: Optuna's own count loads every trial with its parameters
+    and attributes (seconds per thousand trials)."""
+    import optuna
+    from sqlalchemy import text
+
+    study_id = storage.get_study_id_from_name(name)
+    if not isinstance(storage, optuna.storages.RDBStorage):  # in memory: counting is cheap
+        return storage.get_n_trials(study_id, state=state)
+    where = "study_id = :id" + (" AND state = :state" if state is not None else "")
+    with storage.engine.connect() as conn:
+        query = text(f"SELECT COUNT(*) FROM trials WHERE {where}")
+        params = {"id": study_id, "state": state.name if state is not None else None}
+        return conn.execute(query, params).scalar_one()
 
 
 def front_of(evaluations: Sequence[Evaluation], metrics: Sequence[str]) -> list[Evaluation]:

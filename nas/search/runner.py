@@ -1,6 +1,10 @@
 """Run a study's trials: plan them, hand them to the study's executor, and leave the
 Optuna study with nothing queued or running when the run ends, however it ends.
 
+A run holds its study's lease (nas.search.lease): one driver per study at a time. So
+what a run finds RUNNING when it starts was left by a driver that died, and is settled
+(nas.search.settle) before any new trial starts.
+
 Used by the search pipeline, the confirmation and ``nas scale``: each is a batch of
 trials, sampled from the space or given as fixed candidates.
 """
@@ -12,7 +16,10 @@ from collections.abc import Callable, Sequence
 from nas.core.interrupt import StopRequest
 from nas.search.executors import Executor, executor_class
 from nas.search.executors.inprocess import InProcess
+from nas.search.lease import hold_study
 from nas.search.plan import Candidate, abandon_unfinished, make_plan
+from nas.search.results import EvaluationStore
+from nas.search.settle import settle_trials
 from nas.search.setup import SearchSetup
 
 __all__ = ["run_inprocess", "run_trials"]
@@ -41,17 +48,29 @@ def run_trials(
     starts; what finished is stored. ``num_cpus``: what a local Ray may use.
     """
     chosen = executor if executor is not None else executor_class(setup.study.search.executor)()
-    plan = make_plan(setup, candidates)
-    try:
-        return chosen.run(
-            setup,
-            plan,
-            on_trial=on_trial,
-            stop=stop if stop is not None else StopRequest(),
-            num_cpus=num_cpus,
-        )
-    finally:
-        abandon_unfinished(plan.storage, setup.study.name, plan.first)
+    study = setup.study
+    with hold_study(study.search.storage, study.name):
+        plan = make_plan(setup, candidates)
+        store = EvaluationStore(study.search.storage)
+        store.settle_running(study.name)  # trainings a dead driver left on record
+        settle_trials(study, plan.storage, first=0, why=DIED)
+        try:
+            return chosen.run(
+                setup,
+                plan,
+                on_trial=on_trial,
+                stop=stop if stop is not None else StopRequest(),
+                num_cpus=num_cpus,
+            )
+        finally:
+            abandon_unfinished(plan.storage, study.name, plan.first)
+            settle_trials(study, plan.storage, first=plan.first, why=UNFINISHED)
+            store.settle_running(study.name)
+
+
+#: Why a trial is FAIL: its run ended first (Ctrl-C, time budget), or its driver died.
+UNFINISHED = "unfinished when its run ended (Ctrl-C or time budget)"
+DIED = "its driver died (killed or crashed) before the trial ended"
 
 
 def run_inprocess(

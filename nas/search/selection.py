@@ -42,7 +42,10 @@ def _budget(study: StudyConfig, cfg: TrainConfig, resolution: int) -> str:
     """What makes two evaluations of one architecture interchangeable."""
     if study.tabular.benchmark:
         return budget_key(benchmark=study.tabular.benchmark, split="cifar10-valid")
-    return budget_key(data=study.data, train=cfg, resolution=resolution)
+    # The data part keeps the key ``dataset`` it had before the field was renamed, so
+    # evaluations stored under earlier versions are still reused.
+    data = {("dataset" if k == "name" else k): v for k, v in dataclasses.asdict(study.data).items()}
+    return budget_key(data=data, train=cfg, resolution=resolution)
 
 
 def budget_of(study: StudyConfig, hp: Mapping[str, Any], resolution: int) -> str:

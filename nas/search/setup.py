@@ -115,7 +115,7 @@ def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> Search
     """A study that trains: its data, its space bound to them, its latency predictor."""
     d = study.data
     data = load_dataset(
-        d.dataset,
+        d.name,
         path=study.resolve(d.path) or None,
         seed=d.seed,
         val_fraction=d.val_fraction,

@@ -8,8 +8,8 @@ it, and writes what really happened to the evaluations table (nas.search.results
 dedup and the final front read that table, not Optuna's values. No framework here: an
 executor calls ``run_trial`` and reports its metrics where its framework wants them.
 
-When the study stops trainings early (nas.search.halving), the trial reports after each
-epoch but the last (a tabular one with two fidelities: after the table's 12 epochs) and
+When the study stops trainings early (nas.search.halving), and in a single-objective
+study, the trial reports after each epoch but the last (a tabular one with two fidelities: after the table's 12 epochs) and
 puts that epoch on record as ``running`` first; the executor's ``report`` either returns
 True to end the training there (in process) or never returns (a Ray Tune scheduler
 ends the trial, and ``settle_running`` later turns its row into ``stopped``).
@@ -33,7 +33,7 @@ from nas.search.selection import budget_of, train_config, trial_objective
 from nas.train.data import Dataset
 from nas.train.loop import evaluate
 
-__all__ = ["charged_epochs", "final_metrics", "run_trial"]
+__all__ = ["charged_epochs", "final_metrics", "record_failure", "run_trial"]
 
 #: Gets a trial's metrics; a true result asks to end its training at this epoch.
 Report = Callable[[dict[str, Any]], object]
@@ -54,19 +54,10 @@ def run_trial(
     driver can fetch its weights."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
-    budget = budget_of(study, hp, arch.resolution)
     store = EvaluationStore(study.search.storage)
     latency = config["latency_ms"]
-    base = dict(
-        node=node,
-        study=study.name,
-        arch_id=arch.id,
-        budget=budget,
-        latency_ms=latency,
-        params=config["params"],
-        macs=config["macs"],
-        arch_json=arch.to_json(),
-    )
+    base = _base(config, study, node)
+    budget = base["budget"]
     prior = store.lookup(arch.id, budget)
     if prior is not None:  # evaluated before under the same budget: reuse, do not train again
         # The accuracy carries over; the latency is this study's (its target or device).
@@ -84,6 +75,33 @@ def run_trial(
         assert data is not None
         ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
     store.record(ev)
+    return ev
+
+
+def _base(config: dict[str, Any], study: StudyConfig, node: str) -> dict[str, Any]:
+    """What every evaluation of the candidate ``config`` records, whatever its outcome."""
+    arch = Architecture.from_json(config["arch_json"])
+    return dict(
+        node=node,
+        study=study.name,
+        arch_id=arch.id,
+        budget=budget_of(study, config.get("hp", {}), arch.resolution),
+        latency_ms=config["latency_ms"],
+        params=config["params"],
+        macs=config["macs"],
+        arch_json=arch.to_json(),
+    )
+
+
+def record_failure(config: dict[str, Any], *, study: StudyConfig, reason: str) -> Evaluation:
+    """Record that the trial of ``config`` died without recording anything itself (its
+    worker process killed, its node lost): status ``failed`` with ``reason``, replacing
+    the ``running`` row of its last epoch, if any."""
+    ev = Evaluation(
+        status="failed", val_accuracy=0.0, epochs=0, seconds=0.0, reason=reason,
+        **_base(config, study, ""),
+    )  # fmt: skip
+    EvaluationStore(study.search.storage).record(ev)
     return ev
 
 
@@ -138,10 +156,12 @@ def _train(
     report: Report,
     base: dict[str, Any],
 ) -> Evaluation:
-    """Train the candidate. When the study stops trainings early, each epoch but the
-    last is put on record as ``running`` and reported, and a true answer ends it there."""
+    """Train the candidate. When the study stops trainings early, and in every
+    single-objective study (its epochs on record show the training under way), each
+    epoch but the last is put on record as ``running`` and reported; a true answer ends
+    the training there."""
     cfg = train_config(study, hp)
-    stoppable = for_study(study) is not None
+    stoppable = for_study(study) is not None or not study.objective.rules.multi_objective
     store = EvaluationStore(study.search.storage)
     started = time.perf_counter()
 

@@ -302,7 +302,7 @@ name = "micro"
 space = "micro.toml"
 export_dir = "exports"
 [data]
-dataset = "digits"
+name = "digits"
 limit = 300
 [train]
 epochs = 1

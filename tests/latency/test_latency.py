@@ -7,7 +7,6 @@ import dataclasses
 import gzip
 import json
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.latency.anchors import ANCHORS, Anchors
 from nas.latency.cold import cold_bytes, cold_copies, cold_key, last_level_cache
+from nas.latency.known import BusyWait
 from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import (
     Measurement,
@@ -85,18 +85,6 @@ def db(db_url) -> LatencyTable:
 # -- the harness on latency known by construction -------------------------------------
 
 
-class BusyWait(nn.Module):
-    """Spins for exactly ``ms`` of wall time per call: latency known by construction."""
-
-    def __init__(self, ms: float) -> None:
-        super().__init__()
-        self.ns = int(ms * 1e6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        end = time.perf_counter_ns() + self.ns
-        while time.perf_counter_ns() < end:
-            pass
-        return x
 
 
 class ScriptedClock:
@@ -258,7 +246,7 @@ def test_windows_of_a_group_are_interleaved():
 
 def test_measurement_statistics_are_consistent():
     """The real path (a module prepared for its target, real timers): what it reports, not
-    how fast (figures on real timers: benchmarks/harness.py)."""
+    how fast (figures on real timers: benchmarks/timing_checks.py)."""
     m = measure_module(BusyWait(0.3), (1, 2, 2), Target("cpu"), MeasureSettings(samples=9))
     assert m.ms > 0 and m.samples == 9 * m.windows >= 9 * MeasureSettings().windows
     assert m.fingerprint == fingerprint(Target("cpu")).key

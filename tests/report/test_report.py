@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 
 import optuna
 import pytest
@@ -18,12 +19,13 @@ from nas.model.arch import Architecture
 from nas.report.document import write_page
 from nas.report.figures import family_figure, figures, tradeoff_figure
 from nas.report.page import LiveReport, render, report_path, to_dashboard
-from nas.report.study import gather, op_shares, progress
+from nas.report.study import gather, op_shares, progress, repeats
 from nas.search.config import load_study
 from nas.search.results import Evaluation, EvaluationStore
 from nas.space.searchspace import load_space, sample_random
 
 TINY = load_space("tiny")
+ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 def arch(seed: int) -> Architecture:
@@ -279,7 +281,9 @@ def test_report_cli_and_its_bad_input(stored, tmp_path):
     out = tmp_path / "r" / "report.html"
     result = runner.invoke(app, ["report", str(study_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"study {study.name}: 6 evaluations, front of 3 -> {out}"
+    assert result.stdout.strip() == (
+        f"study {study.name}: 0 trials, 0 of them repeats, 6 evaluations, front of 3 -> {out}"
+    )
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert not list(out.parent.glob("*.tmp"))
     empty = tmp_path / "empty.toml"
@@ -353,7 +357,8 @@ def test_the_live_report_waits_for_evaluations_and_never_stops_a_search(tmp_path
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = load_study("digits", {"search.storage": url, "export_dir": str(tmp_path / "x")})
     notes: list[str] = []
-    live = LiveReport(study, every_s=0, note=notes.append)
+    # A clock that stands still: every call rewrites (no pacing after a slow write).
+    live = LiveReport(study, every_s=0, note=notes.append, clock=lambda: 0.0)
     live()  # no evaluation yet: nothing to show, nothing said
     assert not report_path(study).exists() and notes == []
     EvaluationStore(url).record(ev(study.name, 0, 0.9, 1.0))
@@ -462,3 +467,92 @@ def test_latency_page_numbers_by_hand():
     dots = {t.name: (list(t.x), list(t.y)) for t in fig.data if t.mode == "markers"}
     assert dots == {"calibration models (2)": (pred[:2], meas[:2]),
                     "validation models (5)": (pred, meas)}  # fmt: skip
+
+
+NB201 = ROOT_DIR.parent / "shared" / "data" / "nasbench201"
+
+
+@pytest.mark.skipif(not NB201.is_dir(), reason=f"NAS-Bench-201 tables not found at {NB201}")
+def test_repeats_are_the_trials_that_evaluated_nothing_new(tmp_path):
+    """Fixed networks through the real trial path (tabular lookups, SQLite): study
+    "other" evaluates A; the study then runs A, B, B, C, B. A is reused from "other",
+    B's second and third trials add nothing: 3 repeats of 5 trials, 3 networks, 1 reused.
+    The page and `nas report` say so."""
+    from nas.search.plan import Candidate
+    from nas.search.runner import run_inprocess
+    from nas.search.setup import prepare
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    common = {"tabular.path": str(NB201), "search.storage": url, "search.executor": "inprocess"}
+    other = load_study(
+        "nb201_pixel3", {**common, "name": "other", "export_dir": str(tmp_path / "o")}
+    )
+    study = load_study("nb201_pixel3", {**common, "export_dir": str(tmp_path / "s")})
+    setup = prepare(study)
+    space = load_space("nasbench201")
+    a, b, c = (setup.predictor.representative(sample_random(space, s)) for s in (1, 2, 3))
+    assert len({a.id, b.id, c.id}) == 3
+    run_inprocess(prepare(other), candidates=[Candidate(a)])
+    run_inprocess(setup, candidates=[Candidate(x) for x in (a, b, b, c, b)])
+    r = gather(study)
+    rep = repeats(r)
+    assert (rep.trials, rep.networks, rep.reused, rep.fresh, rep.repeats) == (5, 3, 1, 2, 3)
+    assert "5 trials, 3 of them repeats, 1 of them from other studies; 3 evaluations" in render(r)
+    out = tmp_path / "page.html"
+    result = CliRunner().invoke(
+        app, ["report", "nb201_pixel3", "--storage", url, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "study nb201_pixel3: 5 trials, 3 of them repeats, 1 of them from other studies, "
+        "3 evaluations, front of "
+    )
+
+
+def test_repeats_of_a_seeded_search_match_the_trials_network_ids(tmp_path):
+    """A second count as oracle: walk the finished Optuna trials in order and count those
+    whose network (the arch_id the plan noted on the trial) an earlier trial had."""
+    if not NB201.is_dir():
+        pytest.skip(f"NAS-Bench-201 tables not found at {NB201}")
+    from nas.core.db import optuna_storage
+    from nas.search.runner import run_inprocess
+    from nas.search.setup import prepare
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = load_study(
+        "nb201_pixel3",
+        {
+            "tabular.path": str(NB201), "search.storage": url, "search.executor": "inprocess",
+            "search.sampler": "random", "search.trials": 300, "search.seed": 5,
+            "export_dir": str(tmp_path / "s"),
+        },
+    )  # fmt: skip
+    run_inprocess(prepare(study))
+    seen, expected = set(), 0
+    o_study = optuna.load_study(study_name=study.name, storage=optuna_storage(url))
+    for t in sorted(o_study.get_trials(states=[optuna.trial.TrialState.COMPLETE]),
+                    key=lambda t: t.number):  # fmt: skip
+        expected += t.user_attrs["arch_id"] in seen
+        seen.add(t.user_attrs["arch_id"])
+    rep = repeats(gather(study))
+    assert rep.trials == 300 and rep.reused == 0
+    assert expected > 0 and rep.repeats == expected
+
+
+def test_the_live_report_waits_longer_when_writing_it_takes_long(stored):
+    """A large study makes each rewrite slower; the live report then waits 19 times as
+    long as the last rewrite took (so writing stays near 5% of the search), never less
+    than ``every_s``. The clock says a rewrite took 10 s: the next waits 190 s."""
+    study, store, _, _ = stored
+    ticks = iter([0.0, 10.0, 100.0, 189.0, 195.0, 196.0])  # each call of the clock
+    live = LiveReport(study, every_s=30, clock=lambda: next(ticks))
+    path = report_path(study)
+    live()  # starts at 0, done at 10
+    assert "6 evaluations" in path.read_text()
+    store.record(ev(study.name, 6, 0.99, 0.2))
+    live()  # 100: past every_s, but within 19 x 10 s
+    live()  # 189: still within
+    assert "6 evaluations" in path.read_text()
+    live()  # 195: rewritten (took 1 s: the next wait is every_s again)
+    assert "7 evaluations" in path.read_text()
+    assert live._wait == 30

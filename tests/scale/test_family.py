@@ -161,7 +161,7 @@ def scale_cli(tmp_path, base: Architecture, *args: str, timed_table: bool = True
                 f'space = "{space}"',
                 'export_dir = "exports"',
                 "[data]",
-                'dataset = "digits"',
+                'name = "digits"',
                 "limit = 600",
                 "[train]",
                 "epochs = 1",

@@ -39,6 +39,34 @@ def test_relative_paths_resolve_against_the_study_file(tmp_path):
     assert study.resolve("/abs/path") == "/abs/path"
 
 
+def test_a_dataset_is_named_by_name_and_its_older_spelling_still_reads(tmp_path):
+    for key in ("name", "dataset"):
+        (tmp_path / f"{key}.toml").write_text(f'space = "tiny"\n[data]\n{key} = "mnist"\n')
+        assert load_study(tmp_path / f"{key}.toml").data.name == "mnist"
+    (tmp_path / "both.toml").write_text('space = "tiny"\n[data]\nname = "mnist"\ndataset = "x"\n')
+    with pytest.raises(NasError) as err:
+        load_study(tmp_path / "both.toml")
+    assert err.value.field == "data.dataset" and "both.toml" in str(err.value)
+
+
+def test_renaming_the_dataset_field_kept_every_stored_budget_key(tmp_path):
+    """Evaluations stored before ``dataset`` became ``name`` are still reused: the key is
+    the sha256 of the same canonical JSON, written out here by hand."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from nas.search.selection import budget_of
+
+    study = load_study("digits")
+    d = study.data
+    data = {"dataset": "digits", "path": d.path, "seed": d.seed, "val_fraction": d.val_fraction,
+            "test_fraction": d.test_fraction, "limit": d.limit}  # fmt: skip
+    parts = {"data": data, "train": dataclasses.asdict(study.train), "resolution": 8}
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    assert budget_of(study, {}, 8) == hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -129,3 +129,37 @@ def test_a_stopped_run_starts_nothing_more_and_leaves_nothing_queued(tmp_path):
     assert trained == {archs[0].id, *(a.id for a in later)}
     stale = o_study.trials[5]
     assert stale.state.name == "FAIL" and stale.user_attrs["abandoned"] == "queued by an older run"
+
+
+HOLDING_THE_LOCK = """
+import signal, sys
+from nas.core.interrupt import StopRequest, stop_on_interrupt
+
+with stop_on_interrupt(StopRequest()) as stop:
+    # As if the SIGINT landed in Event.wait just where the main thread holds the
+    # Event's lock: a handler that takes that lock waits on itself forever.
+    with stop._event._cond:
+        signal.raise_signal(signal.SIGINT)
+        assert stop, "the stop is asked at once"
+    assert stop.wait(600), "the waiters are woken"
+print("woken")
+"""
+
+
+def test_a_sigint_while_the_main_thread_holds_the_events_lock_does_not_hang():
+    """The handler takes no lock (it sets a flag and writes to a pipe; a helper thread
+    sets the Event). Run in a child process: a deadlock there is a timeout here, not a
+    hung test run. It takes about 1 s (an import of nas.core); 60 s is 60x that."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", HOLDING_THE_LOCK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "woken", done.stderr

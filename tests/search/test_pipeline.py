@@ -284,7 +284,7 @@ name = "stopped"
 space = "{space}"
 export_dir = "{tmp_path / "exports"}"
 [data]
-dataset = "digits"
+name = "digits"
 limit = 600
 [train]
 epochs = 2
@@ -336,6 +336,14 @@ seeds = 1
     assert not states & {optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING}
     assert len(stored.trials) < 300
     evaluations = EvaluationStore(storage).of_study("stopped")
+    # One story: a trial the stop cut off after its training finished is COMPLETE with
+    # that training's values (nas.search.settle); FAIL only when it never finished.
+    finished = {e.arch_id: e for e in evaluations if e.status == "complete"}
+    for t in stored.trials:
+        e = finished.get(t.user_attrs.get("arch_id", ""))
+        assert (t.state.name == "COMPLETE") == (e is not None), (t.number, t.user_attrs)
+        if e is not None:
+            assert t.values == [e.val_accuracy, e.latency_ms]
     assert not EvaluationStore(storage).of_study("stopped-confirm1")  # never started
     front = json.loads((tmp_path / "exports" / "front.json").read_text())
     assert front and {r["arch_id"] for r in front} <= {e.arch_id for e in evaluations}

@@ -58,3 +58,36 @@ def test_a_search_on_ray_with_postgresql_storage(tmp_path, postgres_url):
     with dashboard(study_file) as get:
         shown = trials_of(get, "digits")
     assert sorted(t["number"] for t in shown) == list(range(6))
+
+
+def _open_all(url: str, barrier, errors) -> None:
+    """A driver's first moments on a database: the evaluations table, then Optuna's."""
+    from nas.core.db import optuna_storage
+
+    barrier.wait(timeout=300)
+    try:
+        EvaluationStore(url)
+        optuna_storage(url)
+    except Exception as err:  # reported to the test, which names it
+        errors.put(repr(err))
+
+
+def test_processes_creating_the_tables_of_a_fresh_database_at_once_all_succeed(postgres_url):
+    """Two drivers (or a driver and its Ray workers) opening a new PostgreSQL database
+    at once: every one gets its tables, none dies of a catalogue race. Four processes
+    released together by a barrier."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, errors = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open_all, args=(postgres_url, barrier, errors)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        # Each imports Optuna and SQLAlchemy (about 3 s with both cores busy) and opens
+        # the database: 300 s is a 5x margin on all four starting one after the other.
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * 4
+    found = [errors.get() for _ in range(errors.qsize())]
+    assert not found, found
+    assert optuna.get_all_study_names(postgres_url) == []  # Optuna's schema is usable

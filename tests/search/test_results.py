@@ -111,3 +111,64 @@ def test_bad_storage_urls(tmp_path):
     junk.write_bytes(b"\x00" * 4096 + b"not a database")
     with pytest.raises(NasError, match="cannot open the storage"):
         EvaluationStore(f"sqlite:///{junk}")
+
+
+def test_lookup_is_indexed_also_in_a_database_made_before_the_index(tmp_path):
+    """Every trial looks its network up across all studies: that query must use the
+    (arch_id, budget) index, not scan the table (SQLite's own query plan says which),
+    and a database whose table was made without the index gets it when opened."""
+    from sqlalchemy import MetaData, Table, create_engine, inspect
+    from sqlalchemy.dialects import sqlite
+
+    from nas.search.results import _finished_training, evaluations
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Table("nas_evaluations", MetaData(), *(c._copy() for c in evaluations.columns))
+    engine = create_engine(url)
+    old.metadata.create_all(engine)
+    assert inspect(engine).get_indexes("nas_evaluations") == []
+    store = EvaluationStore(url)
+    first = ev("s1", 0, 0.9, 1.0)
+    store.record(first)
+    indexes = inspect(engine).get_indexes("nas_evaluations")
+    assert [(i["name"], i["column_names"]) for i in indexes] == [
+        ("ix_nas_evaluations_arch_budget", ["arch_id", "budget"])
+    ]
+    query = _finished_training(first.arch_id, "b1").compile(
+        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    with engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}")]
+    assert any("USING INDEX ix_nas_evaluations_arch_budget" in step for step in plan), plan
+    assert store.lookup(first.arch_id, "b1") == first
+    engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_count_trials_agrees_with_optuna(tmp_path, kind):
+    """One SQL count (or, in memory, Optuna's own) against Optuna's count, all states and
+    each one; another study in the same storage is not counted."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from nas.core.db import optuna_storage
+    from nas.search.results import count_trials
+
+    url = (
+        f"sqlite:///{tmp_path / 'c.db'}"
+        if kind == "file"
+        else f"sqlite:///file:count-{tmp_path.name}?mode=memory&cache=shared&uri=true"
+    )
+    storage = optuna_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
+    other = optuna.create_study(study_name="other", storage=storage)
+    for value in (1.0, 2.0, 3.0):
+        study.tell(study.ask(), value)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    study.ask()  # running
+    study.enqueue_trial({})  # waiting
+    other.tell(other.ask(), 0.0)
+    assert count_trials(storage, "s") == 6 == len(study.get_trials())
+    for state in TrialState:
+        assert count_trials(storage, "s", state) == len(study.get_trials(states=[state]))
+    assert count_trials(storage, "s", TrialState.COMPLETE) == 3

@@ -190,7 +190,9 @@ def _cell_key(params):
 
 def _search(table: nb201.Table, sampler, n: int = 200) -> optuna.Study:
     def objective(trial):
-        ops = tuple(trial.suggest_categorical(name, nb201_cell.OPS) for name in nb201_cell.PARAM_NAMES)
+        ops = tuple(
+            trial.suggest_categorical(name, nb201_cell.OPS) for name in nb201_cell.PARAM_NAMES
+        )
         return float(table.val_accuracy[table.index_of(ops)])
 
     return _run(sampler, objective, n=n)

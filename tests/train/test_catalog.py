@@ -220,7 +220,7 @@ def test_the_cli_with_a_mirror(served, tmp_path, monkeypatch):
 
 
 def test_a_study_reads_a_fetched_data_set_from_the_data_root(served, tmp_path, monkeypatch):
-    """`[data] dataset = "mnist"` without a path: fetched into NAS_DATA, found there."""
+    """`[data] name = "mnist"` without a path: fetched into NAS_DATA, found there."""
     monkeypatch.setenv("NAS_DATA", str(tmp_path / "root"))
     with pytest.raises(NasError, match=r"not in the data root: run `nas data fetch mnist`") as err:
         load_dataset("mnist")

@@ -36,8 +36,7 @@ from nas.search.cluster import check_shared_storage
 from nas.search.config import SearchConfig, StudyConfig
 from nas.search.executors.base import Executor, Fetch
 from nas.search.halving import StudyHalving, for_study
-from nas.search.results import EvaluationStore
-from nas.search.trial import final_metrics, run_trial
+from nas.search.trial import final_metrics, record_failure, run_trial
 from nas.train.data import Dataset
 
 if TYPE_CHECKING:
@@ -112,7 +111,28 @@ class _Progress(tune.Callback):
         _ON_TRIAL.get(self.key, _nothing)()
 
     def on_trial_error(self, iteration, trials, trial, **info):  # type: ignore[override]
+        _fail(self.key, trial)
         _ON_TRIAL.get(self.key, _nothing)()
+
+
+#: The study of each run (by key), and each failed trial's searcher (by Tune trial id)
+#: until ``_fail`` tells Optuna why it failed.
+_STUDY: dict[int, StudyConfig] = {}
+_FAILING: dict[str, _Searcher] = {}
+
+
+def _fail(key: int, trial: Any) -> None:
+    """A trial failed for good (Tune tried it again once, ``FailureConfig``): record why,
+    in the evaluations table (a worker that died recorded nothing) and on its Optuna
+    trial, then tell Optuna it failed."""
+    lines = [line.strip() for line in (trial.get_error() or "").splitlines() if line.strip()]
+    reason = f"failed twice (tried again once): {lines[-1] if lines else 'no error recorded'}"
+    study = _STUDY.get(key)
+    if study is not None and "arch_json" in trial.config:  # kept if it recorded an end
+        record_failure(trial.config, study=study, reason=reason)
+    searcher = _FAILING.pop(trial.trial_id, None)
+    if searcher is not None:
+        searcher.fail(trial.trial_id, reason)
 
 
 _STOP: dict[int, StopRequest] = {}
@@ -121,7 +141,7 @@ _STOP: dict[int, StopRequest] = {}
 class _StopWhenAsked(tune.Stopper):
     """Ends the whole run once ``_STOP[key]`` is set (a Ctrl-C): Tune stops the running
     trials and returns from ``fit``; a trial it stopped before Optuna heard of its end is
-    then marked by ``nas.search.plan.abandon_unfinished``."""
+    then settled from the evaluations table by ``nas.search.settle``."""
 
     def __init__(self, key: int) -> None:
         self.key = key
@@ -206,24 +226,33 @@ def _scheduler(study: StudyConfig) -> _Halving | None:
 
 class _Searcher(OptunaSearch):
     """OptunaSearch that tells Optuna of a trial whose last result is a ``running``
-    report (the scheduler or a Ctrl-C ended it; or it raised after that epoch) as PRUNED
-    (FAIL), not as COMPLETE with that epoch's values; each trial's Optuna record keeps
-    the epochs it paid for."""
+    report (the scheduler or a Ctrl-C ended it) as PRUNED, not as COMPLETE with that
+    epoch's values; each trial's Optuna record that ends without error keeps the epochs it
+    paid for. A failed trial is told only once ``_fail`` knows why: Tune tells the searcher first, without
+    the error, then the callbacks, with it."""
 
     def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         ot_trial = self._ot_trials.get(trial_id)
-        if result and ot_trial is not None and trial_id not in self._completed_trials:
+        if ot_trial is None or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result=result, error=error)
+            return
+        if error:
+            _FAILING[trial_id] = self
+            return
+        if result:
             ot_trial.set_user_attr("epochs", int(result.get("epochs_charged", 0)))
             if result.get("status") == "running":
-                state = optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
-                if not error:
-                    ot_trial.set_user_attr("stopped", f"after epoch {result['epoch']}")
-                self._ot_study.tell(ot_trial, state=state)
+                ot_trial.set_user_attr("stopped", f"after epoch {result['epoch']}")
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
                 self._completed_trials.add(trial_id)
                 return
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def fail(self, trial_id: str, reason: str) -> None:
+        self._ot_trials[trial_id].set_user_attr("failed", reason)
+        super().on_trial_complete(trial_id, error=True)
 
 
 def _searcher(study: StudyConfig, plan: Plan) -> OptunaSearch:
@@ -269,17 +298,15 @@ class RayTune(Executor):
         # Tune pickles its callbacks with the experiment state: keep the (unpicklable)
         # progress function in this process and give Tune only a key to it.
         key = id(on_trial)
-        _ON_TRIAL[key], _STOP[key] = on_trial, stop
+        _ON_TRIAL[key], _STOP[key], _STUDY[key] = on_trial, stop, study
         tuner = self._tuner(setup, plan, searcher, key)
-        store = EvaluationStore(s.storage)
-        store.settle_running(study.name)  # what a killed run left
         start = time.perf_counter()
         try:
             grid = tuner.fit()
         finally:
             _ON_TRIAL.pop(key, None)
             _STOP.pop(key, None)
-            store.settle_running(study.name)
+            _STUDY.pop(key, None)
         return time.perf_counter() - start, [one_line(e, line="last") for e in grid.errors]
 
     def _tuner(
@@ -316,5 +343,8 @@ class RayTune(Executor):
                 verbose=0,
                 callbacks=[_Progress(key)],
                 stop=_StopWhenAsked(key),
+                # A worker that dies (killed, out of memory) fails its trial: try it once
+                # more; a second failure is recorded with its reason (_fail).
+                failure_config=tune.FailureConfig(max_failures=1),
             ),
         )
