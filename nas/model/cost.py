@@ -8,6 +8,11 @@ Conventions (those of the MobileNet/EfficientNet papers and of torch's FlopCount
   (running statistics are buffers, not parameters).
 - Peak activation memory is for batch 1 at inference: at each layer the live tensors
   are its input and output, plus the block input when the block ends in a residual add.
+- Training activations are what autograd keeps for the backward pass, per sample: the
+  input, and each layer's output once, twice after a BatchNorm (the convolution's
+  output for BN's backward and BN's output, which the in-place activation and the next
+  layer keep), three times after a max pooling (its int64 indices); a zero or unused
+  layer keeps nothing. Checked against the tensors torch saves (tests/model).
 - Receptive field follows the convolution/pooling path: ``1 + sum_l (k_l - 1) * prod_{j<l} s_j``
   with a dilated kernel acting as ``d * (k - 1) + 1``; the global context of SE and the
   final global pooling is left out (otherwise every unit would see the whole image).
@@ -147,6 +152,7 @@ class LayerCost:
     macs: int
     live_elements: int  # activations alive while this layer runs (batch 1)
     receptive_field: int  # after this layer
+    saved_elements: int = 0  # kept for the backward pass while training (per sample)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ class Cost:
     peak_activation_elements: int
     receptive_field: int
     output_shape: Shape
+    #: Activations autograd keeps for one sample's backward pass, the input included.
+    training_activation_elements: int = 0
 
     @property
     def flops(self) -> int:
@@ -167,9 +175,25 @@ class Cost:
     def peak_activation_bytes(self, bytes_per_element: int = 4) -> int:
         return self.peak_activation_elements * bytes_per_element
 
+    def training_activation_bytes(self, batch: int, bytes_per_element: int = 4) -> int:
+        """What the forward pass of a training step keeps for its backward pass."""
+        return batch * self.training_activation_elements * bytes_per_element
+
 
 def _numel(shape: Shape) -> int:
     return shape[0] * shape[1] * shape[2]
+
+
+def _saved(layer: Layer, out: Shape) -> int:
+    """Elements of ``layer``'s output that training keeps for the backward pass."""
+    match layer:
+        case ConvLayer(norm=True):
+            return 2 * _numel(out)
+        case PoolLayer(kind="max"):
+            return 3 * _numel(out)
+        case ZeroLayer() | DeadLayer():
+            return 0
+    return _numel(out)
 
 
 class _Walker:
@@ -203,6 +227,7 @@ class _Walker:
                 layer_macs(layer, out),
                 live,
                 self.rf,
+                _saved(layer, out),
             )
             self.rows.append(row)
             self.shape = out
@@ -235,4 +260,5 @@ def cost(arch: Architecture) -> Cost:
         peak_activation_elements=max(r.live_elements for r in rows),
         receptive_field=rf,
         output_shape=walk.shape,
+        training_activation_elements=_numel(rows[0].in_shape) + sum(r.saved_elements for r in rows),
     )

@@ -155,6 +155,9 @@ class SearchConfig:
     ray_address: str = ""
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    #: Memory each trial is given, in GiB (Ray's ``memory`` resource; 0: not reserved).
+    #: A network the cost model says cannot train within it is rejected, not trained.
+    memory_per_trial_gb: float = 0.0
     #: Trials at once (0: as many as the cluster's resources allow).
     max_concurrent: int = 0
     #: Successive halving (nas.search.halving): at rungs of ``halving_min_epochs *
@@ -180,6 +183,8 @@ class SearchConfig:
             raise NasError("must be positive", field="cpus_per_trial")
         if self.gpus_per_trial < 0:
             raise NasError("must be >= 0", field="gpus_per_trial")
+        if self.memory_per_trial_gb < 0:
+            raise NasError("must be >= 0 (0: not reserved)", field="memory_per_trial_gb")
         if self.max_concurrent < 0:
             raise NasError("must be >= 0 (0: as many as fit)", field="max_concurrent")
         if self.halving_eta < 2:

@@ -63,6 +63,10 @@ evaluations = Table(
     Column("reason", Text, nullable=False),
     Column("arch_json", Text, nullable=False),
     Column("node", String(64), nullable=False, default=""),
+    Column("device", String(64), nullable=False, server_default=""),
+    Column("gpu_ids", String(255), nullable=False, server_default=""),
+    Column("started_at", Float, nullable=False, server_default="0"),
+    Column("ended_at", Float, nullable=False, server_default="0"),
     Column("created_at", DateTime, nullable=False),
     # Every trial asks whether any study evaluated its network under its budget (lookup):
     # the primary key starts with the study, so without this the question scans the
@@ -105,6 +109,15 @@ class Evaluation:
     arch_json: str = ""
     #: The Ray node that trained it ("" outside Ray).
     node: str = ""
+    #: The torch device it trained on ("cuda:0", "cpu"; "" when it did not train).
+    device: str = ""
+    #: The physical GPU ids Ray assigned to the trial, comma-separated ("" for none): a
+    #: trial given a GPU on a node whose torch has no CUDA shows device "cpu" here.
+    gpu_ids: str = ""
+    #: Unix times the training started and ended (0: it did not train), so a search's
+    #: timeline (which trials ran side by side) can be read back.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
     @property
     def arch(self) -> Architecture:

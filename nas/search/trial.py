@@ -47,11 +47,12 @@ def run_trial(
     artifacts: str,
     report: Report,
     node: str = "",
+    gpu_ids: tuple[str, ...] = (),
 ) -> Evaluation:
     """Evaluate the candidate ``config`` and record it. ``report`` gets the metrics after
     each epoch but the last when the study stops trainings early; ``node`` is the
     cluster node running it ("" outside a cluster), kept with the evaluation so the
-    driver can fetch its weights."""
+    driver can fetch its weights; ``gpu_ids`` the GPUs its scheduler assigned it."""
     arch = Architecture.from_json(config["arch_json"])
     hp = config.get("hp", {})
     store = EvaluationStore(study.search.storage)
@@ -73,7 +74,10 @@ def run_trial(
         ev = _look_up(config["tabular"], study=study, report=report, base=base)
     else:
         assert data is not None
-        ev = _train(arch, hp, data, study=study, artifacts=artifacts, report=report, base=base)
+        ev = _train(
+            arch, hp, data, study=study, artifacts=artifacts, report=report, base=base,
+            gpu_ids=gpu_ids,
+        )  # fmt: skip
     store.record(ev)
     return ev
 
@@ -155,6 +159,7 @@ def _train(
     artifacts: str,
     report: Report,
     base: dict[str, Any],
+    gpu_ids: tuple[str, ...],
 ) -> Evaluation:
     """Train the candidate. When the study stops trainings early, and in every
     single-objective study (its epochs on record show the training under way), each
@@ -163,7 +168,7 @@ def _train(
     cfg = train_config(study, hp)
     stoppable = for_study(study) is not None or not study.objective.rules.multi_objective
     store = EvaluationStore(study.search.storage)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
 
     def each_epoch(ep) -> bool:
         if not stoppable or ep.epoch >= cfg.epochs:
@@ -177,7 +182,12 @@ def _train(
         return bool(report(metrics))
 
     weights = trial_dir(artifacts) / f"{arch.id[:16]}-{base['budget'][:12]}.pt"
-    result = evaluate(arch, data, cfg, report=each_epoch, weights_path=weights)
+    s = study.search
+    result = evaluate(
+        arch, data, cfg, report=each_epoch, weights_path=weights, gpu_ids=gpu_ids,
+        memory_limit=int(s.memory_per_trial_gb * 2**30),
+        gpu_share=s.gpus_per_trial if 0 < s.gpus_per_trial < 1 else 1.0,
+    )  # fmt: skip
     reason = result.reason
     if result.status == "stopped" and not reason:  # as settle_running words a Ray stop
         reason = f"stopped after epoch {result.epochs} of {cfg.epochs}"
@@ -188,6 +198,10 @@ def _train(
         seconds=result.seconds,
         weights=result.weights,
         reason=reason,
+        device=result.device,
+        gpu_ids=",".join(result.gpu_ids),
+        started_at=started_at,
+        ended_at=time.time(),
         **base,
     )
 

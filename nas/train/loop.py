@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,16 +30,17 @@ from nas.core.atomic import write_with
 from nas.core.errors import NasError, one_line
 from nas.core.strict import is_int
 from nas.model.arch import Architecture
+from nas.model.memory import training_memory
 from nas.model.threads import torch_threads
 from nas.train.config import TrainConfig
-from nas.train.device import resolve_device, seeded
+from nas.train.device import memory_left, place, release_memory, seeded
 from nas.train.result import Report, TrialResult
 from nas.train.trial import EVAL_BATCH, Diverged, Trial
 
 if TYPE_CHECKING:
     from nas.train.data import Dataset, Split
 
-__all__ = ["accuracy", "evaluate"]
+__all__ = ["accuracy", "evaluate", "is_out_of_memory"]
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +65,28 @@ def _check_input(arch: Architecture, data: Dataset, cfg: TrainConfig, res: int) 
         raise NasError(f"dataset {data.name!r} has an empty training split", field="data")
 
 
+#: What allocators say when memory runs out: CUDA's and other backends' "out of memory",
+#: the CPU allocator's "can't allocate memory" / "not enough memory" (a RuntimeError).
+_OOM_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` says memory ran out: ``MemoryError`` (Python's), torch's
+    ``OutOfMemoryError``, or a RuntimeError with an allocator's words for it."""
+    if isinstance(err, MemoryError | torch.OutOfMemoryError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and any(w in text for w in _OOM_WORDS)
+
+
+def _release(trial: Trial) -> None:
+    """Drop what a trial holds, so the next trial in this process (a reused Ray worker)
+    starts with its memory back: after it ran out of memory, and after every trial."""
+    trial.model = None
+    trial._cache.clear()
+    release_memory(trial.device)
+
+
 def _drive(trial: Trial, test: bool, report: Report | None) -> tuple[str, str]:
     """Run the trial's epochs, passing each report on; returns (status, reason).
 
@@ -84,6 +108,9 @@ def _drive(trial: Trial, test: bool, report: Report | None) -> tuple[str, str]:
             raise
         except Exception as err:  # a bad trial must not end the search
             status, reason = "failed", one_line(err, line="all", named=True)
+            if is_out_of_memory(err):
+                reason = f"out of memory on {trial.device}: {reason}"
+                _release(trial)
             _log.debug("trial %s failed: %s", trial.arch.short_id, reason, exc_info=True)
             break
         stop = bool(report(entry)) if report is not None else False
@@ -91,6 +118,29 @@ def _drive(trial: Trial, test: bool, report: Report | None) -> tuple[str, str]:
     if trial.stopped and status == "complete":
         status = "stopped"
     return status, reason
+
+
+def _wont_fit(
+    arch: Architecture, data: Dataset, cfg: TrainConfig, device: torch.device, res: int,
+    *, limit: int, gpu_share: float,
+) -> str:  # fmt: skip
+    """Why the training cannot fit the memory the trial has ("" when it can, or when
+    nothing bounds it): the cost model's figure against ``memory_left``."""
+    left = memory_left(device, limit=limit, gpu_share=gpu_share)
+    if left is None:
+        return ""
+    on_device = 0
+    if device.type == "cuda":  # Trial copies the splits it reads onto the GPU (uint8)
+        on_device = sum(s.x.numel() + 8 * s.y.numel() for s in (data.train, data.val))
+    need = training_memory(
+        arch, batch=min(cfg.batch_size, len(data.train)), optimizer=cfg.optimizer,
+        eval_batch=EVAL_BATCH, resolution=res, data_bytes=on_device,
+    )  # fmt: skip
+    if need.total <= left:
+        return ""
+    return (
+        f"needs about {need.describe()} to train, {max(left, 0) / 2**20:.1f} MiB left on {device}"
+    )
 
 
 def _save_weights(model: nn.Module, weights_path: str | Path) -> str:
@@ -110,11 +160,20 @@ def evaluate(
     test: bool = False,
     resolution: int | None = None,
     weights_path: str | Path | None = None,
+    gpu_ids: Sequence[str | int] = (),
+    memory_limit: int = 0,
+    gpu_share: float = 1.0,
 ) -> TrialResult:
     """Train ``arch`` on ``data.train`` for ``cfg.epochs`` and score it on ``data.val``.
 
     ``weights_path``: where to save the trained state_dict (CPU, contiguous tensors,
     loadable with ``nas.model.builder.load_weights``) when training completed or was stopped.
+
+    ``gpu_ids``: the physical GPUs a scheduler assigned (``ray.get_gpu_ids()``); the
+    trial then trains on the first of its visible set (``nas.train.device.place``).
+    ``memory_limit`` (bytes, 0: none) is what the trial may hold on the CPU, ``gpu_share``
+    the fraction of its GPU it was given: a network whose training the cost model says
+    cannot fit what is left (``nas.model.memory``) is "rejected" before it trains.
 
     ``report(epoch_report)`` is called after every epoch; returning True stops training
     ("stopped", unless that was the last epoch). Exceptions it raises propagate (an
@@ -125,12 +184,21 @@ def evaluate(
 
     Raises NasError only for bad input, before training: a bad config, a mismatch between
     the architecture and the data (``in_channels``/``num_classes``), an empty training
-    split or an unavailable device.
+    split or an unavailable device. Running out of memory during training is a "failed"
+    trial whose reason starts with "out of memory".
     """
     res = arch.resolution if resolution is None else resolution
     _check_input(arch, data, cfg, res)
-    device = resolve_device(cfg.device)
+    placement = place(cfg.device, gpu_ids)
+    device = placement.device
     start = time.perf_counter()
+    refused = _wont_fit(arch, data, cfg, device, res, limit=memory_limit, gpu_share=gpu_share)
+    if refused:
+        return TrialResult(
+            status="rejected", val_accuracy=math.nan, val_loss=math.nan, history=(), epochs=0,
+            seconds=time.perf_counter() - start, params=0, reason=refused,
+            device=placement.label, gpu_ids=placement.gpu_ids,
+        )  # fmt: skip
     trial = Trial(arch, data, cfg, device, res)
     with (
         seeded(cfg.seed, device),
@@ -144,6 +212,8 @@ def evaluate(
 
     history = tuple(trial.history)
     last = history[-1] if history else None
+    params = trial.params
+    _release(trial)
     return TrialResult(
         status=status,
         val_accuracy=last.val_accuracy if last else math.nan,
@@ -151,10 +221,12 @@ def evaluate(
         history=history,
         epochs=len(history),
         seconds=time.perf_counter() - start,
-        params=trial.params,
+        params=params,
         reason=reason,
         test_accuracy=trial.test_accuracy if status in ("complete", "stopped") else None,
         weights=saved,
+        device=placement.label,
+        gpu_ids=placement.gpu_ids,
     )
 
 

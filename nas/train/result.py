@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["STATUSES", "EpochReport", "Report", "TrialResult"]
 
-STATUSES = ("complete", "stopped", "diverged", "failed")
+STATUSES = ("complete", "stopped", "diverged", "failed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,17 @@ class TrialResult:
     epochs: int
     seconds: float
     params: int
-    #: For "diverged" and "failed": one line saying why.
+    #: For "diverged", "failed" and "rejected" (a network that cannot fit the memory
+    #: the trial has, refused before training): one line saying why.
     reason: str = ""
     #: With ``test=True`` and status "complete" or "stopped"; else None.
     test_accuracy: float | None = None
     #: Path of the saved trained weights ("" when not asked for or not trained).
     weights: str = ""
+    #: The torch device it trained on ("cuda:0", "cpu").
+    device: str = ""
+    #: Physical GPU ids a scheduler assigned to the trial (nas.train.device.place).
+    gpu_ids: tuple[str, ...] = ()
 
 
 #: ``report(epoch_report)`` returns True to stop training early.

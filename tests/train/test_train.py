@@ -257,6 +257,25 @@ def test_error_inside_training_fails_the_trial(
     assert result.params > 0
 
 
+def test_every_trial_gives_its_memory_back(
+    digits: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reused Ray worker runs trial after trial: each must hand back what it freed
+    # (what the release itself does: tests/train/test_device.py).
+    import nas.train.loop
+
+    released: list[torch.device] = []
+    release = nas.train.loop.release_memory
+    monkeypatch.setattr(
+        nas.train.loop, "release_memory", lambda d: (released.append(d), release(d))[1]
+    )
+    assert evaluate(SMALL, digits, TrainConfig(epochs=1)).status == "complete"
+    assert released == [torch.device("cpu")]
+    monkeypatch.setattr(Network, "forward", lambda self, x: 1 / 0)
+    assert evaluate(SMALL, digits, TrainConfig(epochs=1)).status == "failed"
+    assert released == [torch.device("cpu")] * 2
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -85,11 +85,14 @@ def fetch_file(node_id: str, path: str, timeout_s: float = 300.0) -> bytes:
 def _trainable(
     config: dict[str, Any], *, study: StudyConfig, data: Dataset | None, artifacts: str
 ) -> None:
-    """One Tune trial: the trial, then its final metrics."""
+    """One Tune trial: the trial, then its final metrics. The GPUs Ray assigned
+    (``gpus_per_trial``) are the ones ``CUDA_VISIBLE_DEVICES`` shows this process."""
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    gpus = tuple(str(i) for i in ray.get_gpu_ids()) if ray.is_initialized() else ()
     ev = run_trial(
-        config, study=study, data=data, artifacts=artifacts, report=tune.report, node=node
-    )
+        config, study=study, data=data, artifacts=artifacts, report=tune.report, node=node,
+        gpu_ids=gpus,
+    )  # fmt: skip
     tune.report(final_metrics(study, ev))
 
 
@@ -195,12 +198,25 @@ def _connect(s: SearchConfig, num_cpus: int | None) -> None:
 
 def _concurrency(s: SearchConfig) -> int:
     """Trials at once: the study's ``max_concurrent``, else as many as the cluster fits."""
-    cpus = ray.cluster_resources().get("CPU", 1.0)
-    gpus = ray.cluster_resources().get("GPU", 0.0)
-    fit = int(cpus // s.cpus_per_trial)
+    have = ray.cluster_resources()
+    fit = int(have.get("CPU", 1.0) // s.cpus_per_trial)
     if s.gpus_per_trial > 0:
-        fit = min(fit, int(gpus // s.gpus_per_trial))
+        fit = min(fit, int(have.get("GPU", 0.0) // s.gpus_per_trial))
+    if s.memory_per_trial_gb > 0:
+        fit = min(fit, int(have.get("memory", 0.0) // _memory_bytes(s)))
     return s.max_concurrent or max(1, fit)
+
+
+def _memory_bytes(s: SearchConfig) -> int:
+    return int(s.memory_per_trial_gb * 2**30)
+
+
+def _resources(s: SearchConfig) -> dict[str, float]:
+    """What Tune reserves for each trial."""
+    want: dict[str, float] = {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial}
+    if s.memory_per_trial_gb > 0:
+        want["memory"] = _memory_bytes(s)
+    return want
 
 
 class _Halving(FIFOScheduler):
@@ -317,7 +333,7 @@ class RayTune(Executor):
             tune.with_parameters(
                 _trainable, study=study, data=setup.data, artifacts=str(setup.artifacts)
             ),
-            {"cpu": s.cpus_per_trial, "gpu": s.gpus_per_trial},
+            _resources(s),
         )
         # Tune's newer console output prints a configuration box and result paths for
         # every run even at verbose=0; the classic reporter honours verbose=0 (our
