@@ -11,8 +11,9 @@ implementation one would deploy: the devices also ran the dead edges). The repre
 the trial reports, so every reported point is a real row of the table.
 
 Accuracy: cifar10-valid validation accuracy for selection; CIFAR-10 test accuracy only
-for reporting (the final front). The table's 12-epoch figure is a test accuracy, so it
-is recorded for information and never used to select.
+for reporting (the final front). The table's 12-epoch figure is a test accuracy: only a
+study that asks for two fidelities (``[tabular] low_fidelity``, for studying early
+stopping) ranks on it, at a 12-epoch rung; otherwise it is never used to select.
 
 numpy and the standard library only: no torch, Optuna or Ray here.
 """
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BENCHMARKS",
+    "FULL_EPOCHS",
+    "LOW_EPOCHS",
     "Lookup",
     "TableLatency",
     "TabularBenchmark",
@@ -47,6 +50,8 @@ __all__ = [
 
 #: Benchmarks a study's ``tabular.benchmark`` may name.
 BENCHMARKS: tuple[str, ...] = ("nasbench201",)
+#: Epochs behind the tables' two fidelities: the 12-epoch figure and the full training.
+LOW_EPOCHS, FULL_EPOCHS = 12, 200
 
 
 @dataclass(frozen=True)

@@ -12,31 +12,46 @@ the study, so a fast network with middling accuracy can beat a slow accurate one
 3. then arrival order at the rung (earlier first), so a decision never changes.
 
 The first trial at a rung always goes on (ceil(1 / eta) = 1). Framework-free: the Ray
-Tune scheduler and the in-process executor both ask :meth:`ParetoHalving.report`.
+Tune scheduler and the in-process executor both ask :meth:`ParetoHalving.report`, built
+for a study by :func:`for_study` (its objectives are the metrics the study's Optuna
+study optimises: all of them in pareto mode, the one score in the others, so with one
+objective this is ASHA's rule).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas.bench.tabular import LOW_EPOCHS
 from nas.core.errors import NasError
 from nas.core.pareto import minimised, pareto_ranks
 
-__all__ = ["ParetoHalving", "crowding_distances", "order", "rung_levels"]
+if TYPE_CHECKING:
+    from nas.search.config import StudyConfig
+
+__all__ = [
+    "ParetoHalving",
+    "StudyHalving",
+    "crowding_distances",
+    "for_study",
+    "order",
+    "rung_levels",
+]
 
 
 def rung_levels(min_epochs: int, max_epochs: int, eta: int) -> tuple[int, ...]:
     """Epoch counts of the rungs: min, min*eta, ... strictly below max (max completes)."""
     if eta < 2:
-        raise NasError(f"eta must be an integer >= 2, got {eta}", field="early_stopping.eta")
+        raise NasError(f"eta must be an integer >= 2, got {eta}", field="search.halving_eta")
     if not 1 <= min_epochs < max_epochs:
         raise NasError(
             f"need 1 <= min_epochs < epochs, got {min_epochs} and {max_epochs}",
-            field="early_stopping.min_epochs",
+            field="search.halving_min_epochs",
         )
     levels, r = [], min_epochs
     while r < max_epochs:
@@ -87,7 +102,7 @@ class ParetoHalving:
         if eta < 2 or not levels or list(levels) != sorted(set(levels)) or levels[0] < 1:
             raise NasError(
                 f"rungs need eta >= 2 and increasing epoch counts, got eta {eta}, {list(levels)}",
-                field="early_stopping",
+                field="search.early_stopping",
             )
         self.directions = tuple(directions)
         self.eta = eta
@@ -123,3 +138,39 @@ class ParetoHalving:
     def table(self) -> list[tuple[int, list[Hashable], list[tuple[float, ...]]]]:
         """Each rung's epochs, trials and their values, in arrival order (for reports)."""
         return [(r.epochs, list(r.trials), list(r.values)) for r in self.rungs]
+
+
+@dataclass
+class StudyHalving:
+    """A study's halving and the reported metrics it ranks (those its Optuna study
+    optimises, in the directions' order): what every executor asks as trials report."""
+
+    halving: ParetoHalving
+    metrics: tuple[str, ...]
+
+    def goes_on(self, trial: Hashable, report: Mapping[str, Any]) -> bool:
+        """Whether the trial that sent ``report`` (nas.search.trial: a ``running`` report
+        after an epoch, then its final one) trains on."""
+        if report.get("status") != "running":
+            return True
+        values = tuple(float(report[m]) for m in self.metrics)
+        return self.halving.report(trial, int(report["epoch"]), values)
+
+
+def for_study(study: StudyConfig) -> StudyHalving | None:
+    """The halving a study's trials report to, or None: early stopping off, a training
+    of ``halving_min_epochs`` epochs or fewer (no rung below its end), or a tabular study
+    without its two fidelities. The rung of a tabular study: the table's 12 of 200 epochs."""
+    s, obj = study.search, study.objective
+    if not s.early_stopping:
+        return None
+    if study.tabular.benchmark:
+        if not study.tabular.low_fidelity:
+            return None
+        levels: tuple[int, ...] = (LOW_EPOCHS,)
+    elif study.train.epochs <= s.halving_min_epochs:
+        return None
+    else:
+        levels = rung_levels(s.halving_min_epochs, study.train.epochs, s.halving_eta)
+    halving = ParetoHalving(levels=levels, eta=s.halving_eta, directions=obj.directions)
+    return StudyHalving(halving, obj.rules.metric_names(obj))

@@ -77,7 +77,11 @@ def _describe(
         # The benchmark's figures travel with the trial (a few numbers), so workers on
         # other machines need no copy of its tables; the trial uses them unless reused.
         found = predictor.bench.lookup(arch.cell)
-        config["tabular"] = {"val_accuracy": found.val_accuracy, "row": found.row}
+        config["tabular"] = {
+            "val_accuracy": found.val_accuracy,
+            "row": found.row,
+            "acc_12ep": found.acc_12ep,  # the low fidelity of [tabular] low_fidelity
+        }
     return config
 
 

@@ -146,16 +146,17 @@ class EvaluationStore:
     def record(self, ev: Evaluation) -> bool:
         """Store ``ev``; False when that (study, arch, budget) is already there (kept).
 
-        A ``running`` row is the one exception: a training reports each epoch as it goes
-        (so a trial the scheduler ends between two epochs is still on record), and any
-        later record of the same training replaces it."""
+        An unfinished training is the one exception: a ``running`` row (a training
+        reports each epoch as it goes, so a trial the scheduler ends between two epochs
+        is still on record) or a ``stopped`` one (the sampler may propose that network
+        again, and its new training must count) is replaced by any later record."""
         values = {**asdict(ev), "created_at": _now()}
         c = evaluations.c
         with self._tx() as conn:
             running = conn.execute(
                 update(evaluations)
                 .where(c.study == ev.study, c.arch_id == ev.arch_id, c.budget == ev.budget)
-                .where(c.status == "running")
+                .where(c.status.in_(("running", "stopped")))
                 .values(**values)
             )
             if running.rowcount:

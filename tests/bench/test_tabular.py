@@ -129,7 +129,11 @@ def test_a_tabular_trial_needs_no_table_where_it_runs(tmp_path, bench):
     config = _Define(setup.space, (), setup.predictor)(trial)
     arch_cell = json.loads(config["arch_json"])["cell"]
     found = bench.lookup(arch_cell)
-    assert config["tabular"] == {"val_accuracy": found.val_accuracy, "row": found.row}
+    assert config["tabular"] == {
+        "val_accuracy": found.val_accuracy,
+        "row": found.row,
+        "acc_12ep": found.acc_12ep,
+    }
     # A worker machine without the tables: the study's path leads nowhere there.
     elsewhere = _study(tmp_path, **{"tabular.path": str(tmp_path / "not-on-this-node")})
     ev = run_trial(config, study=elsewhere, data=None, artifacts="", report=lambda _: None)
@@ -205,7 +209,9 @@ def test_nas_search_runs_the_bundled_studies_from_the_cli(tmp_path, bench, monke
         assert m["measured_ms"] == m["predicted_ms"] == lat[row]
     accs = [m["val_accuracy"] for m in front]
     lats = [m["measured_ms"] for m in front]
-    assert pareto_front(list(zip(accs, lats, strict=True)), ACCURACY_LATENCY) == list(range(len(front)))
+    assert pareto_front(list(zip(accs, lats, strict=True)), ACCURACY_LATENCY) == list(
+        range(len(front))
+    )
 
 
 def _cell_of(member: dict, study: str) -> str:

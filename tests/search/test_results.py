@@ -74,6 +74,11 @@ def test_a_running_training_is_replaced_by_its_end_or_settled_as_stopped(store):
     assert stopped.reason == "stopped after epoch 2 of 8"
     assert store.of_study("t")[0].status == "running"  # another study's run is its own
     assert store.lookup(cut.arch_id, "b1") is None
+    # Proposed again later, the stopped network trains again: that training counts.
+    assert store.record(replace(cut, status="running", val_accuracy=0.3, epochs=1))
+    assert store.record(replace(cut, val_accuracy=0.7))
+    again = {e.arch_id: e for e in store.of_study("s")}[cut.arch_id]
+    assert (again.status, again.epochs, again.val_accuracy) == ("complete", 8, 0.7)
 
 
 def test_front_uses_complete_evaluations_only(store):

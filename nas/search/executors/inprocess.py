@@ -1,7 +1,9 @@
-"""Trials one by one in this process: no Ray, no early stopping.
+"""Trials one by one in this process: no Ray.
 
 The same plan, trial and record as on a cluster; for a tabular study, where a trial is
-a lookup, far faster than scheduling it.
+a lookup, far faster than scheduling it. Early stopping asks the study's halving
+(nas.search.halving) after each epoch, as the Ray Tune scheduler does: a training it
+stops ends at that epoch, and its Optuna trial is PRUNED.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from nas.core.errors import one_line
 from nas.search.executors.base import Executor
-from nas.search.trial import final_metrics, run_trial
+from nas.search.halving import StudyHalving, for_study
+from nas.search.trial import Report, charged_epochs, final_metrics, run_trial
 
 if TYPE_CHECKING:
     from nas.core.interrupt import StopRequest
@@ -23,8 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["InProcess"]
 
 
-def _nothing(_: object) -> None:
-    pass
+def _asks(halving: StudyHalving | None, trial: object) -> Report:
+    """The trial's ``report``: true (end the training here) when the halving stops it."""
+    if halving is None:
+        return lambda _: False
+    return lambda metrics: not halving.goes_on(trial, metrics)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class InProcess(Executor):
             load_if_exists=True,
         )
         timeout_s = study.search.timeout_s
+        halving = for_study(study)
         errors: list[str] = []
         queries = 0
         start = time.perf_counter()
@@ -68,14 +75,19 @@ class InProcess(Executor):
                 config = plan.define(trial)
                 ev = run_trial(
                     config, study=study, data=setup.data, artifacts=str(setup.artifacts),
-                    report=_nothing,
+                    report=_asks(halving, trial.number),
                 )  # fmt: skip
             except Exception as err:  # a trial that raises is recorded as failed, not fatal
                 o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 errors.append(one_line(err, line="last"))
             else:
                 queries += ev.status != "rejected" and not ev.reason.startswith("reused")
-                values = final_metrics(study, ev)
-                o_study.tell(trial, [values[m] for m in plan.metrics])
+                trial.set_user_attr("epochs", charged_epochs(ev))
+                if ev.status == "stopped":  # by the halving: no final values to tell
+                    trial.set_user_attr("stopped", f"after epoch {ev.epochs}")
+                    o_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    values = final_metrics(study, ev)
+                    o_study.tell(trial, [values[m] for m in plan.metrics])
             on_trial()
         return time.perf_counter() - start, errors

@@ -3,9 +3,11 @@ nas that imports Ray.
 
 OptunaSearch drives the plan's Optuna study in define-by-run mode (the candidate is
 sampled and its latency predicted in the driver); each Tune trial runs
-nas.search.trial on whichever node Tune places it. Single-objective studies stop
-unpromising trials early (ASHA). Ctrl-C and the time budget end the run through a
-stopper of ours, so Optuna hears of every trial's end.
+nas.search.trial on whichever node Tune places it. Unpromising trials stop early through
+a Tune scheduler that asks the study's halving (nas.search.halving: asynchronous
+successive halving, by non-dominated sorting in pareto mode); Optuna records them as
+PRUNED. Ctrl-C and the time budget end the run through a stopper of ours, so Optuna
+hears of every trial's end.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -31,6 +35,7 @@ from nas.core.interrupt import StopRequest
 from nas.search.cluster import check_shared_storage
 from nas.search.config import SearchConfig, StudyConfig
 from nas.search.executors.base import Executor, Fetch
+from nas.search.halving import StudyHalving, for_study
 from nas.search.trial import final_metrics, record_failure, run_trial
 from nas.train.data import Dataset
 
@@ -214,28 +219,51 @@ def _resources(s: SearchConfig) -> dict[str, float]:
     return want
 
 
-def _scheduler(study: StudyConfig) -> ASHAScheduler | None:
-    """ASHA on the single objective, when the study allows early stopping and its
-    trainings are long enough to stop."""
-    rules = study.objective.rules
-    if rules.multi_objective or not study.search.early_stopping or study.train.epochs <= 2:
-        return None
-    return ASHAScheduler(
-        time_attr="epoch", metric="objective", mode="max", max_t=study.train.epochs,
-        grace_period=2,
-    )  # fmt: skip
+class _Halving(FIFOScheduler):
+    """Tune's side of the study's halving: each ``running`` report (nas.search.trial)
+    asks it whether the trial trains on. Asynchronous, as ASHA: a decision uses the
+    trials that reached the rung so far, and nobody waits for a rung to fill."""
+
+    def __init__(self, halving: StudyHalving) -> None:
+        super().__init__()
+        self.halving = halving
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        if self.halving.goes_on(trial.trial_id, result):
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.STOP
+
+
+def _scheduler(study: StudyConfig) -> _Halving | None:
+    """The study's early stopping as a Tune scheduler (None: it has none)."""
+    halving = for_study(study)
+    return _Halving(halving) if halving is not None else None
 
 
 class _Searcher(OptunaSearch):
-    """OptunaSearch that tells Optuna of a failed trial only once ``_fail`` knows why:
-    Tune tells the searcher first, without the error, then the callbacks, with it."""
+    """OptunaSearch that tells Optuna of a trial whose last result is a ``running``
+    report (the scheduler or a Ctrl-C ended it) as PRUNED, not as COMPLETE with that
+    epoch's values; each trial's Optuna record that ends without error keeps the epochs it
+    paid for. A failed trial is told only once ``_fail`` knows why: Tune tells the searcher first, without
+    the error, then the callbacks, with it."""
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if error and trial_id in self._ot_trials:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result=result, error=error)
+            return
+        if error:
             _FAILING[trial_id] = self
             return
+        if result:
+            ot_trial.set_user_attr("epochs", int(result.get("epochs_charged", 0)))
+            if result.get("status") == "running":
+                ot_trial.set_user_attr("stopped", f"after epoch {result['epoch']}")
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+                self._completed_trials.add(trial_id)
+                return
         super().on_trial_complete(trial_id, result=result, error=error)
 
     def fail(self, trial_id: str, reason: str) -> None:
