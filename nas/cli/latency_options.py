@@ -53,10 +53,12 @@ _TARGET_OPTIONS = {  # name: (annotation, typer option)
 }
 
 
-def takes_target(*, cuda: bool = True) -> Callable[[F], F]:
+def takes_target(*, cuda: bool = True, measures: bool = True) -> Callable[[F], F]:
     """Give a command the target options (``--target --threads --batch --dtype``, and
     ``--amp --channels-last`` when ``cuda``) and hand it the parsed target as ``tgt``:
-    one definition for every ``nas latency`` command."""
+    one definition for every ``nas latency`` command. A command that ``measures`` first
+    checks that the target's runtime and device are here, before it opens (and so
+    creates) a database: bad input writes nothing."""
     names = [n for n in _TARGET_OPTIONS if cuda or n not in ("amp", "channels_last")]
 
     def deco(fn: F) -> F:
@@ -73,6 +75,10 @@ def takes_target(*, cuda: bool = True) -> Callable[[F], F]:
 
             opts = {n: kwargs.pop(n) for n in names}
             kwargs["tgt"] = parse_target(opts.pop("target"), **opts)
+            if measures:
+                from nas.latency.runtimes.dispatch import check_available
+
+                check_available(kwargs["tgt"])
             return fn(**kwargs)
 
         wrapper.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]

@@ -206,7 +206,7 @@ def show_cmd(db: str = DB) -> None:
 
 
 @handles_bad_input
-@takes_target(cuda=False)
+@takes_target(cuda=False, measures=False)
 def export_cmd(
     out: Path = typer.Argument(..., help="File to write (gzip JSON)."),
     db: str = DB,

@@ -24,7 +24,7 @@ __all__ = ["measure_cmd", "noise_cmd", "predict_cmd", "report_cmd"]
 
 
 @handles_bad_input
-@takes_target(cuda=False)
+@takes_target(cuda=False, measures=False)
 def predict_cmd(
     arch: str = typer.Argument(..., help="Architecture JSON file or reference name."),
     db: str = DB,
@@ -172,7 +172,7 @@ def noise_cmd(
 
 
 @handles_bad_input
-@takes_target(cuda=False)
+@takes_target(cuda=False, measures=False)
 def report_cmd(
     space: str = SPACE,
     db: str = DB,

@@ -24,6 +24,7 @@ from nas.search.executors.registry import EXECUTORS
 from nas.search.modes import ObjectiveMode, get_mode
 from nas.search.oneshot_config import STRATEGIES, OneShotConfig
 from nas.search.samplers import get_sampler
+from nas.search.samplers.registry import SAMPLERS
 from nas.supernet.recipe import SupernetRecipe
 from nas.train.config import TrainConfig
 
@@ -327,8 +328,10 @@ class StudyConfig:
             raise NasError("a hyperparameter is listed twice", field="hyperparameters")
         sampler = get_sampler(self.search.sampler, field="search.sampler")
         if self.objective.rules.multi_objective and not sampler.multi_objective:
+            fit = ", ".join(n for n, spec in SAMPLERS.items() if spec.multi_objective)
             raise NasError(
-                f"{self.search.sampler} is single-objective: use nsga2 or tpe for pareto",
+                f"{self.search.sampler} is single-objective; for {self.objective.mode} use "
+                f"one of: {fit}",
                 field="search.sampler",
             )
         if in_memory(self.search.storage) and self.search.executor != "inprocess":

@@ -267,6 +267,17 @@ def test_latency_bad_inputs(tmp_path):
     )
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where CUDA is absent")
+def test_a_cuda_table_without_cuda_writes_no_database(tmp_path):
+    db = tmp_path / "cuda.db"
+    for cmd in ("build", "calibrate", "validate"):
+        assert_one_line_error(
+            run("latency", cmd, "--space", "tiny", "--target", "cuda", "--db", f"sqlite:///{db}"),
+            "no CUDA device",
+        )
+        assert not db.exists(), cmd
+
+
 def test_latency_noise_reports_the_machines_steadiness():
     import re
 

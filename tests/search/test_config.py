@@ -181,3 +181,15 @@ def test_a_bad_override_names_the_command_line_not_the_file():
     with pytest.raises(NasError) as err:
         load_study("digits", {"space.x": 1})
     assert err.value.source == "command line"
+
+
+def test_a_single_objective_sampler_in_pareto_mode_names_those_that_fit(tmp_path):
+    (tmp_path / "p.toml").write_text(
+        'space = "tiny"\n[objective]\nmode = "pareto"\n[search]\nsampler = "rea"\n'
+    )
+    with pytest.raises(NasError) as err:
+        load_study(tmp_path / "p.toml")
+    assert err.value.field == "search.sampler" and "p.toml" in str(err.value)
+    # Every registered sampler that serves several objectives is offered, rea is not.
+    offered = str(err.value).split("use one of: ")[1].split(", ")
+    assert set(offered) == {"nsga2", "tpe", "random", "ls", "bananas"}
