@@ -76,19 +76,11 @@ def check_proxies(
             field="resolution",
             source=study.source,
         )
-    from nas.train.data import load_dataset
+    from nas.search.setup import study_data
     from nas.train.device import resolve_device
 
     torch_device = resolve_device(device)
-    d = study.data
-    data = load_dataset(
-        d.name,
-        path=study.resolve(d.path) or None,
-        seed=d.seed,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        limit=d.limit or None,
-    )
+    data = study_data(study)
     batch = draw_batch(
         data, size=batch_size, seed=seed, resolution=resolutions.pop(), device=str(torch_device)
     )

@@ -26,7 +26,7 @@ from nas.search.results import EvaluationStore
 from nas.space.searchspace import SearchSpace, load_space
 from nas.train.data import Dataset, load_dataset
 
-__all__ = ["SearchSetup", "prepare", "supernet_root", "training_data"]
+__all__ = ["SearchSetup", "prepare", "study_data", "supernet_root", "training_data"]
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,10 @@ def supernet_root(study: StudyConfig) -> Path:
     return study.export_root / "supernets"
 
 
-def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
-    """A study's data and its space bound to them (what its networks train on)."""
+def study_data(study: StudyConfig) -> Dataset:
+    """The study's data set, split as its ``[data]`` section says."""
     d = study.data
-    data = load_dataset(
+    return load_dataset(
         d.name,
         path=study.resolve(d.path) or None,
         seed=d.seed,
@@ -150,6 +150,11 @@ def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
         test_fraction=d.test_fraction,
         limit=d.limit or None,
     )
+
+
+def training_data(study: StudyConfig) -> tuple[Dataset, SearchSpace]:
+    """A study's data and its space bound to them (what its networks train on)."""
+    data = study_data(study)
     return data, bound_space(study, data)
 
 
