@@ -164,11 +164,16 @@ def export_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write <name>.py (needs only torch), weights, TorchScript, ONNX and the JSON."""
-    from nas.model.builder import load_weights
+    from nas.core.errors import NasError
+    from nas.model.builder import check_fits, load_weights
     from nas.model.export import export
     from nas.model.reference import load_arch
 
     a = load_arch(arch)
+    try:
+        check_fits(a)
+    except NasError as err:  # the architecture's file is where the size comes from
+        raise err.at(source=arch) from None
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     model = load_weights(a, weights) if weights is not None else None
     result = export(a, out, model=model, name=name, formats=fmts, overwrite=force, seed=seed)

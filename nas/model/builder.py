@@ -27,6 +27,7 @@ __all__ = [
     "Network",
     "block_drop_paths",
     "build",
+    "check_fits",
     "init_weights",
     "layout",
 ]
@@ -114,7 +115,7 @@ def build(arch: Architecture, *, seed: int | None = 0) -> Network:
     A network whose weights alone cannot fit in this machine's memory is refused before
     anything is allocated (the allocator's own failure is a traceback, or the OOM killer).
     """
-    _check_fits(arch)
+    check_fits(arch)
     plan = layout(arch)
     stages = nn.Sequential(*(nn.Sequential(*(r.create() for r in s)) for s in plan.stages))
     net = Network(plan.stem.create(), stages, plan.head.create())
@@ -131,7 +132,9 @@ def physical_memory() -> int:
         return 0
 
 
-def _check_fits(arch: Architecture) -> None:
+def check_fits(arch: Architecture) -> None:
+    """Refuse, before allocating, a network whose weights alone exceed this machine's
+    memory (the allocator would fail with a traceback, or the machine swap)."""
     need = cost(arch).params * 4  # float32 weights, before any gradient or activation
     have = physical_memory()
     if have and need > have:

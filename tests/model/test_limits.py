@@ -44,4 +44,5 @@ def test_export_of_a_billion_channels_exits_2_and_writes_nothing(tmp_path: Path)
     got = CliRunner().invoke(app, ["export", str(path), "--out", str(out)])
     assert got.exit_code == 2
     assert "float32 weights exceed" in got.output and len(got.output.strip().splitlines()) == 1
+    assert f"{path}: channels:" in got.output  # the file and the field
     assert not out.exists()
