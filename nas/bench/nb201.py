@@ -48,8 +48,6 @@ _SEED_COLUMNS = {
 }
 
 
-
-
 @dataclass(frozen=True)
 class Entry:
     """Everything the tables know about one cell: the result of one tabular trial."""

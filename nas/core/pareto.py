@@ -26,7 +26,9 @@ __all__ = [
 _BLOCK = 512
 
 
-def minimised(points: Sequence[Sequence[float]] | np.ndarray, directions: Sequence[str]) -> np.ndarray:
+def minimised(
+    points: Sequence[Sequence[float]] | np.ndarray, directions: Sequence[str]
+) -> np.ndarray:
     """Points as an (n, m) float array in which every objective is to be minimised."""
     pts = np.asarray(points, dtype=float)
     if pts.size == 0:

@@ -54,7 +54,9 @@ def _parse(content: bytes, *, kind: str, source: str) -> dict[str, Any]:
         raise NasError(f"malformed TOML: {err}", source=source) from None
 
 
-def load_toml(name_or_path: str | os.PathLike[str], *, folder: str, kind: str, field: str) -> TomlFile:
+def load_toml(
+    name_or_path: str | os.PathLike[str], *, folder: str, kind: str, field: str
+) -> TomlFile:
     """Read ``name_or_path``: a path, or the name of ``<folder>/<name>.toml`` shipped with
     the package. ``kind`` names the file in errors ("study"), ``field`` the argument."""
     text = os.fspath(name_or_path)

@@ -198,5 +198,3 @@ def canonical(ops: Sequence[str]) -> tuple[str, ...]:
             best = key
     assert best is not None
     return best
-
-

@@ -325,8 +325,7 @@ def test_front_matches_brute_force_on_a_subset(table, device):
     acc, lat = table.val_accuracy[subset], table.latency(device)[subset]
     pts = list(zip(acc.tolist(), lat.tolist(), strict=True))
     beaten = [
-        any(qa >= pa and ql <= pl and (qa, ql) != (pa, pl) for qa, ql in pts)
-        for pa, pl in pts
+        any(qa >= pa and ql <= pl and (qa, ql) != (pa, pl) for qa, ql in pts) for pa, pl in pts
     ]
     assert pareto_front(np.column_stack([acc, lat]), UP_DOWN) == [
         i for i, b in enumerate(beaten) if not b

@@ -81,7 +81,6 @@ def test_front_of_all_permutations_is_order_independent():
         assert {perm[i] for i in pareto_front(perm, UP_DOWN)} == want
 
 
-
 def brute_mask(points, dirs):
     """Independent oracle: a point stays unless another is no worse everywhere and differs."""
     signs = [-1 if d == "maximize" else 1 for d in dirs]

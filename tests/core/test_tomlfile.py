@@ -27,7 +27,10 @@ def test_a_file_of_ones_own(tmp_path: Path):
     path.write_text('name = "x"\n[a]\nb = 1\n', encoding="utf-8")
     got = load(str(path))
     assert (got.data, got.source, got.name, got.bundled) == (
-        {"name": "x", "a": {"b": 1}}, str(path), "mine", False
+        {"name": "x", "a": {"b": 1}},
+        str(path),
+        "mine",
+        False,
     )
 
 

@@ -85,8 +85,6 @@ def db(db_url) -> LatencyTable:
 # -- the harness on latency known by construction -------------------------------------
 
 
-
-
 class ScriptedClock:
     """A runner's clock (nanoseconds) that moves only when a call says how long it took:
     the harness's arithmetic checked on exact figures, whatever else runs on the machine.

@@ -229,7 +229,10 @@ def test_forward_follows_nas_bench_201_semantics():
 
 
 def test_dead_edges_are_built_not_computed():
-    full, pruned = module(DEAD_CONV), module(nb201_cell.format_cell(nb201_cell.prune(nb201_cell.parse(DEAD_CONV))))
+    full, pruned = (
+        module(DEAD_CONV),
+        module(nb201_cell.format_cell(nb201_cell.prune(nb201_cell.parse(DEAD_CONV)))),
+    )
     n_full = sum(p.numel() for p in full.parameters())
     n_pruned = sum(p.numel() for p in pruned.parameters())
     assert n_full - n_pruned == 4 * 4 * 1 * 1 + 2 * 4  # the dead conv 1x1 and its BN
@@ -454,7 +457,9 @@ def test_unit_keys_ignore_dead_edges():
     arch, arch_pruned = cell_arch(DEAD_CONV), cell_arch(pruned_cell(DEAD_CONV))
     keys = [u.key for u in units_of(arch)]
     assert keys == [u.key for u in units_of(arch_pruned)]
-    digits = "".join(str(nb201_cell.OPS.index(op)) for op in nb201_cell.parse(pruned_cell(DEAD_CONV)))
+    digits = "".join(
+        str(nb201_cell.OPS.index(op)) for op in nb201_cell.parse(pruned_cell(DEAD_CONV))
+    )
     assert keys[1].startswith("nb201-in:8x16x16-out:8x16x16-") and keys[1].endswith(
         f"-cell{digits}"
     )

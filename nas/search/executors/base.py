@@ -22,6 +22,7 @@ __all__ = ["Executor", "Fetch"]
 #: ``fetch(node_id, path)``: the bytes of a file a trial wrote on another node.
 Fetch = Callable[[str, str], bytes]
 
+
 class Executor(ABC):
     """Runs the trials of a plan (nas.search.plan): each trial asks the plan for a
     candidate, evaluates it with nas.search.trial, and reports its metrics to Optuna."""
