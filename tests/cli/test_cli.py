@@ -436,8 +436,20 @@ def test_ctrl_c_during_a_table_build_keeps_what_was_measured(tmp_path):
         except sqlite3.Error:  # not created yet
             return 0
 
+    # A child inherits an ignored or blocked SIGINT from the process that starts it (a
+    # test worker after other tests' libraries ran): this CLI is started with SIGINT as a
+    # terminal gives it, and with faulthandler, so a hang shows where the build was.
+    main = (
+        "import runpy, signal, sys\n"
+        "was = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+        "if signal.SIGINT in was or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:\n"
+        "    print('note: SIGINT came ignored or blocked', file=sys.stderr)\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "runpy.run_module('nas', run_name='__main__')\n"
+    )
+    cmd = ["latency", "build", "--space", "tiny", "--db", db]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nas", "latency", "build", "--space", "tiny", "--db", db],
+        [sys.executable, "-X", "faulthandler", "-c", main, *cmd],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -452,8 +464,13 @@ def test_ctrl_c_during_a_table_build_keeps_what_was_measured(tmp_path):
             assert time.monotonic() < deadline, "no 20 units stored in 1500 s"
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        # Exit after Ctrl-C took up to 8 s on the busy machine: 120 s is 15x that.
-        _, err = proc.communicate(timeout=120)
+        try:
+            # Exit after Ctrl-C took up to 8 s on the busy machine: 120 s is 15x that.
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            _, err = proc.communicate()
+            raise AssertionError(f"no exit 120 s after Ctrl-C; its stacks:\n{err}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
