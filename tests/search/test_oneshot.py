@@ -203,6 +203,7 @@ def test_second_search_reuses_supernet_and_scores(searched):
         assert Path(m.export_dir).is_dir() and 0.0 <= m.test_accuracy <= 1.0
 
 
+@pytest.mark.slow  # 47 s under load: a search on local Ray
 def test_ray_trials_load_the_supernet_and_agree(searched):
     """On Ray Tune the workers get the checkpoint's path and score as this process does."""
     tmp, overrides, study, result, checkpoint = searched

@@ -19,6 +19,7 @@ from nas.train.data import load_dataset
 RECIPE = SupernetRecipe(epochs=1, batch_size=32, random_subnets=1, checkpoint_every=4)
 
 
+@pytest.mark.slow  # 51 s under load: a real 2-worker Ray Train run
 def test_two_workers_train_a_loadable_supernet(tmp_path: Path) -> None:
     data = load_dataset("digits", seed=0, limit=300)
     space = load_space("tiny").with_data(resolution=8)
