@@ -234,7 +234,7 @@ def tune_search(data_path: str, trials: int, epochs: int, workdir: str, release:
                         "params": c.params, "macs": c.macs})  # fmt: skip
     data = load(data_path)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # as nas's executor: no result boxes
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(in_tune, study=study, data=data, artifacts=workdir),
@@ -354,7 +354,7 @@ def main() -> int:
         import ray
 
         data = load(args.data_path)
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
         try:
             ref = ray.put(data)  # as tune.with_parameters ships a search's data
             task = ray.remote(num_cpus=1)(measure)

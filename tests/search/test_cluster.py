@@ -75,7 +75,9 @@ def test_the_driver_copies_weights_from_the_node_that_wrote_them(tmp_path):
 
     from nas.search.executors.ray_tune import RayTune, fetch_file
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # "local": a bare ray.init() would join a ray.cluster_utils.Cluster another test worker
+    # runs at the same time (Cluster records its address where ray.init() looks).
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         here = ray.get_runtime_context().get_node_id()
         w = tmp_path / "trained.pt"
