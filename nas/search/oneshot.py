@@ -38,7 +38,7 @@ from nas.search.results import Evaluation, EvaluationStore, budget_key
 from nas.search.selection import budget_of, ranked
 from nas.search.setup import SearchSetup, bound_space, supernet_root
 from nas.supernet import Supernet
-from nas.supernet.scoring import score_subnets
+from nas.supernet.scoring import bn_picks, score_subnets
 from nas.supernet.store import (
     checkpoint_path,
     data_fingerprint,
@@ -175,14 +175,9 @@ def inherited_state(
     from nas.supernet import reestimate_bn
 
     r = study.supernet
-    g = torch.Generator().manual_seed(r.seed)
     n = int(data.train.y.shape[0])
-    batch = min(r.batch_size, n)
-    order = torch.randperm(n, generator=g)
-    batches = [
-        data.normalise(data.train.x[order[k * batch : (k + 1) * batch]], arch.resolution)
-        for k in range(min(r.bn_batches, max(1, n // batch)))
-    ]
+    picks = bn_picks(n, r.bn_batches, min(r.batch_size, n), r.seed)
+    batches = [data.normalise(data.train.x[i], arch.resolution) for i in picks]
     training = supernet.training
     with torch_threads(study.train.max_threads):
         reestimate_bn(supernet, batches, arch=arch)

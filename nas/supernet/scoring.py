@@ -19,7 +19,7 @@ from nas.supernet.bn import reestimate_bn
 from nas.supernet.supernet import Supernet
 from nas.train.dataset import Dataset
 
-__all__ = ["score_subnets"]
+__all__ = ["bn_picks", "score_subnets"]
 
 #: Validation batch (no gradients: larger is cheaper, memory allowing).
 _EVAL_BATCH = 512
@@ -33,6 +33,15 @@ def _positive(value: object, name: str, minimum: int) -> int:
     if not is_int(value) or value < minimum:  # type: ignore[operator]
         raise NasError(f"must be an integer >= {minimum}, got {value!r}", field=name)
     return int(value)  # type: ignore[arg-type]
+
+
+def bn_picks(n_train: int, batches: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """Indices of the training samples that re-estimate BatchNorm: up to ``batches`` full
+    batches of ``batch_size``, drawn once with ``seed``. Scoring a subnet and exporting its
+    inherited weights both draw them here, so the exported statistics are the scored ones."""
+    g = torch.Generator().manual_seed(seed)
+    picks = torch.randperm(n_train, generator=g)[: batches * batch_size].split(batch_size)
+    return [i for i in picks if len(i) == batch_size]
 
 
 def score_subnets(
@@ -63,9 +72,7 @@ def score_subnets(
         raise NasError("the validation split is empty", field="data")
     m = min(m or n_val, n_val)
     device = supernet.stem.conv.weight.device
-    g = torch.Generator().manual_seed(seed)
-    picks = torch.randperm(n_train, generator=g)[: k * b].split(b)
-    train_x = [data.train.x[i].to(device) for i in picks if len(i) == b]
+    train_x = [data.train.x[i].to(device) for i in bn_picks(n_train, k, b, seed)]
     val_x, val_y = data.val.x[:m].to(device), data.val.y[:m].to(device)
     inputs: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
 
