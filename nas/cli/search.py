@@ -114,6 +114,7 @@ def _search_with_progress(cfg: StudyConfig, live_report: float) -> SearchResult:
     rewritten as trials end (at most every ``live_report`` seconds; 0: never)."""
     from rich.progress import Progress
 
+    from nas.core.errors import NasError
     from nas.report.page import LiveReport
     from nas.search.pipeline import search
 
@@ -130,7 +131,11 @@ def _search_with_progress(cfg: StudyConfig, live_report: float) -> SearchResult:
             if live_report > 0:
                 live()
 
-        return search(cfg, note=lambda m: bar.console.print(m), on_trial=trial_done)
+        try:
+            return search(cfg, note=lambda m: bar.console.print(m), on_trial=trial_done)
+        except NasError:
+            bar.live.transient = True  # the error's one line ends the output, no bar above it
+            raise
 
 
 def _print_result(result: SearchResult) -> None:

@@ -82,7 +82,9 @@ class BarProgress:
         self._bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, err: object, tb: object) -> None:
+        if isinstance(err, NasError):  # the error's one line ends the output, no bar above it
+            self._bar.live.transient = True
         self._bar.stop()
 
     def start(self, label: str, total: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,9 @@ def assert_one_line_error(result, *needles: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
+    # Notes of work done and kept may stand above it (a latency table built), a progress
+    # bar may not.
+    assert not re.search(r": trials .*\d+%", result.stdout), result.stdout
     assert "Traceback" not in result.output
     for needle in needles:
         assert needle in lines[0], lines[0]
