@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -120,12 +119,11 @@ def _run(base: dict[str, Any], seed: int, where: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"{where}: nas search exited {done.returncode}; see output.txt")
     url = f"sqlite:///{where}/nas_studies.db"
-    with sqlite3.connect(where / "nas_studies.db") as db:
-        trainings, epochs = db.execute(
-            "select count(*), sum(epochs) from nas_evaluations"
-        ).fetchone()
     name = study["name"]
-    evaluations = {e.arch_id: e for e in EvaluationStore(url).of_study(name)}
+    store = EvaluationStore(url)
+    every = [e for s in _study_names(url) for e in store.of_study(s)]  # confirmations too
+    trainings, epochs = len(every), sum(e.epochs for e in every)
+    evaluations = {e.arch_id: e for e in store.of_study(name)}
     export = where / study.get("export_dir", f"exports/{name}") / "front.json"
     front = json.loads(export.read_text())
     return {
@@ -148,14 +146,21 @@ def _spans(url: str, name: str) -> tuple[float, float]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna_storage(url)
     spans = {True: 0.0, False: 0.0}
-    for summary in optuna.get_all_study_summaries(storage):
-        trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    for study in _study_names(url):
+        trials = optuna.load_study(study_name=study, storage=storage).trials
         ended = [t for t in trials if t.datetime_complete is not None]
         if ended:
             first = min(t.datetime_start for t in ended)
             last = max(t.datetime_complete for t in ended)
-            spans[summary.study_name == name] += (last - first).total_seconds()
+            spans[study == name] += (last - first).total_seconds()
     return spans[True], spans[False]
+
+
+def _study_names(url: str) -> list[str]:
+    """The study and its confirmation sub-studies: every study in the run's storage."""
+    import optuna
+
+    return [s.study_name for s in optuna.get_all_study_summaries(optuna_storage(url))]
 
 
 def main() -> None:
