@@ -15,7 +15,14 @@ from nas.latency.measure import MeasureSettings, NoisyMeasurementError
 from nas.latency.progress import Progress, Silent
 from nas.latency.runtimes import check_available
 from nas.latency.target import Target, fingerprint
-from nas.latency.timing import UNIT_GROUP, Figure, eps_of, figures_of, interleaved
+from nas.latency.timing import (
+    UNIT_GROUP,
+    Figure,
+    eps_of,
+    figures_of,
+    interleaved,
+    space_cold_bytes,
+)
 from nas.latency.units import space_units
 from nas.space.searchspace import SearchSpace
 
@@ -24,8 +31,9 @@ __all__ = ["BuildReport", "build_table"]
 
 @dataclass(frozen=True)
 class BuildReport:
-    """``figures`` counts table entries: per unit its hot and, on eager CPU, its cold
-    figure (nas.latency.cold); ``already``, ``measured`` and ``noisy`` count figures."""
+    """``figures`` counts table entries: per unit its hot and, on eager CPU for a space
+    whose networks can spill the caches, its cold figure (nas.latency.cold,
+    ``space_cold_bytes``); ``already``, ``measured`` and ``noisy`` count figures."""
 
     fingerprint: str
     units: int
@@ -53,7 +61,7 @@ def build_table(
     table.register(fp)
     units = space_units(space)
     have = table.entries(fp.key)
-    wanted = figures_of(units, fp)
+    wanted = figures_of(units, space_cold_bytes(space, fp))
     missing = [f for f in wanted if f.key not in have]
     progress.note(
         f"{len(units)} units in space {space.name} ({len(wanted)} figures): "

@@ -16,7 +16,7 @@ from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.predictor import Calibration, Predictor, fit_calibration
 from nas.latency.progress import Progress, Silent
 from nas.latency.target import Target, fingerprint
-from nas.latency.timing import eps_of, measure_until
+from nas.latency.timing import eps_of, measure_until, space_cold_bytes
 from nas.model.arch import Architecture
 from nas.space.searchspace import SearchSpace
 
@@ -89,15 +89,14 @@ def fit(
     """The calibration of the table's sums (units it lacks are measured) on ``records``:
     their figures at the anchors' reference speed, or ``as_measured``."""
     fp = fingerprint(target)
+    cold = bool(space_cold_bytes(space, fp))
     raw = Predictor(
         table.entries(fp.key),
-        cold=bool(fp.cold_bytes),
+        cold=cold,
         measure_missing=unit_filler(table, fp, target, eps_of(space)),
     )
     records = list(records)
     sums = [raw.sums(Architecture.from_json(rec.arch_json)) for rec in records]
     measured = [rec.ms * rec.speed if as_measured else rec.ms for rec in records]
     enough = len(measured) >= OPTIONAL_TERMS_FROM
-    return fit_calibration(
-        sums, measured, cold=bool(fp.cold_bytes) and enough, io=enough, weights=enough
-    )
+    return fit_calibration(sums, measured, cold=cold and enough, io=enough, weights=enough)

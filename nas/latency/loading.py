@@ -118,10 +118,13 @@ def load_predictor(
             )
         filler = unit_filler(table, fp, target, norm_eps)
 
+    calibration = Calibration(**fitted[space])
     return Predictor(
         table.entries(fp.key),
-        Calibration(**fitted[space]),
-        cold=bool(fp.cold_bytes),
+        calibration,
+        # Cold figures where the space's calibration weighs them: a space whose networks
+        # stay in cache is fitted on hot figures alone (nas.latency.timing.space_cold_bytes).
+        cold=bool(fp.cold_bytes) and calibration.cold_scale != 0.0,
         measure_missing=filler,
         description=fp.describe(),
     )

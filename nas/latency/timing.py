@@ -24,14 +24,15 @@ from nas.latency.measure import (
     measure_runner,
     measure_runners,
 )
-from nas.latency.progress import Progress
+from nas.latency.progress import Progress, Silent
 from nas.latency.runtimes import Runner, prepare, prepare_arch
 from nas.latency.target import Fingerprint, Target, fingerprint
-from nas.latency.units import Unit
+from nas.latency.units import Unit, cheapest
 from nas.model.arch import Architecture
 from nas.space.searchspace import SearchSpace, choices
 
 __all__ = [
+    "COLD_FROM_BYTES",
     "MODEL_GROUP",
     "UNIT_GROUP",
     "Figure",
@@ -41,12 +42,14 @@ __all__ = [
     "figures_of",
     "interleaved",
     "key_of",
+    "measure_paced",
     "measure_settled",
     "measure_unit",
     "measure_until",
     "measure_whole",
     "patiently",
     "record_of",
+    "space_cold_bytes",
     "time_models",
 ]
 
@@ -74,14 +77,33 @@ class Figure:
         return prepare(module, (target.batch, *self.unit.in_shape), target, copies=copies)
 
 
-def figures_of(units: Sequence[Unit], fp: Fingerprint) -> list[Figure]:
-    """The figures a table of ``fp`` holds for ``units``: each unit hot, and cold too when
-    the fingerprint has cold figures (hot and cold of a unit in one group: one moment)."""
+#: A space's units get cold figures only when its heaviest network holds more weights
+#: than this. Networks of `tiny` (2.6 MB at most) keep their weights in the core's caches
+#: through a pass and are predicted best from hot figures alone; `mobile`'s (7-96 MB) read
+#: them from memory and need the cold ones (benchmarks/README.md, "Cold units: weights
+#: out of cache"). Between the two, with room for caches smaller than this machine's.
+COLD_FROM_BYTES = 4 << 20
+
+
+def space_cold_bytes(space: SearchSpace, fp: Fingerprint) -> int:
+    """What a cold figure of ``space``'s units holds in a table of ``fp``: the
+    fingerprint's ``cold_bytes`` when a network of the space can spill the caches (see
+    ``COLD_FROM_BYTES``), else 0: hot figures alone, which halves a table's build."""
+    if not fp.cold_bytes:
+        return 0
+    heaviest = -cheapest(space, lambda u: -4.0 * u.params)  # float32 weights
+    return fp.cold_bytes if heaviest > COLD_FROM_BYTES else 0
+
+
+def figures_of(units: Sequence[Unit], cold_bytes: int) -> list[Figure]:
+    """The figures a table holds for ``units``: each unit hot, and cold too when
+    ``cold_bytes`` (``space_cold_bytes``; hot and cold of a unit in one group: one
+    moment)."""
     out = []
     for unit in units:
         out.append(Figure(unit))
-        if fp.cold_bytes:
-            out.append(Figure(unit, fp.cold_bytes))
+        if cold_bytes:
+            out.append(Figure(unit, cold_bytes))
     return out
 
 
@@ -242,6 +264,36 @@ def measure_until(
             return done
         time.sleep(2.0 * (attempt + 1))
     raise AssertionError("unreachable")  # attempts >= 1
+
+
+def measure_paced(
+    space: SearchSpace,
+    target: Target,
+    table: LatencyTable,
+    archs: Sequence[Architecture],
+    attempts: int = 3,
+) -> dict[str, Measurement]:
+    """arch id -> figure of whole models timed together beside the space's anchors, at
+    the table's reference speed, the speed its calibration models are stated at: a
+    machine slowed for a few seconds (a local cluster's workers starting or stopping
+    beside the measurement) moves neither the figures nor their agreement with the
+    predictions. Models it stays too busy for get another try a growing pause later
+    (2 s, 4 s), then are left out. A table of another machine lends no reference: the
+    anchors' first round sets one, unstored."""
+    fp = fingerprint(target)
+    here = any(f.key == fp.key for f in table.fingerprints())
+    anchors = anchors_for(space, fp, table) if here else Anchors.of(space)
+    done: dict[str, Measurement] = {}
+    todo = list({a.id: a for a in archs}.values())
+    for attempt in range(attempts):
+        for timed in time_models(todo, target, Silent(), anchors):
+            if isinstance(timed.result, Measurement):
+                done[timed.item.id] = timed.result
+        todo = [a for a in todo if a.id not in done]
+        if not todo or attempt == attempts - 1:
+            break
+        time.sleep(2.0 * (attempt + 1))
+    return done
 
 
 def measure_settled(

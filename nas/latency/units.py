@@ -24,8 +24,9 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.model import nb201_cell
 from nas.model.arch import Architecture, Stage
-from nas.model.cost import Shape, block_output_shape
+from nas.model.cost import Shape, block_output_shape, layer_params
 from nas.model.ops import BlockSpec, get_op
+from nas.model.ops.base import ConvLayer, LinearLayer
 from nas.model.ops.layers import Head
 from nas.space.searchspace import Choices, SearchSpace, choices
 
@@ -139,6 +140,12 @@ class BlockUnit:
         """Bytes of weights one pass reads (a network's weights stream from memory)."""
         return _weights_read(self)
 
+    @property
+    def params(self) -> int:
+        """Trainable parameters, counted from the description (nas.model.cost): what
+        a question over a whole space can afford, where ``weights_read`` builds the unit."""
+        return sum(layer_params(layer) for layer in get_op(self.block.op).layers(self.block))
+
     def module(self, eps: float = 1e-5) -> nn.Module:
         return get_op(self.block.op).build(self.block, eps=eps)
 
@@ -165,6 +172,13 @@ class HeadUnit:
     def weights_read(self) -> int:
         """Bytes of weights one pass reads."""
         return _weights_read(self)
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters, counted from the description (nas.model.cost)."""
+        c = self.in_shape[0]
+        conv = layer_params(ConvLayer(c, self.channels, 1)) if self.channels else 0
+        return conv + layer_params(LinearLayer(self.channels or c, self.num_classes))
 
     def module(self, eps: float = 1e-5) -> nn.Module:
         c = self.in_shape[0]

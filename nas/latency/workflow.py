@@ -13,7 +13,7 @@ from nas.latency.build import BuildReport, build_table
 from nas.latency.calibration import CALIBRATION_MODELS, calibrate
 from nas.latency.loading import load_predictor, resolve_fingerprint
 from nas.latency.progress import Progress
-from nas.latency.timing import measure_settled, measure_whole
+from nas.latency.timing import measure_paced, measure_settled, measure_whole
 from nas.latency.validation import (
     MAX_VALIDATION_PASSES,
     VALIDATION_PASSES,
@@ -32,6 +32,7 @@ __all__ = [
     "build_table",
     "calibrate",
     "load_predictor",
+    "measure_paced",
     "measure_settled",
     "measure_whole",
     "resolve_fingerprint",

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.errors import NasError
+from nas.latency.lut import LatencyTable
+from nas.latency.measure import Measurement
 from nas.latency.runtimes import check_available
-from nas.latency.workflow import measure_settled
+from nas.latency.workflow import measure_paced
 from nas.model.arch import Architecture
 from nas.model.cost import cost
 from nas.scale.compound import Coefficients, grid_by, scale
@@ -370,15 +372,21 @@ def _members(
         for _, a, _ in sized:
             export(a, out_root / a.short_id, overwrite=True)
 
-    def measured(a: Architecture) -> float | None:
-        if a.id in finished:
-            return finished[a.id].measured_ms
+    untrained = [a for _, a, _ in sized if a.id not in finished]
+    timed: dict[str, Measurement] = {}
+    if untrained:
         try:
             check_available(target)
         except NasError:
-            return None
-        timed = measure_settled(a, target)
-        return timed[0].ms if timed else None
+            pass
+        else:
+            table = LatencyTable(setup.study.latency.db)
+            timed = measure_paced(setup.space, target, table, untrained)
+
+    def measured(a: Architecture) -> float | None:
+        if a.id in finished:
+            return finished[a.id].measured_ms
+        return timed[a.id].ms if a.id in timed else None
 
     def member(phi: int, a: Architecture, eff: float) -> Member:
         c = cost(a)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.bench.tabular import TableLatency
 from nas.core.atomic import write_text
@@ -32,6 +32,9 @@ from nas.search.results import Evaluation, EvaluationStore
 from nas.search.runner import run_trials
 from nas.search.selection import winners
 from nas.search.setup import SearchSetup, prepare
+
+if TYPE_CHECKING:
+    from nas.latency.measure import Measurement
 
 __all__ = ["FrontMember", "SearchResult", "finish", "member_row", "publish", "search"]
 
@@ -73,7 +76,8 @@ def finish(
 
     A tabular evaluation's test accuracy and measured latency come from the table, and
     its export is the network's source and JSON only (it was never trained here)."""
-    from nas.latency.workflow import measure_settled
+    from nas.latency.lut import LatencyTable
+    from nas.latency.workflow import measure_paced
     from nas.model.builder import load_weights
     from nas.model.export import export
     from nas.train.loop import accuracy
@@ -85,6 +89,11 @@ def finish(
         except NasError:
             measurable = False
     fetch = executor_class(setup.study.search.executor).fetcher()
+    timed: dict[str, Measurement] = {}
+    if measurable and not isinstance(setup.predictor, TableLatency):
+        assert setup.target is not None
+        table = LatencyTable(setup.study.latency.db)
+        timed = measure_paced(setup.space, setup.target, table, [ev.arch for ev in evaluations])
     members = []
     for ev in evaluations:
         arch = ev.arch
@@ -98,10 +107,9 @@ def finish(
         assert setup.data is not None and setup.target is not None
         model = load_weights(arch, local_weights(ev, setup.artifacts, fetch))
         test_acc = accuracy(model, setup.data, setup.data.test, arch.resolution)
-        timed = measure_settled(arch, setup.target) if measurable else None
-        if measurable and timed is None:
+        if measurable and arch.id not in timed:
             note(f"{arch.short_id}: the machine stayed too busy to time it; measured_ms left empty")
-        measured = timed[0].ms if timed else None
+        measured = timed[arch.id].ms if arch.id in timed else None
         export(arch, out, model=model, name=name, overwrite=True)
         members.append(FrontMember(ev, test_acc, measured, str(out)))
     return members

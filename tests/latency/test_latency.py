@@ -585,6 +585,40 @@ def test_a_travelled_table_is_used_for_its_setting(db, micro):
     assert resolve_fingerprint(db, Target("cpu"), phone.key) == phone
 
 
+def test_cold_figures_go_to_spaces_whose_heaviest_network_passes_the_bar(micro, monkeypatch):
+    from nas.latency import timing
+
+    # Each unit's parameters as counted from its description are its module's.
+    for unit in [*space_units(micro), *space_units(load_space("tiny"))[::97]]:
+        assert unit.params == sum(p.numel() for p in unit.module().parameters()), unit.key
+    # The heaviest network by brute force: many random networks' float32 weights.
+    heaviest = max(
+        sum(4 * u.params for u in units_of(sample_random(micro, seed))) for seed in range(400)
+    )
+    cpu, onnx = fingerprint(Target("cpu")), fingerprint(Target("onnxruntime-cpu"))
+    assert timing.space_cold_bytes(micro, cpu) == 0  # KBs: hot figures alone
+    monkeypatch.setattr(timing, "COLD_FROM_BYTES", heaviest - 1)
+    assert timing.space_cold_bytes(micro, cpu) == cpu.cold_bytes > 0
+    assert timing.space_cold_bytes(micro, onnx) == 0  # never on a runtime without them
+    monkeypatch.setattr(timing, "COLD_FROM_BYTES", heaviest)
+    assert timing.space_cold_bytes(micro, cpu) == 0
+    # `tiny` stays under the bar at any resolution, `mobile` passes it.
+    assert timing.space_cold_bytes(load_space("mobile"), cpu) == cpu.cold_bytes
+    monkeypatch.setattr(timing, "COLD_FROM_BYTES", 4 << 20)
+    assert timing.space_cold_bytes(load_space("tiny"), cpu) == 0
+
+
+def test_a_calibration_without_a_cold_term_predicts_from_hot_figures_alone(db, micro):
+    here = fingerprint(Target("cpu"))
+    db.register(here)
+    for unit in space_units(micro):  # hot figures only: what a `tiny` table holds
+        db.add_entry(here.key, unit.key, _m(0.5))
+    db.save_calibration(here.key, micro.name, Calibration(scale=2.0).to_dict())
+    p = load_predictor(db, Target("cpu"))
+    arch = sample_random(micro, 0)
+    assert not p.cold and p.predict(arch) == pytest.approx(1.0 * (arch.num_blocks + 2))
+
+
 def test_a_table_of_window_medians_keeps_its_key_and_is_never_used(db):
     """Fingerprints stored before ``statistic`` and ``cold_bytes`` existed: their JSON
     lacks them, their key is the sha of that JSON, and they were taken with window medians
@@ -747,6 +781,9 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     for module in (build, timing, canary):
         monkeypatch.setattr(module, "MeasureSettings", TrustingSettings)
     monkeypatch.setattr(build, "UNIT_GROUP", 5)  # units are stored group by group
+    # micro's networks hold KBs (hot figures alone); with the bar at 0 they get cold
+    # figures as `mobile`'s do, so that path is exercised end to end here.
+    monkeypatch.setattr(timing, "COLD_FROM_BYTES", 0)
     target = Target("cpu")
     with pytest.raises(KeyboardInterrupt):
         build_table(micro, target, db, progress=_StopAfter(7))  # killed in the 2nd group
@@ -791,6 +828,39 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     validate(micro, target, db, n=3, fresh=True, passes=1)
     assert len(db.models(fp_key, "validation")) == 3
     assert not db.models(fp_key, "validation pass 2")
+
+
+def test_models_are_timed_at_the_tables_reference_speed(db, micro, monkeypatch):
+    """``measure_paced`` (how a search's front is timed): the machine runs twice as slow
+    as when the table's anchors were timed, and the figures come back at that reference
+    speed; with no reference on record (another machine's table) the anchors' first
+    round sets one, so the figures are as measured."""
+    from nas.latency import anchors as anchors_module
+    from nas.latency import timing
+
+    clock, slow = ScriptedClock(), {"by": 2.0}
+
+    def ms_of(arch: Architecture) -> float:  # a known figure per network
+        return 0.1 + int(arch.id[:4], 16) / 65536
+
+    def prepare_arch(arch, target):
+        return clock.runner(lambda: ms_of(arch) * slow["by"])
+
+    monkeypatch.setattr(timing, "prepare_arch", prepare_arch)
+    monkeypatch.setattr(anchors_module, "prepare_arch", prepare_arch)
+    target = Target("cpu")
+    front = [sample_random(micro, seed) for seed in range(3)]
+    unknown = timing.measure_paced(micro, target, db, front)  # not registered here
+    assert {k: m.ms for k, m in unknown.items()} == pytest.approx(
+        {a.id: 2 * ms_of(a) for a in front}
+    )
+    fp = fingerprint(target)
+    db.register(fp)
+    for a in Anchors.of(micro).archs:  # timed when the machine ran at full speed
+        db.add_model(fp.key, "anchor", ModelRecord(a.id, micro.name, a.to_json(), ms_of(a), 0, 0))
+    paced = timing.measure_paced(micro, target, db, [*front, front[0]])
+    assert {k: m.ms for k, m in paced.items()} == pytest.approx({a.id: ms_of(a) for a in front})
+    assert all(m.speed == pytest.approx(2.0) for m in paced.values())
 
 
 def test_anchor_speeds_are_each_rounds_median_ratio_to_the_first_floors(micro):
