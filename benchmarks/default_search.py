@@ -11,7 +11,8 @@ below); ``--arm NAME=search.trials=60,confirm.top=6`` adds a variant of ``now`` 
 study keys, TOML values). Per seed s, each arm's study is written with search and
 training seed s (the data split stays the study's) and run as a user runs it:
 ``nas search study.toml`` in a clean directory of its own, its latency table built
-inside its time. The arms alternate which runs first from seed to seed, so a machine
+inside its time (a directory of ``--workdir`` that already holds the same arm's finished
+run is read back, not run again). The arms alternate which runs first from seed to seed, so a machine
 shared with other work slows them alike; the load average before each run is printed.
 
 Per run: wall time of the command (and of it, the span of the trials and of the
@@ -102,22 +103,29 @@ def _parse_arm(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def _run(base: dict[str, Any], seed: int, where: Path) -> dict[str, Any]:
-    """``nas search study.toml`` in the clean directory ``where``: its time and results."""
-    where.mkdir(parents=True)
+    """``nas search study.toml`` in the clean directory ``where``: its time and results.
+    A directory that holds a finished run of the same study (``run.json``, written last)
+    is read back instead of run again: arms can be added to a workdir later."""
     study = _with(base, {"search.seed": seed, "train.seed": seed})
-    (where / "study.toml").write_text(_toml(study))
-    load = os.getloadavg()[0]
-    began = time.perf_counter()
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "nas"), "search", "study.toml"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - began
-    (where / "output.txt").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"{where}: nas search exited {done.returncode}; see output.txt")
+    record = where / "run.json"
+    if record.is_file() and (where / "study.toml").read_text() == _toml(study):
+        seconds, load = (json.loads(record.read_text())[k] for k in ("seconds", "load"))
+    else:
+        where.mkdir(parents=True)
+        (where / "study.toml").write_text(_toml(study))
+        load = os.getloadavg()[0]
+        began = time.perf_counter()
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "nas"), "search", "study.toml"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - began
+        (where / "output.txt").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise SystemExit(f"{where}: nas search exited {done.returncode}; see output.txt")
+        record.write_text(json.dumps({"seconds": seconds, "load": load}))
     url = f"sqlite:///{where}/nas_studies.db"
     name = study["name"]
     store = EvaluationStore(url)

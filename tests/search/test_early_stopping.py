@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nas.cli.app import app
 from nas.core.errors import NasError
-from nas.search.config import load_study
+from nas.search.config import SearchConfig, load_study
 from nas.search.halving import for_study
 from nas.search.results import EvaluationStore
 from tests.search.test_pipeline import study_in
@@ -30,9 +30,12 @@ def test_which_studies_halve_and_at_which_rungs(tmp_path):
     assert [r.epochs for r in h.halving.rungs] == [1, 3]  # 9 completes: no rung there
     assert h.halving.directions == ("maximize", "minimize") and h.halving.eta == 3
     assert for_study(load_study("digits", {"search.early_stopping": False})) is None
-    # Defaults: first rung at 2 epochs; a training that short has no rung below its end.
-    assert for_study(load_study("digits", {"train.epochs": 2})) is None
-    assert [r.epochs for r in for_study(load_study("digits")).halving.rungs] == [2, 6]
+    # The bundled study halves from 1 epoch; the default's first rung is at 2, and a
+    # training that short has no rung below its end.
+    assert [r.epochs for r in for_study(load_study("digits")).halving.rungs] == [1, 3]
+    default = {"search.halving_min_epochs": SearchConfig().halving_min_epochs}
+    assert for_study(load_study("digits", {**default, "train.epochs": 2})) is None
+    assert [r.epochs for r in for_study(load_study("digits", default)).halving.rungs] == [2, 6]
     # Single-objective modes rank on their one score (ASHA's rule).
     budget = load_study("digits", {"objective.mode": "budget", "objective.latency_budget_ms": 1.0})
     assert for_study(budget).metrics == ("objective",)
