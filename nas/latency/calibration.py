@@ -20,28 +20,13 @@ from nas.latency.timing import eps_of, measure_until, space_cold_bytes
 from nas.model.arch import Architecture
 from nas.space.searchspace import SearchSpace
 
-__all__ = [
-    "CALIBRATION_MODELS",
-    "CALIBRATION_STREAM",
-    "FIRST_CALIBRATION_MODELS",
-    "OPTIONAL_TERMS_FROM",
-    "calibrate",
-    "first_calibration_models",
-    "fit",
-]
+__all__ = ["CALIBRATION_MODELS", "CALIBRATION_STREAM", "OPTIONAL_TERMS_FROM", "calibrate", "fit"]
 
 CALIBRATION_STREAM = 1
 #: Whole models a calibration measures by default: its fit has up to 8 unknowns, and
 #: memory-bound spaces (onnxruntime `mobile`) validate markedly better with about 150 than
 #: with about 80 (benchmarks/README.md, "Pacing by round").
 CALIBRATION_MODELS = 150
-#: Whole models the first calibration of a space measures when a search builds its own
-#: table (`nas latency calibrate` refits on ``CALIBRATION_MODELS`` when there is time):
-#: a space timed hot only fits up to 6 unknowns, and `tiny`'s validation networks were
-#: predicted as well from 24 models as from 40 (MAPE 1.8% against 1.5%, all within
-#: 10%: benchmarks/README.md, "The default `nas search`"); a space with cold figures
-#: keeps 40.
-FIRST_CALIBRATION_MODELS = {False: 24, True: 40}
 #: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
 #: weights read and its square: up to 7 unknowns in all) only from this many models on.
 OPTIONAL_TERMS_FROM = 12
@@ -91,12 +76,6 @@ def calibrate(
     cal = fit(space, target, table, records.values())
     table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
-
-
-def first_calibration_models(space: SearchSpace, target: Target) -> int:
-    """How many whole models a search's first calibration of ``space`` measures
-    (``FIRST_CALIBRATION_MODELS``: more when the space's table has cold figures)."""
-    return FIRST_CALIBRATION_MODELS[bool(space_cold_bytes(space, fingerprint(target)))]
 
 
 def fit(

@@ -15,7 +15,6 @@ from pathlib import Path
 from nas.bench.tabular import TableLatency, check_cell, open_benchmark, tables_folder
 from nas.core.db import check_url
 from nas.core.errors import NasError
-from nas.latency.calibration import first_calibration_models
 from nas.latency.lut import LatencyTable
 from nas.latency.predictor import Predictor
 from nas.latency.runtimes import check_available
@@ -189,8 +188,7 @@ def _prepare_training(study: StudyConfig, note: Callable[[str], None]) -> Search
                 "the machine stayed too busy to measure the latency table; run again",
                 field="latency",
             )
-        n = first_calibration_models(space, target)
-        calibrate(space, target, table, n=n, seed=study.search.seed)
+        calibrate(space, target, table, n=40, seed=study.search.seed)
         predictor = load_predictor(
             table, target, space=space.name, measure_missing=lat.measure_missing
         )
