@@ -72,7 +72,8 @@ def finish(
     note: Callable[[str], None] = lambda _: None,
 ) -> list[FrontMember]:
     """For each trained evaluation: its test accuracy (computed once, here), its latency
-    measured in isolation on the target when this machine is it, and its export.
+    measured on the target when this machine is it (all of them together, beside the
+    space's anchors: ``measure_paced``), and its export.
 
     A tabular evaluation's test accuracy and measured latency come from the table, and
     its export is the network's source and JSON only (it was never trained here)."""

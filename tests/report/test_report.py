@@ -127,7 +127,9 @@ def stored(tmp_path):
     """A pareto study's storage: an Optuna study with a published front, 6 evaluations of
     its own (one stopped early, one diverged) and a confirmation of two of them."""
     url = f"sqlite:///{tmp_path / 's.db'}"
-    study = load_study("digits", {"search.storage": url, "export_dir": str(tmp_path / "x")})
+    study = load_study(
+        "digits", {"search.storage": url, "export_dir": str(tmp_path / "x"), "confirm.seeds": 2}
+    )
     store = EvaluationStore(url)
     own = [
         ev(study.name, 0, 0.90, 1.0),

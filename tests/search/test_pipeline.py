@@ -36,6 +36,7 @@ def study_in(tmp_path, **overrides):
         "train.epochs": 2,
         "data.limit": 600,
         "confirm.top": 0,
+        "search.halving_min_epochs": 2,  # the first rung at 2 epochs, as the tests say
     }
     return load_study("digits", {**base, **overrides})
 
