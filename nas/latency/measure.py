@@ -85,8 +85,8 @@ class MeasureSettings:
     def for_ops(cls) -> MeasureSettings:
         """A unit's figure: the fastest of 3 windows, lighter windows (a table has
         thousands of units, and a network's prediction sums some twenty of them). Seven
-        samples of 0.5 ms give the figures fifteen of 1 ms give, taken beside them, in
-        less than half the time (benchmarks/README.md, "Where a first run's time went")."""
+        samples of 0.5 ms give the figures fifteen of 1 ms gave, taken beside them, at a
+        fraction of the cost (benchmarks/README.md, "Where a first run's time went")."""
         return cls(
             samples=7, min_sample_ms=0.5, min_warmup=5, max_warmup_s=1.0, windows=3,
             figure="fastest",

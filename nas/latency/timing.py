@@ -88,8 +88,8 @@ COLD_FROM_BYTES = 4 << 20
 def space_cold_bytes(space: SearchSpace, fp: Fingerprint) -> int:
     """What a cold figure of ``space``'s units holds in a table of ``fp``: the
     fingerprint's ``cold_bytes`` when a network of the space can spill the caches (see
-    ``COLD_FROM_BYTES``), else 0: hot figures alone (cold ones took 70% of `tiny`'s
-    build)."""
+    ``COLD_FROM_BYTES``), else 0: hot figures alone, the larger part of a build saved
+    (benchmarks/README.md, "Where a first run's time went")."""
     if not fp.cold_bytes:
         return 0
     heaviest = -cheapest(space, lambda u: -4.0 * u.params)  # float32 weights

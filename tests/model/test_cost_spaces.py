@@ -9,7 +9,7 @@ from nas.model.cost import cost
 from nas.space.searchspace import list_spaces, load_space, sample_random
 from tests.oracles import counted_macs, counted_params
 
-N_SAMPLES = 100  # per space: building and counting a `mobile` network takes ~0.2 s
+N_SAMPLES = 100  # per space: each network is built and run to be counted
 CHUNKS = 4  # split so xdist can spread the work
 
 
