@@ -12,8 +12,9 @@ study keys, TOML values). Per seed s, each arm's study is written with search an
 training seed s (the data split stays the study's) and run as a user runs it:
 ``nas search study.toml`` in a clean directory of its own, its latency table built
 inside its time (a directory of ``--workdir`` that already holds the same arm's finished
-run is read back, not run again). The arms alternate which runs first from seed to seed, so a machine
-shared with other work slows them alike; the load average before each run is printed.
+run is read back, not run again). The arms alternate which runs first from seed to
+seed, so a machine shared with other work slows them alike; the load average before
+each run is printed.
 
 Per run: wall time of the command (and of it, the span of the trials and of the
 confirmation runs: the rest is starting up, the latency table, measuring and exporting
