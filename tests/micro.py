@@ -65,15 +65,21 @@ class TrustingSettings(MeasureSettings):
     floor_tolerance: float = math.inf
 
 
+#: A calibration model's figure as trusting: its own windows, so its label is its own
+#: (as a calibration's is beside a validation's).
+TRUSTING_CALIBRATION = TrustingSettings(windows=3)
+
+
 @contextlib.contextmanager
 def trusting_measurements() -> Iterator[None]:
     """Table builds, calibrations and validations measure with ``TrustingSettings``."""
-    from nas.latency import build, canary, timing
+    from nas.latency import build, calibration, canary, timing
 
     with (
         mock.patch.object(build, "MeasureSettings", TrustingSettings),
         mock.patch.object(timing, "MeasureSettings", TrustingSettings),
         mock.patch.object(canary, "MeasureSettings", TrustingSettings),
+        mock.patch.object(calibration, "CALIBRATION_SETTINGS", TRUSTING_CALIBRATION),
     ):
         yield
 

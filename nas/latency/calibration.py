@@ -13,6 +13,7 @@ from nas.core.errors import NasError
 from nas.latency.anchors import fresh_archs
 from nas.latency.loading import unit_filler
 from nas.latency.lut import LatencyTable, ModelRecord
+from nas.latency.measure import MeasureSettings
 from nas.latency.predictor import Calibration, Predictor, fit_calibration
 from nas.latency.progress import Progress, Silent
 from nas.latency.target import Target, fingerprint
@@ -20,13 +21,23 @@ from nas.latency.timing import eps_of, measure_until, space_cold_bytes
 from nas.model.arch import Architecture
 from nas.space.searchspace import SearchSpace
 
-__all__ = ["CALIBRATION_MODELS", "CALIBRATION_STREAM", "OPTIONAL_TERMS_FROM", "calibrate", "fit"]
+__all__ = [
+    "CALIBRATION_MODELS",
+    "CALIBRATION_SETTINGS",
+    "CALIBRATION_STREAM",
+    "OPTIONAL_TERMS_FROM",
+    "calibrate",
+    "calibration_models",
+    "fit",
+]
 
 CALIBRATION_STREAM = 1
 #: Whole models a calibration measures by default: its fit has up to 8 unknowns, and
 #: memory-bound spaces (onnxruntime `mobile`) validate markedly better with about 150 than
 #: with about 80 (benchmarks/README.md, "Pacing by round").
 CALIBRATION_MODELS = 150
+#: How a calibration model is timed (and its figure labelled in the table).
+CALIBRATION_SETTINGS = MeasureSettings.for_calibration()
 #: A calibration fits the optional terms' coefficients (cold figures, inputs/outputs,
 #: weights read and its square: up to 7 unknowns in all) only from this many models on.
 OPTIONAL_TERMS_FROM = 12
@@ -64,7 +75,7 @@ def calibrate(
     records = of_space(
         measure_until(
             space, target, table, "calibration", archs, progress,
-            lambda done: len(of_space(done)) >= need,
+            lambda done: len(of_space(done)) >= need, settings=CALIBRATION_SETTINGS,
         )
     )  # fmt: skip
     if len(records) < need:
@@ -76,6 +87,12 @@ def calibrate(
     cal = fit(space, target, table, records.values())
     table.save_calibration(fp.key, space.name, cal.to_dict())
     return cal
+
+
+def calibration_models(table: LatencyTable, fp_key: str) -> dict[str, ModelRecord]:
+    """arch id -> record of the calibration models on record for ``fp_key`` (every space),
+    taken as calibrations take them now."""
+    return table.models(fp_key, "calibration", CALIBRATION_SETTINGS.label)
 
 
 def fit(

@@ -92,6 +92,15 @@ class MeasureSettings:
             figure="fastest",
         )  # fmt: skip
 
+    @classmethod
+    def for_calibration(cls) -> MeasureSettings:
+        """A calibration model's figure: half the windows of a validated one. The fit
+        runs over tens of models, and their errors average out in it: calibrations
+        from 9 windows validated as well as from 18, in half the time, the larger part
+        of a first search's calibration (benchmarks/README.md, "Where a first run's time
+        went")."""
+        return cls(windows=9)
+
     @property
     def label(self) -> str:
         """How a figure was taken, stored beside whole-model figures so that figures

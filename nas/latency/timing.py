@@ -177,13 +177,14 @@ def key_of(target: Target) -> str:
     return fingerprint(target).key
 
 
-def record_of(space: SearchSpace, t: Timed[Architecture]) -> ModelRecord:
-    """The stored figure: at the anchors' reference speed (the measurement was paced)."""
+def record_of(space: SearchSpace, t: Timed[Architecture], **figure: str) -> ModelRecord:
+    """The stored figure: at the anchors' reference speed (the measurement was paced);
+    ``figure``: how it was taken, when not as a whole model's (ModelRecord.figure)."""
     assert isinstance(t.result, Measurement)
     a, m = t.item, t.result
     return ModelRecord(
         a.id, space.name, a.to_json(), m.ms, m.iqr_ms / m.speed, t.cost_s, t.canary_ms,
-        speed=m.speed,
+        speed=m.speed, **figure,
     )  # fmt: skip
 
 
@@ -204,14 +205,18 @@ def anchors_for(space: SearchSpace, fp: Fingerprint, table: LatencyTable) -> Anc
 
 
 def time_models(
-    archs: list[Architecture], target: Target, progress: Progress, anchors: Anchors
+    archs: list[Architecture],
+    target: Target,
+    progress: Progress,
+    anchors: Anchors,
+    settings: MeasureSettings | None = None,
 ) -> Iterator[Timed[Architecture]]:
     """Whole models in isolation, ``MODEL_GROUP`` at a time with interleaved windows, the
-    anchors timed with every group."""
+    anchors timed with every group (``settings``: a whole model's by default)."""
     canary = Canary(target)
     for group in interleaved(
-        archs, lambda a: prepare_arch(a, target), target, MeasureSettings(), MODEL_GROUP,
-        canary, anchors,
+        archs, lambda a: prepare_arch(a, target), target, settings or MeasureSettings(),
+        MODEL_GROUP, canary, anchors,
     ):  # fmt: skip
         yield from group
         progress.advance(len(group))
@@ -224,18 +229,22 @@ def measure_models(
     purpose: str,
     archs: list[Architecture],
     progress: Progress,
+    settings: MeasureSettings | None = None,
 ) -> dict[str, ModelRecord]:
+    """Time the ``archs`` not yet on record for ``purpose`` and store them; returns what
+    is on record. ``settings``: how, when not as a whole model (figures labelled so)."""
+    figure = {} if settings is None else {"figure": settings.label}
     fp = fingerprint(target)
-    done = table.models(fp.key, purpose)
+    done = table.models(fp.key, purpose, **figure)
     todo = [a for a in archs if a.id not in done]
     progress.start(f"measuring {purpose} models", len(todo))
     skipped = 0
     anchors = anchors_for(space, fp, table)
-    for timed in time_models(todo, target, progress, anchors) if todo else ():
+    for timed in time_models(todo, target, progress, anchors, settings) if todo else ():
         if not isinstance(timed.result, Measurement):
             skipped += 1
             continue
-        rec = record_of(space, timed)
+        rec = record_of(space, timed, **figure)
         table.add_model(fp.key, purpose, rec)
         done[rec.arch_id] = rec
     if skipped:
@@ -254,12 +263,13 @@ def measure_until(
     progress: Progress,
     enough: Callable[[dict[str, ModelRecord]], bool],
     attempts: int = 3,
+    settings: MeasureSettings | None = None,
 ) -> dict[str, ModelRecord]:
     """``measure_models``, run again a growing pause apart (2 s, 4 s) while what is on
     record is not ``enough`` and some of ``archs`` are not: models the machine was too
     busy for get another chance once a passing burst of load has ended."""
     for attempt in range(attempts):
-        done = measure_models(space, target, table, purpose, archs, progress)
+        done = measure_models(space, target, table, purpose, archs, progress, settings)
         untimed = any(a.id not in done for a in archs)
         if enough(done) or not untimed or attempt == attempts - 1:
             return done

@@ -18,7 +18,7 @@ import numpy as np
 from nas.core.errors import NasError
 from nas.core.stats import kendall_tau
 from nas.latency.anchors import Anchors, fresh_archs
-from nas.latency.calibration import fit
+from nas.latency.calibration import calibration_models, fit
 from nas.latency.loading import load_predictor, resolve_fingerprint
 from nas.latency.lut import LatencyTable, ModelRecord
 from nas.latency.measure import Measurement
@@ -112,9 +112,11 @@ def stored_predictions(
     predictor = load_predictor(table, target, space=space, fingerprint_key=fp.key)
     out = {}
     for purpose in ("calibration", "validation"):
-        records = [r for r in table.models(fp.key, purpose).values() if r.space == space]
-        if purpose == "validation":
-            records = list(passes_combined(table, fp.key, {r.arch_id: r for r in records}).values())
+        if purpose == "calibration":
+            records = list(calibration_models(table, fp.key).values())
+        else:
+            records = list(passes_combined(table, fp.key, table.models(fp.key, purpose)).values())
+        records = [r for r in records if r.space == space]
         archs = [Architecture.from_json(r.arch_json) for r in records]
         predicted = predictor.predict_many(archs)
         out[purpose] = [(a, p, r.ms) for a, p, r in zip(archs, predicted, records, strict=True)]
@@ -269,7 +271,7 @@ def _unanchored(
     """The same check without the anchors: figures as measured, calibration refitted on
     the calibration models' figures as measured (None when they cannot be refitted)."""
     fp = fingerprint(target)
-    calibrated = table.models(fp.key, "calibration").values()
+    calibrated = calibration_models(table, fp.key).values()
     try:
         plain = fit(space, target, table, [r for r in calibrated if r.space == space.name],
                     as_measured=True)  # fmt: skip

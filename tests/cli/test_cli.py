@@ -237,10 +237,11 @@ def test_latency_build_predict_export_import(tmp_path):
     assert reported.stdout.strip() == (
         f"micro on cpu: 1 validation model(s): too few to judge (`nas latency validate`) -> {page}"
     )
+    from nas.latency.calibration import calibration_models
     from nas.latency.lut import LatencyTable
     from nas.latency.target import Target, fingerprint
 
-    stored = LatencyTable(db).models(fingerprint(Target("cpu")).key, "calibration")
+    stored = calibration_models(LatencyTable(db), fingerprint(Target("cpu")).key)
     assert f"calibration models ({len(stored)})" in page.read_text()
     moved = tmp_path / "table.json.gz"
     assert run("latency", "export", str(moved), "--db", db).exit_code == 0

@@ -773,13 +773,14 @@ class _StopAfter:
 
 @pytest.mark.slow
 def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
-    from nas.latency import build, canary, timing
-    from tests.micro import TrustingSettings
+    from nas.latency import build, calibration, canary, timing
+    from tests.micro import TRUSTING_CALIBRATION, TrustingSettings
 
     # Which units and models a busy machine refuses as too noisy is chance: with every
     # figure trusted, the bookkeeping (resume, calibrate, validate) has exact counts.
     for module in (build, timing, canary):
         monkeypatch.setattr(module, "MeasureSettings", TrustingSettings)
+    monkeypatch.setattr(calibration, "CALIBRATION_SETTINGS", TRUSTING_CALIBRATION)
     monkeypatch.setattr(build, "UNIT_GROUP", 5)  # units are stored group by group
     # micro's networks hold KBs (hot figures alone); with the bar at 0 they get cold
     # figures as `mobile`'s do, so that path is exercised end to end here.
@@ -799,7 +800,8 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     cal = calibrate(micro, target, db, n=8)
     assert cal.n_models == 8
     result = validate(micro, target, db, n=10, repeat=3)
-    calibration_ids = set(db.models(fingerprint(target).key, "calibration"))
+    calibration_ids = set(calibration.calibration_models(db, fingerprint(target).key))
+    assert len(calibration_ids) == 8  # taken as calibrations take them, labelled so
     assert calibration_ids.isdisjoint(db.models(fingerprint(target).key, "validation"))
     assert result.n == 10 and 0 <= result.within_10 <= 1
     # How much cheaper a prediction is than a measurement is a timing: `nas latency
@@ -816,7 +818,10 @@ def test_build_is_resumable_and_predictions_validate(db, micro, monkeypatch):
     reference = db.models(fp_key, "anchor")
     assert 1 <= len(reference) <= ANCHORS
     assert set(reference) <= {a.id for a in Anchors.of(micro).archs}
-    models = [*db.models(fp_key, "calibration").values(), *db.models(fp_key, "validation").values()]
+    models = [
+        *calibration.calibration_models(db, fp_key).values(),
+        *db.models(fp_key, "validation").values(),
+    ]
     assert all(r.speed > 0 for r in models)
     assert 0 < result.speed_low <= result.speed_high
     assert 0 <= stored["unanchored_within_10"] <= 1
