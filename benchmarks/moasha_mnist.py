@@ -27,7 +27,8 @@ the time the halving arm first reached that hypervolume, and the halving arm's
 hypervolume at T. Goal: at most 0.6 T.
 
 The latency table of the space is built once, in --workdir (the first run takes
-minutes); its time is not counted.
+minutes); its time is not counted. Each run needs a --workdir without studies (copy the
+latency.db of an earlier one into it to skip the table).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def _arm(args, seed: int, halving: bool):
 
     name = f"moasha_mnist_{'halving' if halving else 'full'}_{seed}"
     work = Path(args.workdir)
+    if (work / f"{name}.db").exists():  # a study run on would span both runs' time
+        raise SystemExit(f"{work / name}.db exists: give each run a --workdir of its own")
     study = load_study(
         "mnist",
         {

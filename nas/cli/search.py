@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from nas.cli.util import PLOTLYJS_OPTION, handles_bad_input, table
+from nas.cli.util import PLOTLYJS_OPTION, handles_bad_input, require_stored, table
 from nas.search.executors import EXECUTORS
 from nas.search.samplers import SAMPLERS
 
@@ -182,6 +182,7 @@ def dashboard_cmd(
     from nas.search.config import load_study
 
     cfg = load_study(study, {"search.storage": storage})
+    require_stored(cfg, storage)
     storage = cfg.search.storage
     if not _loopback(host):
         typer.echo(
@@ -237,6 +238,7 @@ def report_cmd(
         raise NasError(f"must be >= 0 seconds, got {watch}", field="--watch")
     check_plotlyjs(plotlyjs)
     cfg = load_study(study, {"search.storage": storage})
+    require_stored(cfg, storage)
     path = Path(out) if out else report_path(cfg)
 
     def write() -> None:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from nas.core.errors import NasError
 
-__all__ = ["PLOTLYJS_OPTION", "BarProgress", "handles_bad_input", "human", "table"]
+if TYPE_CHECKING:
+    from nas.search.config import StudyConfig
+
+__all__ = [
+    "PLOTLYJS_OPTION",
+    "BarProgress",
+    "handles_bad_input",
+    "human",
+    "require_stored",
+    "table",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,3 +106,14 @@ class BarProgress:
 
     def note(self, message: str) -> None:
         self._bar.console.print(message)
+
+
+def require_stored(cfg: StudyConfig, storage_option: str | None) -> None:
+    """Refuse, in one line, a command that reads a study from a SQLite file that does not
+    exist (nas.core.db.check_stored), naming where the URL came from."""
+    from nas.core.db import check_stored
+
+    if storage_option is not None:
+        check_stored(cfg.search.storage, field="--storage", source="command line")
+    else:
+        check_stored(cfg.search.storage, field="search.storage", source=cfg.source)

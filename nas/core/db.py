@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
@@ -14,7 +15,14 @@ from sqlalchemy.schema import CreateColumn
 
 from nas.core.errors import NasError, one_line
 
-__all__ = ["check_url", "in_memory", "open_database", "optuna_storage", "transaction"]
+__all__ = [
+    "check_stored",
+    "check_url",
+    "in_memory",
+    "open_database",
+    "optuna_storage",
+    "transaction",
+]
 
 
 def _reason(err: DatabaseError) -> str:
@@ -93,6 +101,31 @@ def check_url(url: str, *, field: str) -> None:
     """Refuse a malformed URL or a missing driver in one line, without connecting: nothing
     is created, so a run that fails a later check leaves no database behind."""
     _engine(url, field=field).dispose()
+
+
+def check_stored(url: str, *, field: str, source: str = "") -> None:
+    """Refuse a SQLite file that does not exist, in one line, without creating it: a
+    command that only reads a study (a report, the dashboard) has nothing to read there,
+    and opening it would leave an empty database behind."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # malformed: the opening says so
+    path = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or path in ("", ":memory:")
+        or path.startswith("file:")
+    ):
+        return
+    if not Path(path).exists():
+        raise NasError(
+            f"{path} does not exist: nothing has been stored there yet (run `nas search` first)",
+            field=field,
+            source=source or url,
+        )
 
 
 def open_database(url: str, metadata: MetaData, *, field: str, what: str) -> Engine:

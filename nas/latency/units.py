@@ -24,9 +24,8 @@ from torch import nn
 from nas.core.errors import NasError
 from nas.model import nb201_cell
 from nas.model.arch import Architecture, Stage
-from nas.model.cost import Shape, block_output_shape, layer_params
+from nas.model.cost import Shape, block_output_shape, head_layers, layer_params
 from nas.model.ops import BlockSpec, get_op
-from nas.model.ops.base import ConvLayer, LinearLayer
 from nas.model.ops.layers import Head
 from nas.space.searchspace import Choices, SearchSpace, choices
 
@@ -176,9 +175,8 @@ class HeadUnit:
     @property
     def params(self) -> int:
         """Trainable parameters, counted from the description (nas.model.cost)."""
-        c = self.in_shape[0]
-        conv = layer_params(ConvLayer(c, self.channels, 1)) if self.channels else 0
-        return conv + layer_params(LinearLayer(self.channels or c, self.num_classes))
+        convs, classifier = head_layers(self.in_shape[0], self.channels, self.num_classes)
+        return sum(layer_params(layer) for layer in (*convs, classifier))
 
     def module(self, eps: float = 1e-5) -> nn.Module:
         c = self.in_shape[0]

@@ -44,6 +44,7 @@ __all__ = [
     "block_output_shape",
     "conv_output_size",
     "cost",
+    "head_layers",
     "layer_macs",
     "layer_output_shape",
     "layer_params",
@@ -233,6 +234,15 @@ class _Walker:
             self.shape = out
 
 
+def head_layers(
+    in_channels: int, channels: int, num_classes: int
+) -> tuple[tuple[ConvLayer, ...], LinearLayer]:
+    """The head's layers: a 1x1 conv when it has ``channels`` (before the global average
+    pooling), then the linear classifier after it."""
+    convs = (ConvLayer(in_channels, channels, 1),) if channels > 0 else ()
+    return convs, LinearLayer(channels or in_channels, num_classes)
+
+
 def cost(arch: Architecture) -> Cost:
     """Parameters, MACs, peak activations, shapes and receptive field of ``arch``."""
     walk = _Walker((arch.in_channels, arch.resolution, arch.resolution))
@@ -242,16 +252,12 @@ def cost(arch: Architecture) -> Cost:
         op = get_op(block.op)
         walk.run(f"stages.{i}.{j}", op.layers(block), residual=op.residual(block))
     rf = walk.rf
-    head: list[Layer] = []
-    cin = arch.out_channels
-    if arch.head.channels > 0:
-        head.append(ConvLayer(cin, arch.head.channels, 1))
-        cin = arch.head.channels
-    walk.run("head", tuple(head))
-    if not head:  # drop the identity row run() added for an empty head conv
+    convs, classifier = head_layers(arch.out_channels, arch.head.channels, arch.num_classes)
+    walk.run("head", convs)
+    if not convs:  # drop the identity row run() added for an empty head conv
         walk.rows.pop()
-    walk.shape = (cin, 1, 1)  # global average pooling
-    walk.run("head", (LinearLayer(cin, arch.num_classes),))
+    walk.shape = (classifier.cin, 1, 1)  # global average pooling
+    walk.run("head", (classifier,))
     rows = tuple(walk.rows)
     return Cost(
         layers=rows,

@@ -508,3 +508,26 @@ def test_refused_input_leaves_no_database_behind(tmp_path, study, args, needles)
     )  # fmt: skip
     assert_one_line_error(result, *needles)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report"],
+        ["report", "--watch", "5"],
+        ["dashboard", "--port", "0"],
+        ["proxies", "digits"],
+    ],
+)
+def test_reading_a_storage_that_does_not_exist_is_refused_and_creates_nothing(tmp_path, args):
+    """Commands that read a stored study: a SQLite file that is not there is one line,
+    exit 2, and no empty database is left behind (a path of the study's own, too)."""
+    missing = tmp_path / "nothing.db"
+    result = run(*args, "--storage", f"sqlite:///{missing}")
+    assert_one_line_error(result, "command line: --storage", str(missing), "does not exist")
+    study = tmp_path / "s.toml"
+    study.write_text(f'name = "s"\nspace = "tiny"\n[search]\nstorage = "sqlite:///{missing}"\n')
+    command = args[0]
+    result = run(command, str(study))
+    assert_one_line_error(result, f"{study}: search.storage", "run `nas search` first")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
