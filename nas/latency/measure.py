@@ -96,9 +96,8 @@ class MeasureSettings:
     def for_calibration(cls) -> MeasureSettings:
         """A calibration model's figure: half the windows of a validated one. The fit
         runs over tens of models, and their errors average out in it: calibrations
-        from 9 windows validated as well as from 18, in half the time, the larger part
-        of a first search's calibration (benchmarks/README.md, "Where a first run's time
-        went")."""
+        from 9 windows validated as well as from 18, in half the time (benchmarks/
+        README.md, "A trial's release, and the first calibration's windows")."""
         return cls(windows=9)
 
     @property

@@ -148,10 +148,11 @@ def _freeze_survivors() -> None:
     """Once per process, after its first full collection: leave what survived it (the
     imports, torch's and Ray's runtime, the data) out of every later collection.
 
-    A full collection walks every object the process holds (some 300,000 in a trial
-    worker), which took as long as a short training itself; a trial's own objects are
-    all newer, so later collections still free them. What is frozen lives as long as the
-    process: a cycle among it would not be collected, and none is garbage to collect.
+    A full collection walks every object the process holds (hundreds of thousands in a
+    trial worker), which took as long as a short training itself (benchmarks/
+    trial_release.py); a trial's own objects are all newer, so later collections still
+    free them. What is frozen is the process's long-lived state: a cycle in it that
+    became garbage later would stay (reference counting still frees the rest).
     """
     gc.freeze()
 

@@ -514,7 +514,6 @@ def test_refused_input_leaves_no_database_behind(tmp_path, study, args, needles)
     "args",
     [
         ["report"],
-        ["report", "--watch", "5"],
         ["dashboard", "--port", "0"],
         ["proxies", "digits"],
     ],
