@@ -48,9 +48,7 @@ def proxies_cmd(
     except NasError as err:
         raise NasError(err.reason, field=f"--{err.field}", source="command line") from None
     cfg = load_study(study, {"search.storage": storage, "data.path": data_path})
-    from nas.cli.util import BarProgress, require_stored
-
-    require_stored(cfg, storage)
+    from nas.cli.util import BarProgress
 
     with BarProgress() as bar:
         started = False

@@ -515,12 +515,12 @@ def test_refused_input_leaves_no_database_behind(tmp_path, study, args, needles)
     [
         ["report"],
         ["dashboard", "--port", "0"],
-        ["proxies", "digits"],
     ],
 )
 def test_reading_a_storage_that_does_not_exist_is_refused_and_creates_nothing(tmp_path, args):
     """Commands that read a stored study: a SQLite file that is not there is one line,
-    exit 2, and no empty database is left behind (a path of the study's own, too)."""
+    exit 2, and no empty database is left behind (a path of the study's own, too).
+    (`nas proxies` says it has no trained networks there: tests/cli/test_proxies_cli.py.)"""
     missing = tmp_path / "nothing.db"
     result = run(*args, "--storage", f"sqlite:///{missing}")
     assert_one_line_error(result, "command line: --storage", str(missing), "does not exist")
