@@ -5,9 +5,9 @@ hypervolume.
     python benchmarks/default_search.py [--seeds 3] [--arms before,now] [--workdir DIR]
         [--arm NAME=KEY=VALUE,KEY=VALUE ...]
 
-Arms: ``now`` is studies/digits.toml as it is; ``before`` is it with the cheap signals
-off, as the default was before them (``search.early_stopping = false``; ``BEFORE``
-below); ``--arm NAME=search.trials=60,confirm.top=6`` adds a variant of ``now`` (dotted
+Arms: ``now`` is studies/digits.toml as it is; ``before`` is the default before the
+cheap signals, the issue's baseline (no early stopping, the 12 best trained twice more;
+``BEFORE`` below); ``--arm NAME=search.trials=60,confirm.top=6`` adds a variant of ``now`` (dotted
 study keys, TOML values). Per seed s, each arm's study is written with search and
 training seed s (the data split stays the study's) and run as a user runs it:
 ``nas search study.toml`` in a clean directory of its own, its latency table built
