@@ -48,6 +48,7 @@ from nas.supernet.store import (
 from nas.train.data import Dataset
 
 __all__ = [
+    "check_named",
     "finetune",
     "inherited_budget",
     "inherited_state",
@@ -136,35 +137,52 @@ def score_inherited(
     )  # fmt: skip
 
 
+def check_named(setup: SearchSetup, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
+    """Before anything is written: the checkpoint the study names, loaded and checked
+    against its space, data and recipe (a one-line NasError naming the file and what
+    differs). A study that names none is left as it is: its supernet is ``ready``'s."""
+    study = setup.study
+    if not study.oneshot.checkpoint:
+        return setup
+    assert setup.data is not None
+    path = Path(study.resolve(study.oneshot.checkpoint))
+    data_fp = data_fingerprint(setup.data)
+    supernet = load_supernet(path, setup.space, data_fp, study.supernet).cpu().eval()
+    _remember(path, _Loaded(supernet, _key(space_fingerprint(setup.space), data_fp, study)))
+    note(f"supernet: {path}")
+    return _with_checkpoint(setup, path)
+
+
 def ready(setup: SearchSetup, *, note: Callable[[str], None] = lambda _: None) -> SearchSetup:
-    """Make the study's supernet available before the trials: the checkpoint the study
-    names (checked against its space, data and recipe: a one-line NasError naming the
-    file and what differs), or the one stored for them, trained here when missing
-    (resumed when a run was cut off). Returns the setup whose study carries the
-    checkpoint's path to the trials."""
+    """Make the study's supernet available before the trials, once the study's lease is
+    held (a second driver is refused before it trains anything): the checkpoint
+    ``check_named`` checked, or the one stored for the study's space, data and recipe,
+    trained here when missing (resumed when a run was cut off). Returns the setup whose
+    study carries the checkpoint's path to the trials."""
     from nas.supernet.training import train_supernet
 
     study = setup.study
     assert setup.data is not None
+    if study.oneshot.checkpoint:
+        _supernet(study, setup.data)  # check_named loaded it: from memory
+        return setup
     recipe = study.supernet
     data_fp = data_fingerprint(setup.data)
     space_fp = space_fingerprint(setup.space)
-    if study.oneshot.checkpoint:
-        path = Path(study.resolve(study.oneshot.checkpoint))
-        supernet = load_supernet(path, setup.space, data_fp, recipe)
-        note(f"supernet: {path}")
-    else:
-        path = checkpoint_path(supernet_root(study), space_fp, data_fp, recipe)
-        note(f"supernet: {path} (trained once for this space, data and recipe; resumable)")
-        with torch_threads(study.train.max_threads):
-            supernet = train_supernet(
-                setup.space, setup.data, recipe, checkpoint=path, device=study.train.device,
-                progress=None,
-            )  # fmt: skip
-    supernet = supernet.cpu().eval()
-    _remember(path, _Loaded(supernet, _key(space_fp, data_fp, study)))
-    oneshot = dataclasses.replace(study.oneshot, checkpoint=str(path))
-    return dataclasses.replace(setup, study=dataclasses.replace(study, oneshot=oneshot))
+    path = checkpoint_path(supernet_root(study), space_fp, data_fp, recipe)
+    note(f"supernet: {path} (trained once for this space, data and recipe; resumable)")
+    with torch_threads(study.train.max_threads):
+        supernet = train_supernet(
+            setup.space, setup.data, recipe, checkpoint=path, device=study.train.device,
+            progress=None,
+        )  # fmt: skip
+    _remember(path, _Loaded(supernet.cpu().eval(), _key(space_fp, data_fp, study)))
+    return _with_checkpoint(setup, path)
+
+
+def _with_checkpoint(setup: SearchSetup, path: Path) -> SearchSetup:
+    oneshot = dataclasses.replace(setup.study.oneshot, checkpoint=str(path))
+    return dataclasses.replace(setup, study=dataclasses.replace(setup.study, oneshot=oneshot))
 
 
 def inherited_state(

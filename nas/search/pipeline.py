@@ -154,10 +154,11 @@ def search(
     study asks for it, nas.search.confirm), then for each front member the test accuracy
     (computed once, here), its latency measured in isolation, and its export."""
     start = time.perf_counter()
-    if study.search.strategy == "oneshot":  # the supernet first: trials score inherited weights
+    oneshot = study.search.strategy == "oneshot"
+    if oneshot:  # a checkpoint the study names is checked before anything is written
         from nas.search import oneshot as one
 
-        setup = prepare(study, note=note, then=lambda s: one.ready(s, note=note))
+        setup = prepare(study, note=note, then=lambda s: one.check_named(s, note=note))
     else:
         setup = prepare(study, note=note)
     with hold_study(study.search.storage, study.name) as dead:  # one driver per study
@@ -166,6 +167,8 @@ def search(
                 f"study {study.name}: its previous driver (pid {dead.pid} on {dead.host}) "
                 "died; what it left running is settled from the evaluations table"
             )
+        if oneshot:  # the supernet before the trials: they score inherited weights
+            setup = one.ready(setup, note=note)
         return _search(setup, note=note, on_trial=on_trial, num_cpus=num_cpus, start=start)
 
 

@@ -348,3 +348,34 @@ def test_training_from_scratch_shares_the_per_trial_budget(tmp_path):
     assert inherited != per_trial
     other = dataclasses.replace(ev, budget="c" * 24)  # another supernet: another budget
     assert _finetune_budget(study, cfg, other) != inherited
+
+
+def test_a_second_driver_is_refused_before_it_trains_a_supernet(tmp_path):
+    """The supernet is trained once the study's lease is held: a driver refused because
+    another one runs the study leaves no supernet (nor a checkpoint of one) behind."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    overrides = overrides_in(tmp_path)
+    study = load_study("digits", overrides)
+    holder = (
+        "import sys, time\n"
+        "from nas.search.lease import hold_study\n"
+        "with hold_study(sys.argv[1], 'digits'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", holder, study.search.storage],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(NasError, match="being searched by another driver"):
+            search(study)
+    finally:
+        other.kill()
+        other.wait()
+    assert not list((study.export_root / "supernets").glob("*"))
