@@ -7,9 +7,9 @@ hypervolume.
 
 Arms: ``now`` is studies/digits.toml as it is; ``before`` is the default before the
 cheap signals, the issue's baseline (no early stopping, the 12 best trained twice more;
-``BEFORE`` below); ``--arm NAME=search.trials=60,confirm.top=6`` adds a variant of ``now`` (dotted
-study keys, TOML values). Per seed s, each arm's study is written with search and
-training seed s (the data split stays the study's) and run as a user runs it:
+``BEFORE`` below); ``--arm NAME=search.trials=60,confirm.top=6`` adds a variant of
+``now`` (dotted study keys, TOML values). Per seed s, each arm's study is written with
+search and training seed s (the data split stays the study's) and run as a user runs it:
 ``nas search study.toml`` in a clean directory of its own, its latency table built
 inside its time (a directory of ``--workdir`` that already holds the same arm's finished
 run is read back, not run again). The arms alternate which runs first from seed to

@@ -110,13 +110,13 @@ def stored_predictions(
     current calibration: what `nas latency report` plots."""
     fp = resolve_fingerprint(table, target, fingerprint_key)
     predictor = load_predictor(table, target, space=space, fingerprint_key=fp.key)
+    stored = {
+        "calibration": calibration_models(table, fp.key),
+        "validation": passes_combined(table, fp.key, table.models(fp.key, "validation")),
+    }
     out = {}
-    for purpose in ("calibration", "validation"):
-        if purpose == "calibration":
-            records = list(calibration_models(table, fp.key).values())
-        else:
-            records = list(passes_combined(table, fp.key, table.models(fp.key, purpose)).values())
-        records = [r for r in records if r.space == space]
+    for purpose, of_fp in stored.items():
+        records = [r for r in of_fp.values() if r.space == space]
         archs = [Architecture.from_json(r.arch_json) for r in records]
         predicted = predictor.predict_many(archs)
         out[purpose] = [(a, p, r.ms) for a, p, r in zip(archs, predicted, records, strict=True)]

@@ -163,8 +163,7 @@ def ready(setup: SearchSetup, *, note: Callable[[str], None] = lambda _: None) -
 
     study = setup.study
     assert setup.data is not None
-    if study.oneshot.checkpoint:
-        _supernet(study, setup.data)  # check_named loaded it: from memory
+    if study.oneshot.checkpoint:  # check_named loaded and checked it
         return setup
     recipe = study.supernet
     data_fp = data_fingerprint(setup.data)
