@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from nas.core.errors import NasError
 from nas.latency.predictor import Predictor
 from nas.model.arch import Architecture
 from nas.model.cost import cost
+from nas.model.nb201_cell import PARAM_NAMES, prune
 from nas.search.config import HyperParameter, StudyConfig
 from nas.search.prefilter import Prefilter, queued
 from nas.search.results import count_trials
@@ -169,8 +170,28 @@ class _NetworkKey:
             return self.predictor.representative(arch).cell
         return arch.id
 
+    @functools.cached_property
+    def _cell_labels(self) -> tuple[str, ...]:
+        """The labels of the cell's edges, in ``nb201_cell.PARAM_NAMES`` order (none
+        without a searched cell)."""
+        edges = {d.attr: d.label for d in dimensions(self.space) if d.field.startswith("cell.")}
+        return tuple(edges[n] for n in PARAM_NAMES) if len(edges) == len(PARAM_NAMES) else ()
 
-def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | None = None):
+    def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with what cannot change the network set to one value (a cell's dead
+        edges to ``none``), so that the params of one network look alike to a surrogate
+        (``bananas``); the other params, and a partial or invalid cell, as given."""
+        labels = self._cell_labels
+        if not labels or any(label not in params for label in labels):
+            return dict(params)
+        try:
+            live = prune([params[label] for label in labels])
+        except NasError:
+            return dict(params)
+        return {**params, **dict(zip(labels, live, strict=True))}
+
+
+def _sampler(study: StudyConfig, key: _NetworkKey):
     """The study's sampler, from the sampler registry (nas.search.samplers)."""
     from nas.search.samplers import SamplerRequest, get_sampler
 
@@ -182,7 +203,13 @@ def _sampler(study: StudyConfig, key: Callable[[Mapping[str, Any]], Hashable] | 
         def constraints(t):  # <= 0 is feasible
             return [t.user_attrs.get("latency_ms", math.inf) - limit]
 
-    request = SamplerRequest(seed=s.seed, trials=s.trials, key=key, constraints=constraints)
+    request = SamplerRequest(
+        seed=s.seed,
+        trials=s.trials,
+        key=key,
+        constraints=constraints,
+        canonical=key.canonical,
+    )
     return get_sampler(s.sampler, field="search.sampler").build(request)
 
 

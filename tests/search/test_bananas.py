@@ -180,3 +180,54 @@ def test_the_bundled_nb201_studies_default_to_bananas(name):
     study = load_study(name)
     assert study.search.sampler == "bananas"
     assert get_sampler(study.search.sampler).multi_objective or len(study.objective.directions) == 1
+
+
+#: Hand-worked cells (edges in nb201_cell.PARAM_NAMES order) and their live form.
+C3, C1, SK, AP, NO = "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "none"
+LIVE_CELLS = [
+    # node 2 has no input: its edge into the output is dead
+    ((C3, NO, NO, SK, C1, AP), (C3, NO, NO, SK, C1, NO)),
+    # node 1 has no input: both its outgoing edges are dead
+    ((NO, C3, C1, NO, SK, C3), (NO, C3, NO, NO, NO, C3)),
+    # node 1 reaches nothing: its incoming edge is dead
+    ((C3, C1, NO, SK, NO, C3), (NO, C1, NO, SK, NO, C3)),
+    # nothing reaches the output: the zero network
+    ((C3, C3, C3, NO, NO, NO), (NO,) * 6),
+    # every edge counts
+    ((C3, C3, C1, SK, AP, C3), (C3, C3, C1, SK, AP, C3)),
+]
+
+
+def test_the_canonical_form_sets_a_cells_dead_edges_to_none():
+    from nas.model.nb201_cell import PARAM_NAMES
+    from nas.search.plan import _NetworkKey
+    from nas.space.searchspace import encode, load_space, sample_random
+
+    key = _NetworkKey(load_space("nasbench201"), None)
+    for cell, live in LIVE_CELLS:
+        params = {**dict(zip(PARAM_NAMES, cell)), "resolution": 32, "lr": 0.1}
+        assert key.canonical(params) == {**dict(zip(PARAM_NAMES, live)), "resolution": 32, "lr": 0.1}
+    partial = dict(zip(PARAM_NAMES[:3], (NO, NO, NO)))
+    assert key.canonical(partial) == partial
+    tiny = load_space("tiny")
+    params = encode(tiny, sample_random(tiny, 0))
+    assert _NetworkKey(tiny, None).canonical(params) == params
+
+
+def test_params_of_one_network_encode_alike_for_the_surrogate():
+    from nas.model.nb201_cell import OPS, PARAM_NAMES
+    from nas.search.plan import _NetworkKey
+    from nas.search.samplers import SamplerRequest
+    from nas.space.searchspace import load_space
+
+    canonical = _NetworkKey(load_space("nasbench201"), None).canonical
+    sampler = get_sampler("bananas").build(SamplerRequest(seed=0, trials=10, canonical=canonical))
+    assert sampler.canonical is canonical
+    space = {n: optuna.distributions.CategoricalDistribution(OPS) for n in PARAM_NAMES}
+    rows = np.array([[OPS.index(op) for op in cell] for cell, _ in LIVE_CELLS])
+    lives = np.array([[OPS.index(op) for op in live] for _, live in LIVE_CELLS])
+    np.testing.assert_array_equal(
+        sampler._encode(space, PARAM_NAMES, rows), BananasSampler()._encode(space, PARAM_NAMES, lives)
+    )
+    # The memo of canonical rows is not part of a pickled sampler.
+    assert pickle.loads(pickle.dumps(sampler))._canonical_rows == {}

@@ -69,8 +69,9 @@ def hypervolume_improvement_2d(
 class BananasSampler(CategoricalSampler):
     """BANANAS (White et al. 2021) over categorical parameters: after ``n_startup``
     random trials, each trial fits an ensemble of ``members`` small MLPs to the completed
-    trials (parameters one-hot encoded; values clipped below at their 10th percentile so
-    failed networks do not dominate the fit) and proposes the unseen candidate the
+    trials (parameters one-hot encoded, in their ``canonical`` form when given: params of
+    one network then look alike, e.g. a cell's dead edges all ``none``; values clipped
+    below at their 10th percentile so failed networks do not dominate the fit) and proposes the unseen candidate the
     acquisition ranks first.
 
     Candidates: every point of the space when it has at most ``max_enumerate``, else
@@ -107,6 +108,7 @@ class BananasSampler(CategoricalSampler):
         n_random: int = 200,
         seed: int | None = None,
         key: Callable[[Mapping[str, Any]], Hashable] | None = None,
+        canonical: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
         max_retries: int = 100,
     ) -> None:
         for name, value, low in (
@@ -140,6 +142,9 @@ class BananasSampler(CategoricalSampler):
         self.max_enumerate = max_enumerate
         self.n_mutations = n_mutations
         self.n_random = n_random
+        self.canonical = canonical
+        # (names, index row) -> its canonical index row (not pickled: rebuilt when needed).
+        self._canonical_rows: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[int, ...]] = {}
         # The enumerated space (index rows).
         self._grid: np.ndarray | None = None
         # Its one-hot encoding, rebuilt when needed (not pickled: megabytes).
@@ -148,7 +153,7 @@ class BananasSampler(CategoricalSampler):
         self._fit: tuple[Any, int, Ensemble, np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_grid_x": None}
+        return {**self.__dict__, "_grid_x": None, "_canonical_rows": {}}
 
     def _propose(self, study, trial, space, names, trials, complete, seen):  # type: ignore[override]
         started = sum(t.number != trial.number for t in trials)
@@ -227,9 +232,29 @@ class BananasSampler(CategoricalSampler):
 
     # -- surrogate --------------------------------------------------------------
 
+    def _canonical(
+        self, space: Mapping[str, CategoricalDistribution], names: Sequence[str], rows: np.ndarray
+    ) -> np.ndarray:
+        """``rows`` in canonical form (each distinct row converted once)."""
+        if self.canonical is None:
+            return rows
+        out = np.empty_like(rows)
+        names = tuple(names)
+        for i, row in enumerate(rows):
+            memo = (names, tuple(int(k) for k in row))
+            got = self._canonical_rows.get(memo)
+            if got is None:
+                params = {n: space[n].choices[k] for n, k in zip(names, memo[1], strict=True)}
+                normal = self.canonical(params)
+                got = tuple(space[n].to_internal_repr(normal[n]) for n in names)
+                self._canonical_rows[memo] = got
+            out[i] = got
+        return out
+
     def _encode(
         self, space: Mapping[str, CategoricalDistribution], names: Sequence[str], rows: np.ndarray
     ) -> np.ndarray:
+        rows = self._canonical(space, names, rows)
         sizes = [len(space[n].choices) for n in names]
         offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int)
         x = np.zeros((len(rows), int(sum(sizes))), dtype=np.float32)

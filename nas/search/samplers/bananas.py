@@ -16,4 +16,4 @@ __all__ = ["bananas"]
 def bananas(request: SamplerRequest) -> Any:
     from nas.search.samplers._bananas import BananasSampler
 
-    return BananasSampler(seed=request.seed, key=request.key)
+    return BananasSampler(seed=request.seed, key=request.key, canonical=request.canonical)
