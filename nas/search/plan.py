@@ -27,7 +27,7 @@ from nas.search.config import HyperParameter, StudyConfig
 from nas.search.prefilter import Prefilter, queued
 from nas.search.results import count_trials
 from nas.search.setup import SearchSetup
-from nas.space.searchspace import SearchSpace, decode, dimensions, sample
+from nas.space.searchspace import Dimension, SearchSpace, decode, dimensions, sample
 
 __all__ = ["Candidate", "Plan", "abandon_unfinished", "make_plan"]
 
@@ -171,24 +171,28 @@ class _NetworkKey:
         return arch.id
 
     @functools.cached_property
-    def _cell_labels(self) -> tuple[str, ...]:
-        """The labels of the cell's edges, in ``nb201_cell.PARAM_NAMES`` order (none
-        without a searched cell)."""
-        edges = {d.attr: d.label for d in dimensions(self.space) if d.field.startswith("cell.")}
+    def _cell_dims(self) -> tuple[Dimension, ...]:
+        """The cell's edges, in ``nb201_cell.PARAM_NAMES`` order (none without a
+        searched cell)."""
+        edges = {d.attr: d for d in dimensions(self.space) if d.field.startswith("cell.")}
         return tuple(edges[n] for n in PARAM_NAMES) if len(edges) == len(PARAM_NAMES) else ()
 
     def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` with what cannot change the network set to one value (a cell's dead
-        edges to ``none``), so that the params of one network look alike to a surrogate
-        (``bananas``); the other params, and a partial or invalid cell, as given."""
-        labels = self._cell_labels
-        if not labels or any(label not in params for label in labels):
+        edges to ``none`` where ``none`` is a choice), so that the params of one network
+        look alike to a surrogate (``bananas``); the other params, and a partial or
+        invalid cell, as given."""
+        dims = self._cell_dims
+        if not dims or any(d.label not in params for d in dims):
             return dict(params)
         try:
-            live = prune([params[label] for label in labels])
+            live = prune([params[d.label] for d in dims])
         except NasError:
             return dict(params)
-        return {**params, **dict(zip(labels, live, strict=True))}
+        return {
+            **params,
+            **{d.label: op for d, op in zip(dims, live, strict=True) if op in d.choices},
+        }
 
 
 def _sampler(study: StudyConfig, key: _NetworkKey):

@@ -231,3 +231,22 @@ def test_params_of_one_network_encode_alike_for_the_surrogate():
     )
     # The memo of canonical rows is not part of a pickled sampler.
     assert pickle.loads(pickle.dumps(sampler))._canonical_rows == {}
+
+
+
+def test_a_dead_edge_keeps_its_op_where_none_is_not_a_choice(tmp_path):
+    """A space may leave ``none`` out of an edge: the canonical form stays in the space."""
+    from pathlib import Path
+
+    from nas.model.nb201_cell import PARAM_NAMES
+    from nas.search.plan import _NetworkKey
+    from nas.space.searchspace import load_space
+
+    text = (Path(__file__).parents[2] / "search_spaces" / "nasbench201.toml").read_text()
+    old = 'edge_3_2 = ["none", "skip_connect",'
+    assert old in text
+    path = tmp_path / "no_none.toml"
+    path.write_text(text.replace(old, 'edge_3_2 = ["skip_connect",'))
+    key = _NetworkKey(load_space(path), None)
+    cell = dict(zip(PARAM_NAMES, (C3, NO, NO, SK, C1, AP)))  # node 2 has no input
+    assert key.canonical(cell) == cell
