@@ -205,9 +205,13 @@ def test_the_canonical_form_sets_a_cells_dead_edges_to_none():
 
     key = _NetworkKey(load_space("nasbench201"), None)
     for cell, live in LIVE_CELLS:
-        params = {**dict(zip(PARAM_NAMES, cell)), "resolution": 32, "lr": 0.1}
-        assert key.canonical(params) == {**dict(zip(PARAM_NAMES, live)), "resolution": 32, "lr": 0.1}
-    partial = dict(zip(PARAM_NAMES[:3], (NO, NO, NO)))
+        params = {**dict(zip(PARAM_NAMES, cell, strict=True)), "resolution": 32, "lr": 0.1}
+        assert key.canonical(params) == {
+            **dict(zip(PARAM_NAMES, live, strict=True)),
+            "resolution": 32,
+            "lr": 0.1,
+        }
+    partial = dict(zip(PARAM_NAMES[:3], (NO, NO, NO), strict=True))
     assert key.canonical(partial) == partial
     tiny = load_space("tiny")
     params = encode(tiny, sample_random(tiny, 0))
@@ -227,11 +231,11 @@ def test_params_of_one_network_encode_alike_for_the_surrogate():
     rows = np.array([[OPS.index(op) for op in cell] for cell, _ in LIVE_CELLS])
     lives = np.array([[OPS.index(op) for op in live] for _, live in LIVE_CELLS])
     np.testing.assert_array_equal(
-        sampler._encode(space, PARAM_NAMES, rows), BananasSampler()._encode(space, PARAM_NAMES, lives)
+        sampler._encode(space, PARAM_NAMES, rows),
+        BananasSampler()._encode(space, PARAM_NAMES, lives),
     )
     # The memo of canonical rows is not part of a pickled sampler.
     assert pickle.loads(pickle.dumps(sampler))._canonical_rows == {}
-
 
 
 def test_a_dead_edge_keeps_its_op_where_none_is_not_a_choice(tmp_path):
@@ -248,5 +252,5 @@ def test_a_dead_edge_keeps_its_op_where_none_is_not_a_choice(tmp_path):
     path = tmp_path / "no_none.toml"
     path.write_text(text.replace(old, 'edge_3_2 = ["skip_connect",'))
     key = _NetworkKey(load_space(path), None)
-    cell = dict(zip(PARAM_NAMES, (C3, NO, NO, SK, C1, AP)))  # node 2 has no input
+    cell = dict(zip(PARAM_NAMES, (C3, NO, NO, SK, C1, AP), strict=True))  # node 2 has no input
     assert key.canonical(cell) == cell
