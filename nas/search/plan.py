@@ -179,7 +179,7 @@ class _NetworkKey:
 
     def canonical(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` with what cannot change the network set to one value (a cell's dead
-        edges to ``none`` where ``none`` is a choice), so that the params of one network
+        edges to ``none`` where ``none`` is a choice), so that params differing only there
         look alike to a surrogate (``bananas``); the other params, and a partial or
         invalid cell, as given."""
         dims = self._cell_dims

@@ -69,8 +69,9 @@ def hypervolume_improvement_2d(
 class BananasSampler(CategoricalSampler):
     """BANANAS (White et al. 2021) over categorical parameters: after ``n_startup``
     random trials, each trial fits an ensemble of ``members`` small MLPs to the completed
-    trials (parameters one-hot encoded, in their ``canonical`` form when given: params of
-    one network then look alike, e.g. a cell's dead edges all ``none``; values clipped
+    trials (parameters one-hot encoded, in their ``canonical`` form when given: params that
+    differ only in what cannot change the network look alike, e.g. a cell's dead edges
+    all ``none``; values clipped
     below at their 10th percentile so failed networks do not dominate the fit) and
     proposes the unseen candidate the acquisition ranks first.
 

@@ -28,8 +28,9 @@ class SamplerRequest:
     key: Callable[[Mapping[str, Any]], Hashable] | None = None
     #: Optuna's ``constraints_func`` (values <= 0 are feasible), None without constraints.
     constraints: Callable[[Any], list[float]] | None = None
-    #: ``canonical(params) -> params``: one form for all params of one network (a cell's
-    #: dead edges set to ``none``), what a surrogate should see; None: params as they are.
+    #: ``canonical(params) -> params``: one form for params that differ only in what cannot
+    #: change the network (a cell's dead edges set to ``none``), what a surrogate should
+    #: see; None: params as they are.
     canonical: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
 
