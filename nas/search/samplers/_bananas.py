@@ -71,9 +71,8 @@ class BananasSampler(CategoricalSampler):
     random trials, each trial fits an ensemble of ``members`` small MLPs to the completed
     trials (parameters one-hot encoded, in their ``canonical`` form when given: params that
     differ only in what cannot change the network look alike, e.g. a cell's dead edges
-    all ``none``; values clipped
-    below at their 10th percentile so failed networks do not dominate the fit) and
-    proposes the unseen candidate the acquisition ranks first.
+    all ``none``; values clipped below at their 10th percentile so failed networks do not
+    dominate the fit) and proposes the unseen candidate the acquisition ranks first.
 
     Candidates: every point of the space when it has at most ``max_enumerate``, else
     mutations (one or two parameters changed) of the best completed trials plus random
